@@ -1,0 +1,85 @@
+"""The clip store: every state change of a clip is written here, so /me, /show and the
+gallery agree with what happened. Transitions are conditional UPDATEs, so two processes
+racing on one clip cannot both win."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.contract import Outcome, Status
+from core.db import make_engine, make_sessionmaker
+from core.tables import Clip, utcnow
+
+# Which states a clip may move to a state from. Final states never change again.
+_SOURCES: dict[Status, tuple[Status, ...]] = {
+    Status.RUNNING: (Status.QUEUED, Status.RUNNING),  # RUNNING→RUNNING: a retry after a dead worker
+    Status.QUEUED: (Status.RUNNING,),                  # handed back on shutdown
+    Status.DONE: (Status.QUEUED, Status.RUNNING),
+    Status.FAILED: (Status.QUEUED, Status.RUNNING),
+    Status.CANCELLED: (Status.QUEUED, Status.RUNNING),
+}
+
+
+class ClipStore:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.session = make_sessionmaker(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> "ClipStore":
+        return cls(make_engine(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def add(self, **fields: Any) -> Clip:
+        clip = Clip(**fields)
+        async with self.session.begin() as s:
+            s.add(clip)
+        return clip
+
+    async def get(self, clip_id: str) -> Clip | None:
+        async with self.session() as s:
+            return await s.get(Clip, clip_id)
+
+    async def update(self, clip_id: str, **fields: Any) -> None:
+        async with self.session.begin() as s:
+            await s.execute(update(Clip).where(Clip.id == clip_id).values(updated_at=utcnow(), **fields))
+
+    async def transition(self, clip_id: str, status: Status, **fields: Any) -> bool:
+        """Move a clip to `status` if its current state allows it; False when it does not."""
+        values = dict(status=status.value, updated_at=utcnow(), **fields)
+        if status is Status.RUNNING:
+            values.setdefault("started_at", utcnow())
+            values["attempts"] = Clip.attempts + 1
+        if status.final:
+            values.setdefault("finished_at", utcnow())
+        async with self.session.begin() as s:
+            result = await s.execute(
+                update(Clip)
+                .where(Clip.id == clip_id, Clip.status.in_([src.value for src in _SOURCES[status]]))
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    async def record_outcome(self, outcome: Outcome) -> bool:
+        fields = dict(error=outcome.error, worker=outcome.worker)
+        if outcome.status is Status.DONE:
+            fields.update(
+                video_key=outcome.video_key, poster_key=outcome.poster_key, video_bytes=outcome.video_bytes,
+                width=outcome.width, height=outcome.height, fps=outcome.fps, num_frames=outcome.num_frames,
+                duration=(outcome.num_frames / outcome.fps) if outcome.fps and outcome.num_frames else None,
+            )
+        if outcome.timings:
+            fields["timings"] = outcome.timings.model_dump()
+        fields["finished_at"] = datetime.fromtimestamp(outcome.at, timezone.utc)
+        return await self.transition(outcome.clip_id, outcome.status, **fields)
+
+    async def by_status(self, *statuses: Status) -> list[Clip]:
+        async with self.session() as s:
+            rows = await s.scalars(select(Clip).where(Clip.status.in_([st.value for st in statuses])))
+            return list(rows)

@@ -1,0 +1,129 @@
+"""The job and event contract between bot, worker and gallery: what goes on the queue,
+what comes back, and the Redis names they meet at."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Task(StrEnum):
+    TEXT_TO_VIDEO = "text-to-video"
+    IMAGE_TO_VIDEO = "image-to-video"
+    VIDEO_TO_VIDEO = "video-to-video"
+    EXTEND = "extend"
+    KEYFRAMES = "keyframes"
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+
+def new_clip_id() -> str:
+    # Sortable by time, short enough for a Discord custom_id (100 chars max).
+    return f"{int(time.time() * 1000):011x}{uuid.uuid4().hex[:13]}"
+
+
+class RenderJob(BaseModel):
+    """The payload of one arq job. The arq job id is the clip id."""
+
+    clip_id: str
+    model: str
+    task: Task = Task.TEXT_TO_VIDEO
+    prompt: str
+    flags: dict[str, Any] = Field(default_factory=dict)
+    seed: int
+    member_id: str | None = None
+    parent_clip_id: str | None = None
+    input_keys: dict[str, str] = Field(default_factory=dict)  # e.g. {"image": "inputs/<id>/image.png"}
+    max_bytes: int | None = None  # re-encode to fit an upload limit when set
+    enqueued_at: float = Field(default_factory=time.time)
+
+
+class Timings(BaseModel):
+    queue_wait: float = 0.0
+    load: float = 0.0
+    render: float = 0.0  # the model call
+    encode: float = 0.0
+    upload: float = 0.0
+    total: float = 0.0
+
+
+class Outcome(BaseModel):
+    """A job's final event, appended once to the outcomes stream."""
+
+    clip_id: str
+    status: Status
+    model: str | None = None
+    seed: int | None = None
+    video_key: str | None = None
+    poster_key: str | None = None
+    video_bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
+    num_frames: int | None = None
+    error: str | None = None  # member-readable
+    timings: Timings | None = None
+    worker: str | None = None
+    at: float = Field(default_factory=time.time)
+
+
+class Progress(BaseModel):
+    clip_id: str
+    step: int
+    total: int
+    status: Status = Status.RUNNING
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+
+# Redis names. arq's own keys (queue sorted set, job, in-progress, result) are arq's.
+QUEUE_PREFIX = "reelbot:queue:"
+OUTCOMES_STREAM = "reelbot:outcomes"
+OUTCOMES_GROUP = "bot"
+PROGRESS_CHANNEL = "reelbot:progress"
+WORKERS_KEY = "reelbot:workers"
+
+
+def queue_name(model: str) -> str:
+    return QUEUE_PREFIX + model
+
+
+def progress_key(clip_id: str) -> str:
+    return f"reelbot:progress:{clip_id}"
+
+
+def cancel_key(clip_id: str) -> str:
+    return f"reelbot:cancel:{clip_id}"
+
+
+def outcome_key(clip_id: str) -> str:
+    """Set once when a clip's outcome is published: guards against a second outcome."""
+    return f"reelbot:outcome:{clip_id}"
+
+
+def video_key(clip_id: str) -> str:
+    return f"clips/{clip_id}/clip.mp4"
+
+
+def poster_key(clip_id: str) -> str:
+    return f"clips/{clip_id}/poster.jpg"
+
+
+def input_key(clip_id: str, name: str) -> str:
+    return f"inputs/{clip_id}/{name}"

@@ -1,0 +1,99 @@
+"""Configuration: every knob is a `REELBOT_` environment variable (or a line in `.env`)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
+
+
+class SettingsError(SystemExit):
+    """A bad setting: carries one line that names the variable, never a traceback."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELBOT_", env_file=".env", extra="ignore")
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+
+    # Shared state. redis_url unset means "reelbot up" starts its own redis-server.
+    redis_url: str | None = None
+    database_url: str = "sqlite:///reelbot.db"
+    storage_url: str = "file://./media"
+    s3_endpoint_url: str | None = None
+    public_base_url: str | None = None
+    presign_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    # Models
+    model: str = "ltx-video"
+    models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
+    device: str = "auto"
+
+    # Worker
+    job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")
+    heartbeat_seconds: float = Field(5.0, gt=0, le=60)
+    lease_seconds: float = Field(20.0, gt=1, le=300)
+    max_tries: int = Field(3, ge=1, le=20)
+
+    # Limits
+    attachment_size_limit: int = Field(10 * 1024 * 1024, ge=1024)
+    max_prompt_chars: int = Field(1500, ge=1, le=6000)
+    jobs_in_flight: int = Field(2, ge=1)
+    jobs_per_day: int = Field(50, ge=1)
+    cooldown_seconds: float = Field(5.0, ge=0)
+    banned_terms: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Logs
+    log_level: str = "INFO"
+    log_format: str = Field("auto", pattern="^(auto|json|console)$")
+
+    @field_validator("models", "banned_terms", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        # Accept "a,b" as well as a JSON list: operators type both.
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        if not value.startswith(("file://", "s3://")):
+            raise ValueError("must start with file:// or s3://")
+        return value
+
+    @property
+    def served_models(self) -> list[str]:
+        return self.models or [self.model]
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment; a bad value exits with one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "REELBOT_" + "_".join(str(p) for p in first["loc"] if isinstance(p, str)).upper()
+        raise SettingsError(f"bad setting {name}: {first['msg']}") from None
+    except _SourceError as exc:
+        raise SettingsError(f"bad setting: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,140 @@
+"""Media storage: a local folder (`file://`) or S3 and S3-compatible stores (`s3://bucket/prefix`).
+
+Keys come from the clip id (see contract.video_key), so a re-run overwrites instead of
+duplicating. Calls are blocking; async callers wrap them in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+
+class Storage:
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def keys(self, prefix: str = "") -> list[str]: ...
+    def url(self, key: str) -> str: ...
+
+
+def _content_type(key: str, given: str | None) -> str:
+    return given or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad storage key: {key!r}")
+    return key
+
+
+class FileStorage(Storage):
+    def __init__(self, root: Path, public_base_url: str | None = None):
+        self.root = root.resolve()
+        self.public_base_url = public_base_url
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key, data, content_type=None):
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half a clip.
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+
+    def get(self, key):
+        return self._path(key).read_bytes()
+
+    def exists(self, key):
+        return self._path(key).is_file()
+
+    def delete(self, key):
+        self._path(key).unlink(missing_ok=True)
+
+    def keys(self, prefix=""):
+        if not self.root.exists():
+            return []
+        found = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+        return sorted(k for k in found if k.startswith(prefix))
+
+    def url(self, key):
+        if self.public_base_url:
+            return f"{self.public_base_url.rstrip('/')}/{quote(_check_key(key))}"
+        return self._path(key).as_uri()
+
+
+class S3Storage(Storage):
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
+                 public_base_url: str | None = None, presign_seconds: int = 3600, client=None):
+        import boto3  # only processes that use S3 pay for the import
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.public_base_url = public_base_url
+        self.presign_seconds = presign_seconds
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _key(self, key: str) -> str:
+        key = _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key, data, content_type=None):
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                               ContentType=_content_type(key, content_type))
+
+    def get(self, key):
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def exists(self, key):
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def delete(self, key):
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def keys(self, prefix=""):
+        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            out.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(out)
+
+    def url(self, key):
+        if self.public_base_url:
+            return f"{self.public_base_url.rstrip('/')}/{quote(self._key(key))}"
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=self.presign_seconds
+        )
+
+
+def open_storage(storage_url: str, *, endpoint_url: str | None = None, public_base_url: str | None = None,
+                 presign_seconds: int = 3600) -> Storage:
+    parsed = urlparse(storage_url)
+    if parsed.scheme == "file":
+        # file://./media (relative) and file:///abs/path both work.
+        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+        return FileStorage(Path(path), public_base_url)
+    if parsed.scheme == "s3":
+        return S3Storage(parsed.netloc, parsed.path, endpoint_url=endpoint_url,
+                         public_base_url=public_base_url, presign_seconds=presign_seconds)
+    raise ValueError(f"unsupported storage URL {storage_url!r}: use file:// or s3://")
+
+
+def storage_from_settings(settings) -> Storage:
+    return open_storage(settings.storage_url, endpoint_url=settings.s3_endpoint_url,
+                        public_base_url=settings.public_base_url, presign_seconds=settings.presign_seconds)
