@@ -54,7 +54,7 @@ class RenderJob(BaseModel):
 
 class Timings(BaseModel):
     queue_wait: float = 0.0
-    load: float = 0.0
+    inputs: float = 0.0  # fetching and decoding attachments / the parent clip
     render: float = 0.0  # the model call
     encode: float = 0.0
     upload: float = 0.0

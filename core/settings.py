@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Models
     model: str = "ltx-video"
     models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
+    model_sources: dict[str, str] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
 
@@ -47,6 +49,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(5.0, gt=0, le=60)
     lease_seconds: float = Field(20.0, gt=1, le=300)
     max_tries: int = Field(3, ge=1, le=20)
+    stop_grace_seconds: int = Field(900, ge=0, description="on SIGTERM, wait this long for the job in hand")
 
     # Limits
     attachment_size_limit: int = Field(10 * 1024 * 1024, ge=1024)

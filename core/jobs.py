@@ -1,0 +1,28 @@
+"""Turning a member's parsed request into a render job: shared by the bot and the CLI."""
+
+from __future__ import annotations
+
+import secrets
+
+from core.contract import RenderJob, Task, new_clip_id
+from core.flags import Request
+
+
+def new_job(request: Request, *, model: str, task: Task = Task.TEXT_TO_VIDEO, member_id: str | None = None,
+            parent_clip_id: str | None = None, input_keys: dict[str, str] | None = None,
+            clip_id: str | None = None, max_bytes: int | None = None) -> RenderJob:
+    flags = request.flags
+    # A seed is always chosen here, never by the worker, so the result can show it and Retry can vary it.
+    seed = flags.seed if flags.seed is not None else secrets.randbelow(2**32)
+    return RenderJob(
+        clip_id=clip_id or new_clip_id(),
+        model=model,
+        task=task,
+        prompt=request.prompt,
+        flags=flags.to_dict(),
+        seed=seed,
+        member_id=member_id,
+        parent_clip_id=parent_clip_id,
+        input_keys=input_keys or {},
+        max_bytes=max_bytes,
+    )

@@ -1,0 +1,68 @@
+"""Putting renders on the arq queue, cancelling them, and reading queue state.
+
+The arq job id is the clip id, so arq itself refuses to queue the same clip twice.
+"""
+
+from __future__ import annotations
+
+import json
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio import Redis
+
+from core.contract import WORKERS_KEY, RenderJob, cancel_key, queue_name
+
+RENDER_FUNCTION = "render_clip"
+
+# Remove a queued job unless a worker already holds it; atomic against arq's pick-up.
+_UNQUEUE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return removed
+"""
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+async def connect(url: str) -> ArqRedis:
+    return await create_pool(redis_settings(url))
+
+
+async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:
+    """Queue a render. False when a job with this clip id is already queued, running or done."""
+    queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"),
+                                     _job_id=job.clip_id, _queue_name=queue_name(job.model))
+    return queued is not None
+
+
+async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:
+    """Flag a clip as cancelled. Returns "unqueued" when it was still waiting (it will never
+    start) or "signalled" when a worker holds it (it stops at its next denoising step)."""
+    await redis.set(cancel_key(clip_id), b"1", ex=24 * 3600)
+    removed = await redis.eval(_UNQUEUE, 3, queue_name(model), job_key_prefix + clip_id,
+                               in_progress_key_prefix + clip_id, clip_id)
+    return "unqueued" if removed else "signalled"
+
+
+async def position(redis: Redis, clip_id: str, model: str) -> int | None:
+    """1-based place in the model's queue (1 = next or running), None when not queued."""
+    rank = await redis.zrank(queue_name(model), clip_id)
+    return None if rank is None else rank + 1
+
+
+async def depth(redis: Redis, model: str) -> int:
+    return await redis.zcard(queue_name(model))
+
+
+async def workers_online(redis: Redis, max_age_s: float = 30.0) -> list[dict]:
+    """Workers that announced themselves recently (see worker.presence)."""
+    import time
+
+    now = time.time()
+    raw = await redis.hgetall(WORKERS_KEY)
+    workers = [json.loads(v) for v in raw.values()]
+    return [w for w in workers if now - w.get("seen", 0) <= max_age_s]

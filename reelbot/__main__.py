@@ -1,0 +1,3 @@
+from reelbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""`reelbot <command>`: each command imports only what its process needs (the bot never torch)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from core.settings import SettingsError, load_settings
+
+
+def _settings():
+    settings = load_settings()
+    from core.logging import configure
+
+    configure(settings.log_level, settings.log_format)
+    return settings
+
+
+def cmd_migrate(args) -> int:
+    from core.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from inference.registry import MODELS
+
+    settings = load_settings()
+    rows = [("model", "family", "tasks", "weights", "")]
+    for spec in MODELS.values():
+        source = settings.model_sources.get(spec.name) or spec.hub_id or f"{settings.models_dir / spec.name} (built locally)"
+        label = "random weights: noise, not pictures" if spec.tiny else ""
+        rows.append((spec.name, spec.family, ",".join(sorted(spec.tasks)), source, label))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + ("  " + row[4] if row[4] else ""))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from reelbot.render import render_to_file
+
+    return render_to_file(_settings(), args)
+
+
+def cmd_worker(args) -> int:
+    settings = _settings()
+    if args.models:
+        settings.models = args.models.split(",")
+    if not settings.redis_url:
+        raise SettingsError("bad setting REELBOT_REDIS_URL: the worker needs a Redis URL (or run `reelbot up`)")
+    from worker.main import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_up(args) -> int:
+    from reelbot.up import up
+
+    return up(_settings(), args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelbot", description="Reelbot: AI video creation in Discord.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
+    sub.add_parser("models", help="list the models, their tasks and weights").set_defaults(run=cmd_models)
+
+    render = sub.add_parser("render", help="render one clip in this process, with a progress bar")
+    render.add_argument("prompt", help='the prompt with its flags, e.g. "a fox in snow -ar 9:16 -seed 7"')
+    render.add_argument("--image", help="first frame (image-to-video)")
+    render.add_argument("--video", help="video to restyle (video-to-video)")
+    render.add_argument("--model", help="model name (see `reelbot models`)")
+    render.add_argument("--out", default="clip.mp4", help="where to write the MP4")
+    render.set_defaults(run=cmd_render)
+
+    worker = sub.add_parser("worker", help="serve renders from the queue")
+    worker.add_argument("--models", help="comma-separated models to serve (default REELBOT_MODELS)")
+    worker.set_defaults(run=cmd_worker)
+
+    up = sub.add_parser("up", help="the whole stack on this machine")
+    up.add_argument("--workers", type=int, default=1, help="worker processes to start")
+    up.set_defaults(run=cmd_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SettingsError as exc:
+        print(exc.line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,64 @@
+"""`reelbot render`: one clip in this process, with a progress bar; no queue, no database."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.contract import Task
+from core.settings import Settings
+
+
+def _task(args) -> Task:
+    if args.video:
+        return Task.VIDEO_TO_VIDEO
+    if args.image:
+        return Task.IMAGE_TO_VIDEO
+    return Task.TEXT_TO_VIDEO
+
+
+def render_to_file(settings: Settings, args) -> int:
+    from tqdm import tqdm
+
+    from core.flags import FlagError, parse_prompt
+    from core.jobs import new_job
+    from inference.encode import encode_mp4
+    from inference.registry import MODELS, UnknownModel, get_model
+    from inference.render import Renderer, UnsupportedTask
+    from worker.inputs import decode_image, decode_video, render_input
+    from worker.runtime import pick_device
+
+    parsed = parse_prompt(args.prompt, max_prompt_chars=settings.max_prompt_chars, models=list(MODELS))
+    if isinstance(parsed, FlagError):
+        print(f"error: {parsed}", file=sys.stderr)
+        return 2
+    model = args.model or parsed.flags.model or settings.model
+    try:
+        spec = get_model(model)
+    except UnknownModel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    inputs = {}
+    if args.image:
+        inputs["image"] = decode_image(Path(args.image).read_bytes())
+    if args.video:
+        inputs["video"] = decode_video(Path(args.video).read_bytes())
+    job = new_job(parsed, model=model, task=_task(args))
+
+    renderer = Renderer(spec, settings.model_sources.get(model), models_dir=settings.models_dir,
+                        device=pick_device(settings.device))
+    with tqdm(desc="rendering", unit="step", file=sys.stderr) as bar:
+        def on_step(step: int, total: int) -> None:
+            bar.total = total
+            bar.update(step - bar.n)
+
+        try:
+            out = renderer.render(render_input(job, inputs), on_step)
+        except UnsupportedTask as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    Path(args.out).write_bytes(encode_mp4(out.frames, out.fps))
+    label = " (random weights: noise, not pictures)" if spec.tiny else ""
+    print(f"wrote {args.out}: {out.width}x{out.height}, {out.num_frames} frames at {out.fps} fps "
+          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {model}{label}")
+    return 0
