@@ -1,0 +1,59 @@
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.logging import configure, get_logger, scrub
+from core.settings import SettingsError, load_settings
+
+
+def test_defaults_and_lists(monkeypatch):
+    monkeypatch.setenv("REELBOT_MODELS", "ltx-tiny, ltx-video")
+    monkeypatch.setenv("REELBOT_BANNED_TERMS", '["gore", "nsfw"]')
+    settings = load_settings()
+    assert settings.served_models == ["ltx-tiny", "ltx-video"]
+    assert settings.banned_terms == ["gore", "nsfw"]
+    assert settings.attachment_size_limit == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name,value", [
+    ("REELBOT_JOBS_IN_FLIGHT", "many"),
+    ("REELBOT_STORAGE_URL", "ftp://x"),
+    ("REELBOT_MODELS", "[broken"),
+    ("REELBOT_LOG_FORMAT", "xml"),
+])
+def test_bad_setting_is_one_line_naming_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert name in err.value.line and "\n" not in err.value.line
+
+
+def test_cli_bad_setting_exits_with_one_line():
+    env = {"REELBOT_JOBS_IN_FLIGHT": "many", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "reelbot", "migrate"], env=env, capture_output=True, text=True,
+                          cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "REELBOT_JOBS_IN_FLIGHT" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_secrets_never_reach_logs():
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz0123456"
+    buf = io.StringIO()
+    configure("INFO", "json", stream=buf)
+    log = get_logger("t", clip_id="c1")
+    log.info("connecting", discord_token=token, password="hunter2",
+             url="https://bucket.s3/clips/c1/clip.mp4?X-Amz-Credential=AKIA&X-Amz-Signature=0123abcd&X-Amz-Expires=60",
+             db="postgresql://reelbot:s3cret@db:5432/reelbot", note=f"header Bot {token}")
+    line = json.loads(buf.getvalue().splitlines()[-1])
+    text = buf.getvalue()
+    for secret in (token, "hunter2", "0123abcd", "s3cret", "AKIA"):
+        assert secret not in text
+    assert line["clip_id"] == "c1" and line["event"] == "connecting"
+
+
+def test_scrub_keeps_ordinary_text():
+    assert scrub("a fox running through snow") == "a fox running through snow"

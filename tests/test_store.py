@@ -1,0 +1,68 @@
+import asyncio
+
+import pytest
+from sqlalchemy import inspect
+
+from core.clips import ClipStore
+from core.contract import Outcome, Status, Timings
+from core.migrate import upgrade_async
+
+_n = iter(range(10_000))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'clips.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").new_database(f"store_{next(_n)}")
+    await upgrade_async(url)
+    s = ClipStore.from_url(url)
+    yield s
+    await s.close()
+
+
+async def _clip(store, clip_id="c1", **kw):
+    return await store.add(id=clip_id, task="text-to-video", prompt="a fox", flags={"ar": [9, 16]}, seed=7,
+                           model="ltx-tiny", author_id="42", **kw)
+
+
+async def test_migration_creates_the_schema(store):
+    def tables(conn):
+        return set(inspect(conn).get_table_names())
+
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(tables)
+    assert {"clips", "members", "votes", "guild_settings", "alembic_version"} <= names
+
+
+async def test_transitions_follow_the_state_machine(store):
+    await _clip(store)
+    assert await store.transition("c1", Status.RUNNING)
+    assert await store.transition("c1", Status.RUNNING)  # a retry after a dead worker
+    outcome = Outcome(clip_id="c1", status=Status.DONE, video_key="clips/c1/clip.mp4", poster_key="clips/c1/poster.jpg",
+                      video_bytes=1234, width=72, height=128, fps=12, num_frames=25, timings=Timings(render=1.5))
+    assert await store.record_outcome(outcome)
+    # Final states never change again: a late cancel or a second outcome is refused.
+    assert not await store.transition("c1", Status.CANCELLED)
+    assert not await store.record_outcome(Outcome(clip_id="c1", status=Status.FAILED, error="x"))
+    clip = await store.get("c1")
+    assert clip.status == "done" and clip.attempts == 2 and clip.video_bytes == 1234
+    assert clip.flags == {"ar": [9, 16]} and clip.timings["render"] == 1.5
+    assert abs(clip.duration - 25 / 12) < 1e-6 and clip.finished_at is not None
+
+
+async def test_concurrent_finishers_only_one_wins(store):
+    await _clip(store, "c2")
+    await store.transition("c2", Status.RUNNING)
+    results = await asyncio.gather(
+        store.transition("c2", Status.DONE), store.transition("c2", Status.CANCELLED),
+        store.transition("c2", Status.FAILED))
+    assert sorted(results) == [False, False, True]
+
+
+async def test_parent_link_and_by_status(store):
+    await _clip(store, "p1")
+    await _clip(store, "k1", parent_id="p1")
+    assert (await store.get("k1")).parent_id == "p1"
+    assert {c.id for c in await store.by_status(Status.QUEUED)} == {"p1", "k1"}
