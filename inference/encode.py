@@ -1,0 +1,157 @@
+"""Frames to the MP4 Discord plays inline, and a poster image.
+
+H.264 in yuv420p is what every Discord client (and browser) decodes; yuv420p needs even
+width and height. `+faststart` puts the index (moov) before the data (mdat) so a clip
+starts playing before it has fully downloaded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from fractions import Fraction
+
+import av
+import numpy as np
+from PIL import Image
+
+# Visually near-lossless for generated video, and still small at these sizes.
+CRF = 20
+PRESET = "medium"
+# What the mp4 container adds around the video bits: a fixed header plus a few index
+# bytes per frame. Subtracted from a byte budget before computing a bitrate.
+CONTAINER_BYTES = 2048
+CONTAINER_BYTES_PER_FRAME = 32
+# Tries at a computed bitrate before giving up on a byte budget.
+BUDGET_ATTEMPTS = 3
+# Below this x264 cannot go, whatever it is asked; a budget needing less fails at once.
+MIN_BITRATE = 16_000
+
+
+class EncodeError(RuntimeError):
+    """The frames could not be encoded as asked (for example: no bitrate fits the budget)."""
+
+
+def encode_mp4(frames: np.ndarray, fps: int, max_bytes: int | None = None) -> bytes:
+    """Encode (F, H, W, 3) uint8 RGB frames as an H.264 MP4 at exactly `fps`.
+
+    Identical frames give identical bytes. With `max_bytes`, a clip that comes out too
+    big at constant quality is re-encoded at a bitrate computed to fit, lowering it a
+    couple of times if needed; EncodeError if it still does not fit.
+    """
+    frames = even_dimensions(_checked(frames))
+    data = _encode(frames, fps, bitrate=None)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data
+
+    seconds = len(frames) / fps
+    payload = max_bytes - CONTAINER_BYTES - CONTAINER_BYTES_PER_FRAME * len(frames)
+    bitrate = int(payload * 8 / seconds)
+    for _ in range(BUDGET_ATTEMPTS):
+        if bitrate < MIN_BITRATE:
+            break
+        data = _encode(frames, fps, bitrate=bitrate)
+        if len(data) <= max_bytes:
+            return data
+        # Overshot: scale down by how much we missed, with a margin.
+        bitrate = int(bitrate * max_bytes / len(data) * 0.9)
+    raise EncodeError(
+        f"cannot fit {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} in {max_bytes} bytes "
+        f"(smallest try: {len(data)} bytes)"
+    )
+
+
+def even_dimensions(frames: np.ndarray) -> np.ndarray:
+    """Pad an odd width or height by one pixel, repeating the edge (yuv420p needs even sides)."""
+    _, height, width, _ = frames.shape
+    if height % 2 == 0 and width % 2 == 0:
+        return frames
+    return np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+
+
+def _checked(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise EncodeError(f"expected frames shaped (F, H, W, 3) with F > 0, got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise EncodeError(f"expected uint8 frames, got {frames.dtype}")
+    return np.ascontiguousarray(frames)
+
+
+def _encode(frames: np.ndarray, fps: int, bitrate: int | None) -> bytes:
+    # The mp4 muxer rewrites the file to move the index to the front (+faststart), so it
+    # needs a real, re-openable file rather than a BytesIO.
+    with tempfile.TemporaryDirectory(prefix="reelbot-encode-") as folder:
+        path = os.path.join(folder, "clip.mp4")
+        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = _video_stream(container, frames, fps, bitrate)
+            for index, pixels in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                frame.pts = index  # one tick of 1/fps per frame: exact frame rate
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())  # flush delayed frames
+        with open(path, "rb") as file:
+            return file.read()
+
+
+def _video_stream(container, frames: np.ndarray, fps: int, bitrate: int | None):
+    _, height, width, _ = frames.shape
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width = width
+    stream.height = height
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.time_base = Fraction(1, fps)
+    if bitrate is None:
+        stream.options = {"crf": str(CRF), "preset": PRESET}
+    else:
+        # Average bitrate, with the rate-control buffer capping peaks so the total lands
+        # close to bitrate × duration.
+        stream.bit_rate = bitrate
+        stream.options = {"preset": PRESET, "maxrate": str(bitrate), "bufsize": str(2 * bitrate)}
+    return stream
+
+
+def poster_jpeg(frames: np.ndarray, quality: int = 85) -> bytes:
+    """The middle frame as a JPEG, for previews and gallery thumbnails."""
+    frames = _checked(frames)
+    buffer = io.BytesIO()
+    Image.fromarray(frames[len(frames) // 2]).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def probe_mp4(data: bytes) -> dict:
+    """What a decoder sees in an MP4: size, rate, frame count, codec and layout."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return {
+            "width": stream.codec_context.width,
+            "height": stream.codec_context.height,
+            "fps": float(stream.average_rate),
+            "frames": frames,
+            "codec": stream.codec_context.name,
+            "pix_fmt": stream.codec_context.pix_fmt,
+            "duration": float(stream.duration * stream.time_base),
+            "faststart": _is_faststart(data),
+        }
+
+
+def _is_faststart(data: bytes) -> bool:
+    """Whether the index (moov) comes before the media data (mdat) at the top level."""
+    boxes = _top_level_boxes(data)
+    return "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
+
+
+def _top_level_boxes(data: bytes) -> list[str]:
+    # An MP4 is a sequence of boxes: 4-byte big-endian size, 4-byte type, payload.
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        boxes.append(data[offset + 4 : offset + 8].decode("latin-1"))
+        if size == 1:  # 64-bit size follows the type
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        if size < 8:  # 0 means "to the end of the file"
+            break
+        offset += size
+    return boxes

@@ -1,0 +1,74 @@
+"""Where a model's weights come from, and loading them into a pipeline.
+
+A source is either a local folder in diffusers layout (model_index.json at the top) or a
+Hugging Face hub id. Both go through the same `DiffusionPipeline.from_pretrained` call;
+the folder's model_index.json names the pipeline class (LTXPipeline,
+LTXConditionPipeline, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .registry import ModelSpec
+
+# owner/name, as the hub spells repository ids.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelSourceError(ValueError):
+    """A model source that is neither a pipeline folder nor a hub id."""
+
+
+def resolve_source(spec: ModelSpec, source: str | None, models_dir: Path) -> str:
+    """The folder or hub id to load `spec` from.
+
+    An explicit `source` wins. Without one, a tiny model lives in `models_dir/<name>`
+    (built there on first use) and any other model comes from its hub id.
+    """
+    if source is not None:
+        return _check_source(source)
+    if spec.tiny:
+        folder = Path(models_dir) / spec.name
+        if not (folder / "model_index.json").exists():
+            from .tiny import build_tiny  # torch is only needed when building
+
+            build_tiny(spec, folder)
+        return str(folder)
+    if spec.hub_id is None:
+        raise ModelSourceError(f"{spec.name} has no hub id; name a local folder for it")
+    return spec.hub_id
+
+
+def _check_source(source: str) -> str:
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "model_index.json").exists():
+            raise ModelSourceError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
+        return str(folder)
+    if HUB_ID.match(source):
+        return source
+    raise ModelSourceError(f"model source {source!r} is neither a folder nor a hub id (owner/name)")
+
+
+def default_dtype(device: str):
+    """bfloat16 on GPUs (what LTX is trained in); float32 elsewhere, where bf16 is slow."""
+    import torch
+
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+def load_pipeline(spec: ModelSpec, source: str, device: str = "cpu", dtype=None):
+    """Load the pipeline for `spec` from a folder or hub id, moved to `device`."""
+    from diffusers import DiffusionPipeline
+
+    pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype or default_dtype(device))
+    # model_index.json picks the class; make sure it is the family the spec describes,
+    # so a misconfigured folder fails here and not with odd arguments mid-render.
+    if not type(pipeline).__name__.lower().startswith(spec.family):
+        raise ModelSourceError(f"{source} holds a {type(pipeline).__name__}, not a {spec.family} pipeline")
+    pipeline.to(device)
+    # Progress goes through Renderer's on_step; tqdm bars would only clutter worker logs.
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
