@@ -121,18 +121,24 @@ def poster_jpeg(frames: np.ndarray, quality: int = 85) -> bytes:
 
 
 def probe_mp4(data: bytes) -> dict:
-    """What a decoder sees in an MP4: size, rate, frame count, codec and layout."""
+    """What a decoder sees in an MP4 (or any container PyAV reads): size, rate, frame
+    count, codec, pixel format, duration in seconds, and whether it is faststart."""
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
+        rate = stream.average_rate or stream.guessed_rate or 0
+        if stream.duration is not None:
+            duration = float(stream.duration * stream.time_base)
+        else:  # some containers only know the overall duration (in microseconds)
+            duration = (container.duration or 0) / 1_000_000
         return {
             "width": stream.codec_context.width,
             "height": stream.codec_context.height,
-            "fps": float(stream.average_rate),
+            "fps": float(rate),
             "frames": frames,
             "codec": stream.codec_context.name,
             "pix_fmt": stream.codec_context.pix_fmt,
-            "duration": float(stream.duration * stream.time_base),
+            "duration": duration,
             "faststart": _is_faststart(data),
         }
 
