@@ -269,6 +269,8 @@ def _split(text: str) -> tuple[str, list[_RawFlag]] | FlagError:
     i = first
     while i < len(words):
         word = words[i].group()
+        if not _ends_text(word):  # only after a quoted value: `-neg "a" b`
+            return _text_after_quote(raw_flags[-1].name, word)
         name = _flag_name(word)
         if name is None:
             return _glued_error(word)
@@ -434,9 +436,19 @@ def _check_camera(value: str | None, limits: _Limits) -> str | FlagError:
         return move
     if len(words) == 3 and words[0] == "pan" and set(words[1:]) in ({"left", "right"}, {"up", "down"}):
         return FlagError("-camera", f"`-camera {_show(value)}` combines opposite pans: {accepted}.")
-    return FlagError(
-        "-camera", f"`-camera {_show(value)}` isn't a camera move: {accepted}.", _did_you_mean(value.lower(), CAMERA_MOVES, "-camera ")
-    )
+    return FlagError("-camera", f"`-camera {_show(value)}` isn't a camera move: {accepted}.", _camera_hint(words))
+
+
+# "clockwise" shares more letters with "ccw" than with "cw": difflib alone would
+# suggest the opposite turn.
+_CAMERA_WORD_HINTS = {"clockwise": "cw", "counterclockwise": "ccw", "anticlockwise": "ccw"}
+
+
+def _camera_hint(words: list[str]) -> str | None:
+    hinted = _camera_move([_CAMERA_WORD_HINTS.get(word, word) for word in words])
+    if hinted is not None:
+        return f"did you mean `-camera {hinted}`?"
+    return _did_you_mean(" ".join(words), CAMERA_MOVES, "-camera ")
 
 
 def _check_neg(value: str | None, limits: _Limits) -> str | FlagError:
@@ -455,7 +467,9 @@ def _check_model(value: str | None, limits: _Limits) -> str | FlagError:
     if value is None:
         return _missing("-model", "name a model (`/queue` lists them)", "ltx-video")
     if not _MODEL_NAME.fullmatch(value):
-        return FlagError("-model", f"`-model {_show(value)}` isn't a model name: use one word, e.g. `-model ltx-video`.")
+        return FlagError(
+            "-model", f"`-model {_show(value)}` isn't a model name: use one word, e.g. `-model ltx-video`."
+        )
     if limits.models is None:
         return value
     # Names that can't be typed as one flag value can't be chosen, and keying on the
@@ -473,9 +487,9 @@ def _check_model(value: str | None, limits: _Limits) -> str | FlagError:
 
 def _check_private(value: str | None, limits: _Limits) -> bool | FlagError:
     if value is not None:
+        shown = _show(value) or '""'  # an empty quoted value is still a value
         return FlagError(
-            "-private",
-            f"`-private` takes no value, but `{_show(value)}` follows it: put the prompt text before the flags.",
+            "-private", f"`-private` takes no value, but `{shown}` follows it: put the prompt text before the flags."
         )
     return True
 
@@ -519,7 +533,9 @@ def _too_long(what: str, length: int, limit: int, flag: str | None) -> FlagError
     )
 
 
-def _did_you_mean(typed: str, choices: Sequence[str], prefix: str, spelling: dict[str, str] | None = None) -> str | None:
+def _did_you_mean(
+    typed: str, choices: Sequence[str], prefix: str, spelling: dict[str, str] | None = None
+) -> str | None:
     # Only the first few dozen characters: a close match is never longer than that,
     # and difflib on a 100k-character word would be slow.
     close = difflib.get_close_matches(typed[:_SHOWN_CHARS], choices, n=1)
@@ -529,8 +545,19 @@ def _did_you_mean(typed: str, choices: Sequence[str], prefix: str, spelling: dic
     return f"did you mean `{prefix}{choice}`?"
 
 
+# Spelled-out names people reach for, too far from the short ones for difflib.
+# They are hints only: the contract's flags stay the one spelling that works.
+_LONG_NAMES = {
+    "negative": "neg", "aspect": "ar", "ratio": "ar", "guidance": "gs",
+    "duration": "len", "seconds": "len", "framerate": "fps",
+}
+
+
 def _unknown_flag(word: str, name: str) -> FlagError:
-    suggestion = _did_you_mean(name, KNOWN_FLAGS, "-")
+    if name in _LONG_NAMES:
+        suggestion = f"did you mean `-{_LONG_NAMES[name]}`?"
+    else:
+        suggestion = _did_you_mean(name, KNOWN_FLAGS, "-")
     if suggestion:
         return FlagError(_show(word), f"`{_show(word)}` isn't a flag.", suggestion)
     known = ", ".join(f"-{flag}" for flag in KNOWN_FLAGS)
@@ -540,11 +567,20 @@ def _unknown_flag(word: str, name: str) -> FlagError:
     )
 
 
+def _text_after_quote(name: str, word: str) -> FlagError:
+    return FlagError(
+        f"-{name}",
+        f"`-{name}` ends at its closing quote, but `{_show(word)}` follows it: put the prompt text before the flags.",
+    )
+
+
 def _glued_error(word: str) -> FlagError:
     match = _GLUED_FLAG.match(word)
     name, value = match.group(1).lower(), word[match.end(1) :].lstrip("=:")
     return FlagError(
-        f"-{name}", f"`{_show(word)}` needs a space between the flag and its value.", f"did you mean `-{name} {_show(value)}`?"
+        f"-{name}",
+        f"`{_show(word)}` needs a space between the flag and its value.",
+        f"did you mean `-{name} {_show(value)}`?",
     )
 
 
