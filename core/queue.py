@@ -66,3 +66,20 @@ async def workers_online(redis: Redis, max_age_s: float = 30.0) -> list[dict]:
     raw = await redis.hgetall(WORKERS_KEY)
     workers = [json.loads(v) for v in raw.values()]
     return [w for w in workers if now - w.get("seen", 0) <= max_age_s]
+
+
+async def cancel(redis: Redis, store, clip_id: str, model: str) -> str:
+    """Cancel a clip for a member: a queued one is removed and reported here; a running one
+    is reported by its worker when it stops at the next step. Returns what happened."""
+    from core.contract import Outcome, Status
+    from core.events import publish_outcome
+
+    clip = await store.get(clip_id)
+    if clip is not None and Status(clip.status).final:
+        return clip.status
+    how = await request_cancel(redis, clip_id, model)
+    if how == "unqueued":
+        outcome = Outcome(clip_id=clip_id, status=Status.CANCELLED, model=model)
+        if await publish_outcome(redis, outcome):
+            await store.record_outcome(outcome)
+    return how

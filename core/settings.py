@@ -41,13 +41,16 @@ class Settings(BaseSettings):
     models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
     model_sources: dict[str, str] = Field(default_factory=dict)
+    # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
+    model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
 
     # Worker
     job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")
-    heartbeat_seconds: float = Field(5.0, gt=0, le=60)
-    lease_seconds: float = Field(20.0, gt=1, le=300)
+    heartbeat_seconds: float = Field(3.0, gt=0, le=60)
+    # A dead worker's job is picked up again within lease_seconds (see worker/lease.py).
+    lease_seconds: float = Field(15.0, gt=1, le=300)
     max_tries: int = Field(3, ge=1, le=20)
     stop_grace_seconds: int = Field(900, ge=0, description="on SIGTERM, wait this long for the job in hand")
 

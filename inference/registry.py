@@ -95,14 +95,16 @@ LTX_BUCKETS = (
 )
 
 # The tiny model shares LTX's compression (32 px, 8 frames), so its sides are still
-# multiples of 32; long side at most 128 px keeps a CPU render well under a second.
+# multiples of 32; long side at most 160 px keeps a CPU render well under a second.
 TINY_LTX_BUCKETS = (
     (96, 32),  # 3:1
-    (128, 64),  # 2:1, also 16:9 and 21:9
+    (128, 64),  # 2:1, also 21:9
+    (160, 96),  # 5:3, the nearest to 16:9
     (128, 96),  # 4:3
     (96, 96),  # 1:1
     (96, 128),  # 3:4
-    (64, 128),  # 1:2, also 9:16
+    (96, 160),  # 3:5, the nearest to 9:16
+    (64, 128),  # 1:2
     (32, 96),  # 1:3
 )
 

@@ -53,7 +53,7 @@ def render_to_file(settings: Settings, args) -> int:
             bar.update(step - bar.n)
 
         try:
-            out = renderer.render(render_input(job, inputs), on_step)
+            out = renderer.render(render_input(job, inputs, settings.model_steps.get(model)), on_step)
         except UnsupportedTask as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -37,7 +37,7 @@ def load_inputs(storage: Storage, job: RenderJob) -> dict:
     return out
 
 
-def render_input(job: RenderJob, inputs: dict):
+def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
     from inference.render import RenderInput
 
     flags = job.flags
@@ -53,5 +53,6 @@ def render_input(job: RenderJob, inputs: dict):
         guidance=flags.get("gs"),
         seed=job.seed,
         camera=flags.get("camera"),
+        steps=steps,
         **{k: v for k, v in inputs.items()},
     )

@@ -99,7 +99,7 @@ async def _run_model(rt: Runtime, job: RenderJob, inputs: dict):
     from inference.render import UnsupportedTask
 
     renderer = rt.renderers[job.model]
-    inp = render_input(job, inputs)
+    inp = render_input(job, inputs, steps=rt.settings.model_steps.get(job.model))
     loop = asyncio.get_running_loop()
     stop = threading.Event()
 
