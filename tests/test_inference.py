@@ -173,9 +173,9 @@ def test_render_size_and_frames(renderer):
     from inference.render import RenderInput
 
     out = renderer.render(RenderInput(prompt="a fox running through snow", aspect=(9, 16), fps=12, seconds=2))
-    assert (out.width, out.height) == nearest_bucket(TINY, 9, 16) == (64, 128)
+    assert (out.width, out.height) == nearest_bucket(TINY, 9, 16) == (96, 160)
     assert out.num_frames == frame_count(TINY, 12, 2) == 25
-    assert out.frames.shape == (25, 128, 64, 3) and out.frames.dtype == np.uint8
+    assert out.frames.shape == (25, 160, 96, 3) and out.frames.dtype == np.uint8
     assert out.fps == 12 and out.seed == 0 and out.model_seconds > 0
 
 
