@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # A dead worker's job is picked up again within lease_seconds (see worker/lease.py).
     lease_seconds: float = Field(15.0, gt=1, le=300)
     max_tries: int = Field(3, ge=1, le=20)
+    # arq polls the queue; this is the pick-up latency an idle worker adds to every job.
+    poll_seconds: float = Field(0.05, gt=0, le=5)
     stop_grace_seconds: int = Field(900, ge=0, description="on SIGTERM, wait this long for the job in hand")
 
     # Limits

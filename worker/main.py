@@ -33,7 +33,7 @@ def build_workers(rt: Runtime) -> list[Worker]:
             queue_name=queue_name(model),
             redis_pool=rt.redis,
             max_jobs=1,
-            poll_delay=0.2,
+            poll_delay=settings.poll_seconds,
             keep_result=KEEP_RESULT_S,
             handle_signals=False,
             job_completion_wait=settings.stop_grace_seconds,
