@@ -1,0 +1,117 @@
+"""The `reelbot` command line, run as members and operators run it: in a subprocess."""
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from inference.encode import probe_mp4
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reelbot(*args, cwd, env=None, timeout=300):
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "reelbot", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def frames_of(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def test_render_writes_the_clip_asked_for_and_repeats_exactly(tmp_path, models_dir):
+    env = {"REELBOT_MODELS_DIR": str(models_dir)}
+    prompt = "a red fox running -ar 9:16 -fps 12 -len 2 -seed 7"
+    first = reelbot("render", prompt, "--model", "ltx-tiny", "--out", "fox.mp4", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "fox.mp4" in first.stdout and "random weights" in first.stdout
+    assert "rendering" in first.stderr  # the progress bar
+    info = probe_mp4((tmp_path / "fox.mp4").read_bytes())
+    assert (info["codec"], info["pix_fmt"], info["fps"]) == ("h264", "yuv420p", 12)
+    assert info["width"] < info["height"] and abs(info["width"] / info["height"] - 9 / 16) < 0.1
+    assert abs(info["frames"] / 12 - 2) <= 0.1
+
+    second = reelbot("render", prompt, "--model", "ltx-tiny", "--out", "again.mp4", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert np.array_equal(frames_of(tmp_path / "fox.mp4"), frames_of(tmp_path / "again.mp4"))
+
+
+@pytest.mark.parametrize("prompt,needle", [
+    ("a fox -fps 60", "-fps"),
+    ("a fox -sed 3", "-seed"),
+    ("a fox -model nope", "-model"),
+])
+def test_render_refuses_bad_flags_in_one_line(tmp_path, prompt, needle):
+    result = reelbot("render", prompt, "--out", "x.mp4", cwd=tmp_path)
+    assert result.returncode == 2
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_models_lists_families_tasks_and_sources(tmp_path):
+    result = reelbot("models", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tiny = next(line for line in result.stdout.splitlines() if line.startswith("ltx-tiny "))
+    assert "text-to-video" in tiny and "random weights" in tiny
+    assert "Lightricks/LTX-Video" in result.stdout
+
+
+def test_migrate_creates_the_sqlite_schema(tmp_path):
+    result = reelbot("migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import sqlite3
+
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "reelbot.db").execute("select name from sqlite_master")}
+    assert {"clips", "members", "votes"} <= tables
+
+
+@pytest.mark.slow
+async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
+    from core.clips import ClipStore
+    from core.events import OutcomeReader
+    from core.flags import parse_prompt
+    from core.jobs import new_job
+    from core.queue import connect, enqueue
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS_DIR": str(models_dir),
+           "REELBOT_LOG_FORMAT": "json"}
+    env.pop("REELBOT_REDIS_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "reelbot", "up"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while "reelbot is up" not in "".join(lines) and time.monotonic() < deadline:
+            lines.append(await asyncio.to_thread(proc.stdout.readline))
+        redis_url = re.search(r"redis\s+(redis://\S+)", "".join(lines)).group(1)
+        assert "127.0.0.1" in redis_url
+
+        redis = await connect(redis_url)
+        store = ClipStore.from_url(f"sqlite:///{tmp_path / 'reelbot.db'}")
+        job = new_job(parse_prompt("a fox -len 1"), model="ltx-tiny")
+        await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
+                        model=job.model)
+        assert await enqueue(redis, job)
+        reader = OutcomeReader(redis, "test")
+        await reader.ensure_group()
+        got = []
+        while not got and time.monotonic() < deadline + 60:
+            got = await reader.read(block_ms=1000)
+        assert got and got[0][1].status == "done"
+        assert (tmp_path / "media" / "clips" / job.clip_id / "clip.mp4").exists()
+        await redis.close(close_connection_pool=True)
+        await store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
