@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     cooldown_seconds: float = Field(5.0, ge=0)
     banned_terms: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Galleries (issue 5). gallery_url is the web gallery's public address: link unfurls
+    # (og:video) need absolute URLs and the bot links to it; unset, pages use the request's host.
+    gallery_host: str = "127.0.0.1"
+    gallery_port: int = Field(8080, ge=1, le=65535)
+    gallery_url: str | None = None
+    # Upvotes that post a clip to the showcase channel (core/showcase.py).
+    showcase_votes: int = Field(5, ge=1)
+
     # Logs
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")

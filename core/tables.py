@@ -54,6 +54,9 @@ class Clip(Base):
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The showcase channel post (core/showcase.py): claimed once when votes reach the threshold.
+    showcased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    showcase_message_id: Mapped[str | None] = mapped_column(String(32))
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
