@@ -57,6 +57,10 @@ class Clip(Base):
     # The showcase channel post (core/showcase.py): claimed once when votes reach the threshold.
     showcased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     showcase_message_id: Mapped[str | None] = mapped_column(String(32))
+    # The job's inputs ({"image": "inputs/<id>/image.png"}) for Retry/Remix, and the upload limit of
+    # the place it is posted to (the MP4 is attached when it fits, linked otherwise). Bot, 0003.
+    input_keys: Mapped[dict | None] = mapped_column(JSON)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
