@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     jobs_per_day: int = Field(50, ge=1)
     cooldown_seconds: float = Field(5.0, ge=0)
     banned_terms: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Attachments, checked by decoding them (bot/attachments.py); PRODUCT.md's limits.
+    image_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    image_max_side: int = Field(4096, ge=64)
+    video_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    video_max_seconds: float = Field(10.0, gt=0)
+
+    # Bot (bot/). The consumer name must stay the same across restarts of one bot process,
+    # so it re-reads the outcomes it had not finished posting; give each shard process its own.
+    bot_consumer: str = Field("bot", pattern=r"^[\w.:-]{1,64}$")
+    # Status messages are edited with progress no more often than this.
+    progress_edit_seconds: float = Field(3.0, ge=0.5, le=60)
+    # On SIGTERM the bot stops taking commands and finishes the posts in hand for up to this long.
+    bot_drain_seconds: float = Field(30.0, ge=0, le=600)
 
     # Galleries (issue 5). gallery_url is the web gallery's public address: link unfurls
     # (og:video) need absolute URLs and the bot links to it; unset, pages use the request's host.
