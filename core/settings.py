@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # Upvotes that post a clip to the showcase channel (core/showcase.py).
     showcase_votes: int = Field(5, ge=1)
 
+    # Metrics and health: /metrics, /livez, /readyz (worker, `reelbot exporter`). Unset: the
+    # worker serves none (several local workers would fight over one port); deploy/ sets both.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     # Logs
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
