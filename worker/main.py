@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
+import time
 
 from arq import Worker
 from arq.worker import func
@@ -15,7 +15,9 @@ from core.logging import get_logger
 from core.queue import RENDER_FUNCTION, connect
 from core.settings import Settings
 from core.storage import storage_from_settings
-from worker import presence
+from worker import health as endpoints
+from worker import metrics, presence
+from worker.health import Health
 from worker.render_clip import render_clip
 from worker.runtime import Runtime, load_renderers
 
@@ -29,7 +31,7 @@ def build_workers(rt: Runtime) -> list[Worker]:
     for model in settings.served_models:
         worker = Worker(
             functions=[func(render_clip, name=RENDER_FUNCTION, timeout=settings.job_timeout,
-                            max_tries=settings.max_tries)],
+                            max_tries=settings.max_tries + 1)],  # the last one reports the failure
             queue_name=queue_name(model),
             redis_pool=rt.redis,
             max_jobs=1,
@@ -47,17 +49,20 @@ def build_workers(rt: Runtime) -> list[Worker]:
 
 async def serve(settings: Settings) -> None:
     redis = await connect(settings.redis_url)
+    health = Health(models=settings.served_models, redis=redis)
+    serving = await endpoints.start(settings, health)  # live while the models load, ready after
     store = ClipStore.from_url(settings.database_url)
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
                  worker_id=presence.worker_id())
-    rt.renderers = await asyncio.to_thread(load_renderers, settings)
+    await _load_models(rt, health)
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
     announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks))
     workers = build_workers(rt)
 
     def stop(signum: int) -> None:
-        # Finish the render in hand, take no new job, then exit.
+        # Finish the render in hand (or hand it back after stop_grace_seconds), take no new job, then exit.
         log.info("stopping: finishing the job in hand", signal=signal.Signals(signum).name)
+        health.stopping = True
         for w in workers:
             w.handle_sig_wait_for_completion(signum)
 
@@ -66,11 +71,45 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop, sig)
     log.info("worker ready", worker=rt.worker_id, queues=[w.queue_name for w in workers])
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*(w.async_run() for w in workers))
+        await _run(workers)
     finally:
         announcing.cancel()
         await presence.withdraw(redis, rt.worker_id)
+        if serving is not None:
+            await serving.cleanup()
         await redis.close(close_connection_pool=True)
         await store.close()
     log.info("worker stopped", worker=rt.worker_id)
+
+
+async def _load_models(rt: Runtime, health: Health) -> None:
+    """Load each served model once, timing each for reelbot_worker_render_seconds{stage="load"}."""
+    for model in rt.settings.served_models:
+        started = time.perf_counter()
+        one = rt.settings.model_copy(update={"models": [model]})
+        rt.renderers.update(await asyncio.to_thread(load_renderers, one))
+        metrics.record_load(model, time.perf_counter() - started)
+        health.loaded.add(model)
+
+
+async def _run(workers: list[Worker]) -> None:
+    """Run each queue's worker until all have stopped.
+
+    On SIGTERM arq cancels a worker's main task once its job is done, or cancels the job after
+    stop_grace_seconds, which hands it back to the queue. Waiting for every worker (not the
+    first to stop) keeps a second model's render from being cut off; waiting for the job
+    tasks lets a handed-back job clear its lease before Redis closes, so another worker takes
+    it at once instead of after the lease expires. A worker that crashes stops the others.
+    """
+    runs = [asyncio.ensure_future(w.async_run()) for w in workers]
+    done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
+    crashed = [r.exception() for r in done if not r.cancelled() and r.exception() is not None]
+    if crashed:
+        for w in workers:
+            w.handle_sig(signal.SIGTERM)  # hand jobs in hand back
+    await asyncio.wait(runs)
+    jobs = [t for w in workers for t in w.tasks.values() if not t.done()]
+    if jobs:
+        await asyncio.wait(jobs, timeout=60)
+    if crashed:
+        raise crashed[0]

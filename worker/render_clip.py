@@ -18,7 +18,7 @@ from arq import Retry
 from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key
 from core.events import published_outcome, publish_outcome, report_progress
 from core.logging import bind_job, get_logger
-from worker import lease
+from worker import lease, metrics
 from worker.inputs import load_inputs, render_input
 from worker.runtime import Runtime
 from worker.upload import encode_and_upload, remove_media
@@ -38,9 +38,14 @@ async def render_clip(ctx: dict, payload: dict) -> str:
     job = RenderJob.model_validate(payload)
     rt: Runtime = ctx["runtime"]
     with bind_job(clip_id=job.clip_id, job_id=ctx["job_id"], member_id=job.member_id, model=job.model,
-                  attempt=ctx["job_try"]):
+                  attempt=ctx["job_try"]), metrics.BUSY.labels(job.model).track_inprogress():
         async with lease.held(rt.redis, ctx["job_id"], rt.settings.lease_seconds, rt.settings.heartbeat_seconds):
-            return await _render(rt, job, ctx["job_try"])
+            try:
+                return await _render(rt, job, ctx["job_try"])
+            except asyncio.CancelledError:
+                # Shutdown past stop_grace_seconds (arq hands the job back) or the job timeout.
+                metrics.record_outcome(job.model, "interrupted")
+                raise
 
 
 async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
@@ -52,6 +57,12 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     clip = await rt.store.get(job.clip_id)
     if clip is not None and Status(clip.status).final:
         return clip.status
+    if job_try > rt.settings.max_tries:
+        # Workers died on every try (arq counts a pick-up as a try). arq would drop the job
+        # silently past its own limit, so the worker is given one more and says so here.
+        log.error("render abandoned: every try died", tries=job_try - 1)
+        return await _finish(rt, _failed(rt, job, "The render stopped several times on the workers. "
+                                                 "Please try again, or try a shorter clip."))
     if await rt.redis.exists(cancel_key(job.clip_id)):
         return await _finish(rt, Outcome(clip_id=job.clip_id, status=Status.CANCELLED, model=job.model, worker=rt.worker_id))
     if clip is None:
@@ -67,7 +78,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         t0 = time.perf_counter()
         inputs = await asyncio.to_thread(load_inputs, rt.storage, job)
         timings.inputs = time.perf_counter() - t0
-        out = await _run_model(rt, job, inputs)
+        clock = metrics.StepClock()
+        out = await _run_model(rt, job, inputs, clock)
         timings.render = out.model_seconds
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes)
         timings.encode, timings.upload = up.encode_s, up.upload_s
@@ -82,6 +94,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         log.exception("render failed", error=type(exc).__name__)
         if job_try < rt.settings.max_tries:
             await rt.store.transition(job.clip_id, Status.QUEUED, error=None)
+            metrics.record_outcome(job.model, "retried")
             raise Retry(defer=1) from exc
         return await _finish(rt, _failed(rt, job, _member_reason(exc)))
 
@@ -91,11 +104,13 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
                       timings=timings, worker=rt.worker_id)
     log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
+    metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome)
 
 
-async def _run_model(rt: Runtime, job: RenderJob, inputs: dict):
-    """Run the pipeline in a thread; the step callback reports progress and stops on cancel."""
+async def _run_model(rt: Runtime, job: RenderJob, inputs: dict, clock: metrics.StepClock):
+    """Run the pipeline in a thread; the step callback reports progress and stops on cancel,
+    and ticks `clock` (denoise vs decode time, steps per second)."""
     from inference.render import UnsupportedTask
 
     renderer = rt.renderers[job.model]
@@ -104,6 +119,7 @@ async def _run_model(rt: Runtime, job: RenderJob, inputs: dict):
     stop = threading.Event()
 
     def on_step(step: int, total: int) -> None:
+        clock.tick(step)
         if stop.is_set():
             raise Cancelled()
         asked = asyncio.run_coroutine_threadsafe(
@@ -112,9 +128,12 @@ async def _run_model(rt: Runtime, job: RenderJob, inputs: dict):
             raise Cancelled()
 
     async with rt.gpu:  # one render at a time in this process
+        clock.start()
         task = asyncio.ensure_future(asyncio.to_thread(renderer.render, inp, on_step))
         try:
-            return await asyncio.shield(task)
+            out = await asyncio.shield(task)
+            clock.end()
+            return out
         except UnsupportedTask as exc:
             raise MemberError(str(exc)) from exc
         except asyncio.CancelledError:
@@ -139,7 +158,9 @@ def _member_reason(exc: Exception) -> str:
 
 async def _finish(rt: Runtime, outcome: Outcome) -> str:
     published = await publish_outcome(rt.redis, outcome)
-    if not published:
+    if published:
+        metrics.record_outcome(outcome.model or "unknown", outcome.status.value)
+    else:
         # Another try got there first: keep the record in line with what members were told.
         outcome = await published_outcome(rt.redis, outcome.clip_id) or outcome
     await rt.store.record_outcome(outcome)
