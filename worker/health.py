@@ -1,0 +1,51 @@
+"""The worker's `/metrics`, `/livez` and `/readyz`, served from the moment the process starts.
+
+Live: the event loop answers (a wedged loop times the probe out and the pod is restarted).
+It stays live while the models load and while a stopping worker finishes its job, so the
+orchestrator never kills a worker for being slow to start or polite to stop.
+Ready: every served model is loaded, the worker is not stopping, and Redis answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+from core.metrics import QueueCollector, http_app, redis_ping, serve_http
+from core.settings import Settings
+
+
+@dataclass
+class Health:
+    models: list[str]
+    redis: Redis
+    loaded: set[str] = field(default_factory=set)
+    stopping: bool = False
+
+    async def live(self) -> tuple[bool, str]:
+        return True, "stopping: finishing the job in hand" if self.stopping else "ok"
+
+    async def ready(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "stopping"
+        missing = [m for m in self.models if m not in self.loaded]
+        if missing:
+            return False, "loading " + ", ".join(missing)
+        return await redis_ping(self.redis)
+
+
+async def start(settings: Settings, health: Health):
+    """Serve the endpoints when REELBOT_METRICS_PORT is set; returns the runner or None."""
+    if not settings.metrics_port:
+        return None
+    # The served models' queues as seen from here: depth and oldest wait next to the worker's own series.
+    queues = QueueCollector(health.models)
+    REGISTRY.register(queues)
+    app = http_app(REGISTRY, live=health.live, ready=health.ready,
+                   before_scrape=lambda: queues.refresh(health.redis))
+    runner = await serve_http(app, settings.metrics_host, settings.metrics_port)
+    if runner is None:
+        REGISTRY.unregister(queues)
+    return runner
