@@ -59,6 +59,18 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_gallery(args) -> int:
+    settings = _settings()
+    if args.host:
+        settings.gallery_host = args.host
+    if args.port:
+        settings.gallery_port = args.port
+    from gallery.app import serve
+
+    serve(settings)
+    return 0
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -83,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="serve renders from the queue")
     worker.add_argument("--models", help="comma-separated models to serve (default REELBOT_MODELS)")
     worker.set_defaults(run=cmd_worker)
+
+    gallery = sub.add_parser("gallery", help="serve the web gallery of public clips")
+    gallery.add_argument("--host", help="address to listen on (default REELBOT_GALLERY_HOST)")
+    gallery.add_argument("--port", type=int, help="port to listen on (default REELBOT_GALLERY_PORT)")
+    gallery.set_defaults(run=cmd_gallery)
 
     up = sub.add_parser("up", help="the whole stack on this machine")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")
