@@ -71,6 +71,16 @@ def cmd_gallery(args) -> int:
     return 0
 
 
+def cmd_exporter(args) -> int:
+    settings = _settings()
+    if not settings.redis_url:
+        raise SettingsError("bad setting REELBOT_REDIS_URL: the exporter needs a Redis URL")
+    from core.metrics import serve_exporter
+
+    asyncio.run(serve_exporter(settings))
+    return 0
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -100,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--host", help="address to listen on (default REELBOT_GALLERY_HOST)")
     gallery.add_argument("--port", type=int, help="port to listen on (default REELBOT_GALLERY_PORT)")
     gallery.set_defaults(run=cmd_gallery)
+
+    sub.add_parser("exporter", help="queue depth and oldest wait per model, for Prometheus and KEDA "
+                   "(deploy/README.md)").set_defaults(run=cmd_exporter)
 
     up = sub.add_parser("up", help="the whole stack on this machine")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")
