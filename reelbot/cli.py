@@ -81,6 +81,24 @@ def cmd_exporter(args) -> int:
     return 0
 
 
+def cmd_bot(args) -> int:
+    settings = _settings()
+    from bot.main import serve
+
+    asyncio.run(serve(settings, sync=args.sync, guild_id=args.guild))
+    return 0
+
+
+def cmd_sync_commands(args) -> int:
+    settings = _settings()
+    from bot.main import sync_commands
+
+    names = asyncio.run(sync_commands(settings, args.guild))
+    scope = f"server {args.guild} (at once)" if args.guild else "every server (Discord may take up to an hour)"
+    print(f"synced {len(names)} commands for {scope}: {', '.join('/' + n for n in names)}")
+    return 0
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -113,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("exporter", help="queue depth and oldest wait per model, for Prometheus and KEDA "
                    "(deploy/README.md)").set_defaults(run=cmd_exporter)
+
+    bot = sub.add_parser("bot", help="run the Discord bot")
+    bot.add_argument("--sync", action="store_true", help="register the slash commands first (see sync-commands)")
+    bot.add_argument("--guild", type=int, help="with --sync: register them for this server only")
+    bot.set_defaults(run=cmd_bot)
+
+    sync = sub.add_parser("sync-commands", help="register the slash commands with Discord, then exit")
+    sync.add_argument("--guild", type=int, help="one server's id: instant, for testing (default: global)")
+    sync.set_defaults(run=cmd_sync_commands)
 
     up = sub.add_parser("up", help="the whole stack on this machine")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")

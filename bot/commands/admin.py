@@ -1,0 +1,131 @@
+"""/admin: for server managers (the Manage Server permission). Pause and resume making
+clips, ban and unban members, the server's banned terms and the channels Reelbot works in."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import records
+from bot.actions import reply_private, services_of
+from bot.messages import code
+from bot.metrics import COMMANDS
+from core.moderation import MAX_TERM_CHARS
+
+
+async def _managers_only(interaction: discord.Interaction) -> bool:
+    # default_permissions hides the command; this check holds even if a server overrides that.
+    if interaction.guild_id is not None and interaction.permissions.manage_guild:
+        return True
+    COMMANDS.labels("admin", "refused").inc()
+    await reply_private(interaction, "Only members with the Manage Server permission can use `/admin`.")
+    return False
+
+
+async def _done(interaction: discord.Interaction, text: str) -> None:
+    COMMANDS.labels(interaction.command.qualified_name if interaction.command else "admin", "ok").inc()
+    await reply_private(interaction, text)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot settings for server managers"):
+    terms = app_commands.Group(name="terms", description="Words that block a prompt on this server")
+    channels = app_commands.Group(name="channels", description="Where Reelbot makes clips (none set: everywhere)")
+
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await _managers_only(interaction)
+
+    @app_commands.command(name="pause", description="Stop taking new clips on this server")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), True)
+        await _done(interaction, "Paused: new clips are refused until `/admin resume`. Clips already queued "
+                                 "still finish." if changed else "Already paused.")
+
+    @app_commands.command(name="resume", description="Take new clips again")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), False)
+        await _done(interaction, "Resumed: members can make clips again." if changed else "Not paused.")
+
+    @app_commands.command(name="ban", description="Stop a member from making clips")
+    @app_commands.describe(member="Who", reason="Why (kept in the record)")
+    async def ban(self, interaction: discord.Interaction, member: discord.User,
+                  reason: app_commands.Range[str, 0, 500] | None = None) -> None:
+        changed = await records.set_banned(services_of(interaction).store, str(member.id), member.name, True, reason)
+        await _done(interaction, f"{member.mention} can no longer make clips." if changed
+                    else f"{member.mention} was already banned.")
+
+    @app_commands.command(name="unban", description="Let a banned member make clips again")
+    @app_commands.describe(member="Who")
+    async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
+        changed = await records.set_banned(services_of(interaction).store, str(member.id), member.name, False, None)
+        await _done(interaction, f"{member.mention} can make clips again." if changed
+                    else f"{member.mention} wasn't banned.")
+
+    @terms.command(name="add", description="Block prompts containing this word or phrase")
+    @app_commands.describe(term="A word or phrase (matched whole-word, ignoring case and accents)")
+    async def terms_add(self, interaction: discord.Interaction,
+                        term: app_commands.Range[str, 1, MAX_TERM_CHARS]) -> None:
+        result = await records.add_banned_term(services_of(interaction).store, str(interaction.guild_id), term)
+        if result is None:
+            COMMANDS.labels("admin terms add", "refused").inc()
+            return await reply_private(interaction, "That term has no letters or digits to match: nothing was added.")
+        changed, terms = result
+        await _done(interaction, ("Added. " if changed else "Already on the list. ") + _terms_line(terms))
+
+    @terms.command(name="remove", description="Stop blocking a word or phrase")
+    async def terms_remove(self, interaction: discord.Interaction,
+                           term: app_commands.Range[str, 1, MAX_TERM_CHARS]) -> None:
+        changed, terms = await records.remove_banned_term(services_of(interaction).store, str(interaction.guild_id),
+                                                          term)
+        await _done(interaction, ("Removed. " if changed else "That term wasn't on the list. ") + _terms_line(terms))
+
+    @terms.command(name="list", description="The words and phrases that block a prompt here")
+    async def terms_list(self, interaction: discord.Interaction) -> None:
+        guild = await records.guild(services_of(interaction).store, str(interaction.guild_id))
+        extra = services_of(interaction).settings.banned_terms
+        line = _terms_line(guild.banned_terms if guild else [])
+        if extra:
+            line += f"\nThe bot's operator also blocks {len(extra)} term{'s' if len(extra) != 1 else ''}."
+        await _done(interaction, line)
+
+    @channels.command(name="add", description="Let Reelbot make clips in this channel")
+    async def channels_add(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        changed, ids = await records.edit_list(services_of(interaction).store, str(interaction.guild_id),
+                                               "allowed_channel_ids", add=str(channel.id))
+        await _done(interaction, ("Added. " if changed else "Already allowed. ") + _channels_line(ids))
+
+    @channels.command(name="remove", description="Stop making clips in this channel")
+    async def channels_remove(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        changed, ids = await records.edit_list(services_of(interaction).store, str(interaction.guild_id),
+                                               "allowed_channel_ids", remove=str(channel.id))
+        await _done(interaction, ("Removed. " if changed else "That channel wasn't on the list. ") + _channels_line(ids))
+
+    @channels.command(name="clear", description="Make clips in every channel again")
+    async def channels_clear(self, interaction: discord.Interaction) -> None:
+        _changed, ids = await records.edit_list(services_of(interaction).store, str(interaction.guild_id),
+                                                "allowed_channel_ids", clear=True)
+        await _done(interaction, _channels_line(ids))
+
+    @channels.command(name="list", description="Where Reelbot makes clips on this server")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        guild = await records.guild(services_of(interaction).store, str(interaction.guild_id))
+        await _done(interaction, _channels_line(guild.allowed_channel_ids if guild else []))
+
+
+def _terms_line(terms: list[str]) -> str:
+    if not terms:
+        return "No terms are blocked on this server."
+    shown = ", ".join(code(t) for t in terms[:100])
+    return f"Blocked terms ({len(terms)}): {shown}"
+
+
+def _channels_line(ids: list[str]) -> str:
+    if not ids:
+        return "Reelbot makes clips in every channel."
+    return "Reelbot makes clips only in " + ", ".join(f"<#{cid}>" for cid in ids[:50]) + "."

@@ -1,0 +1,60 @@
+"""/settings [ar] [fps] [length] [model] [private] [reset]: your default flags.
+
+Values go through the same parser as flags in a prompt, so the rules and the messages
+are the same in both places. A flag typed in a prompt always wins over a default.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import records
+from bot.actions import reply_private, services_of
+from bot.messages import code
+from bot.metrics import COMMANDS
+from core.flags import FPS_MAX, FPS_MIN, LEN_MAX, LEN_MIN, FlagError, Flags, format_flags, parse_prompt
+
+
+def settings_text(ar: str | None, fps: int | None, length: float | None, model: str | None) -> str:
+    parts = []
+    for flag, value in (("ar", ar), ("fps", fps), ("len", length), ("model", model)):
+        if value is not None:
+            parts.append(f"-{flag} {value}")
+    return " ".join(parts)
+
+
+class Settings(commands.Cog):
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    @app_commands.command(name="settings", description="Your default flags (a flag in a prompt still wins)")
+    @app_commands.describe(ar="Aspect ratio, e.g. 16:9 or 9:16", fps="Frames per second", length="Seconds",
+                           model="Which model renders (see /queue)", private="Keep your clips to yourself",
+                           reset="Forget all your defaults first")
+    async def settings(self, interaction: discord.Interaction, ar: app_commands.Range[str, 1, 20] | None = None,
+                       fps: app_commands.Range[int, FPS_MIN, FPS_MAX] | None = None,
+                       length: app_commands.Range[float, LEN_MIN, LEN_MAX] | None = None,
+                       model: app_commands.Range[str, 1, 100] | None = None, private: bool | None = None,
+                       reset: bool = False) -> None:
+        services = services_of(interaction)
+        member_id = str(interaction.user.id)
+        online = await services.workers.get()
+        parsed = parse_prompt(settings_text(ar, fps, length, model), models=online.models)
+        if isinstance(parsed, FlagError):
+            COMMANDS.labels("settings", "refused").inc()
+            await reply_private(interaction, str(parsed))
+            return
+        current = Flags() if reset else await records.member_defaults(services.store, member_id)
+        given = {name: value for name, value in parsed.flags if value is not None and name != "private"}
+        if private is not None:
+            given["private"] = private
+        updated = current.model_copy(update=given)
+        changed = reset or bool(given)
+        if changed:
+            await records.set_defaults(services.store, member_id, interaction.user.name, updated)
+        shown = format_flags(updated)
+        head = "Saved. " if changed else ""
+        await reply_private(interaction, f"{head}Your defaults: {code(shown) if shown else 'none'}")
+        COMMANDS.labels("settings", "ok").inc()

@@ -1,0 +1,287 @@
+"""Final posts, exactly once: outcomes come from the Redis stream through the bot's
+consumer group; each is posted, recorded on the clip, and only then acked.
+
+What makes "once" hold when things go wrong:
+- A bot that dies before acking reads its own pending outcomes again on restart (the
+  consumer name is stable), and a crashed process's outcomes are claimed by another.
+- The clip record says whether it was delivered (`result_message_id`, set by a
+  conditional UPDATE): an outcome read twice is acked the second time, not posted.
+- Discord answering 500 after saving a message makes discord.py send the POST again;
+  every post carries the clip id as its `nonce` with `enforce_nonce`, so Discord hands
+  back the saved message instead of making a second one.
+- A post that may have been made by an attempt that then died (it set the attempt key
+  but never recorded the message) is looked for in the channel's recent messages, by the
+  `clip <id>` footer, before posting again.
+- One poster at a time per clip: a short Redis lock.
+Final posts always use the bot token, never the interaction webhook, so a job that
+outlives the 15-minute interaction token is still delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import discord
+
+from bot import messages, posts, records
+from bot.metrics import DELIVERY_SECONDS, OUTCOMES_PENDING
+from core.contract import OUTCOMES_STREAM, Outcome, Status
+from core.events import OutcomeReader
+from core.logging import get_logger
+
+log = get_logger("bot")
+LOCK_MS = 120_000
+ATTEMPT_TTL_S = 7 * 24 * 3600
+SETUP_WAIT_S = 30.0
+CLAIM_EVERY_S = 15.0
+CLAIM_IDLE_MS = 60_000
+HISTORY_LIMIT = 50
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class _Outcomes(OutcomeReader):
+    """The shared reader, split into "mine from before" and "new", so one outcome that keeps
+    failing (Discord down for that channel) never holds up the others."""
+
+    async def read_pending(self, count: int = 100) -> list[tuple[str, Outcome]]:
+        return await self._read("0", count, None)
+
+    async def read_new(self, count: int = 50, block_ms: int = 1000) -> list[tuple[str, Outcome]]:
+        return await self._read(">", count, block_ms)
+
+
+class Undeliverable(Exception):
+    """Discord refuses every place this clip could go (deleted channel, no permission, DMs closed)."""
+
+
+class Delivery:
+    def __init__(self, client: discord.Client, services, concurrency: int = 16):
+        self.client = client
+        self.services = services
+        self.consumer = services.settings.bot_consumer
+        self.reader = _Outcomes(services.redis, self.consumer)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._active: dict[str, asyncio.Task] = {}  # stream message id -> its delivery
+        self._retry: dict[str, tuple[Outcome, float, int]] = {}  # message id -> (outcome, due, tries)
+        self._stopping = asyncio.Event()
+
+    # --- the loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.reader.ensure_group()
+        for mid, outcome in await self.reader.read_pending():
+            self._start(mid, outcome)
+        last_claim = 0.0
+        while not self._stopping.is_set():
+            try:
+                for mid, outcome in await self.reader.read_new():
+                    self._start(mid, outcome)
+                if time.monotonic() - last_claim > CLAIM_EVERY_S:
+                    last_claim = time.monotonic()
+                    for mid, outcome in await self.reader.claim_stale(idle_ms=CLAIM_IDLE_MS):
+                        self._start(mid, outcome)
+                self._start_due_retries()
+                await self._count_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 — Redis hiccup: wait a moment and read again
+                log.exception("reading outcomes failed")
+                await asyncio.sleep(1.0)
+
+    async def stop(self, timeout: float) -> None:
+        """Read nothing new; let the posts in hand finish (up to `timeout` seconds)."""
+        self._stopping.set()
+        active = list(self._active.values())
+        if active:
+            await asyncio.wait(active, timeout=timeout)
+
+    def _start(self, mid: str, outcome: Outcome) -> None:
+        if mid in self._active or self._stopping.is_set():
+            return
+        self._retry.pop(mid, None)
+        self._active[mid] = asyncio.create_task(self._deliver_entry(mid, outcome))
+
+    def _start_due_retries(self) -> None:
+        now = time.monotonic()
+        for mid, (outcome, due, _tries) in list(self._retry.items()):
+            if due <= now:
+                self._start(mid, outcome)
+
+    async def _deliver_entry(self, mid: str, outcome: Outcome) -> None:
+        try:
+            async with self._slots:
+                done = await self.deliver(outcome)
+            if done:
+                await self.reader.ack(mid)
+                return
+        except Exception:  # noqa: BLE001 — leave it pending and try again shortly
+            log.exception("delivery failed", clip_id=outcome.clip_id)
+        finally:
+            self._active.pop(mid, None)
+        tries = self._retry.get(mid, (None, 0, 0))[2] + 1
+        self._retry[mid] = (outcome, time.monotonic() + min(60.0, 2.0 ** tries), tries)
+
+    async def _count_pending(self) -> None:
+        with contextlib.suppress(Exception):
+            summary = await self.services.redis.xpending(OUTCOMES_STREAM, self.reader.group)
+            OUTCOMES_PENDING.set(summary.get("pending", 0) if isinstance(summary, dict) else 0)
+
+    # --- one outcome -------------------------------------------------------------
+
+    async def deliver(self, outcome: Outcome) -> bool:
+        """Post one outcome. True when it is settled (posted now or before, or nowhere to
+        post); False to try again later."""
+        store = self.services.store
+        clip = await store.get(outcome.clip_id)
+        if clip is None:
+            return True  # not made through Discord (the CLI, a test): nothing to post
+        # The record turns final first (a no-op when the worker already did it), so /me,
+        # /show and the buttons agree with the post the member is about to see.
+        await store.record_outcome(outcome)
+        if clip.result_message_id:
+            self.services.board.forget(clip.id)
+            return True
+        setup = self.services.setups.get(clip.id)
+        if setup is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(setup.wait(), SETUP_WAIT_S)
+        clip = await store.get(outcome.clip_id)
+        if clip.result_message_id:
+            return True
+        redis = self.services.redis
+        lock = f"reelbot:delivering:{clip.id}"
+        if not await redis.set(lock, self.consumer, nx=True, px=LOCK_MS):
+            return False  # another bot process is posting it right now
+        try:
+            return await self._deliver_locked(clip, outcome)
+        finally:
+            with contextlib.suppress(Exception):
+                await redis.eval(_UNLOCK, 1, lock, self.consumer)
+
+    async def _deliver_locked(self, clip, outcome: Outcome) -> bool:
+        watched = self.services.board.watched.get(clip.id)
+        try:
+            message = await self._post_once(clip, outcome, watched)
+        except Undeliverable as exc:
+            log.warning("clip could not be posted anywhere", clip_id=clip.id, reason=str(exc))
+            await self.services.board.finish(clip, messages.status_undeliverable())
+            self.services.setups.pop(clip.id, None)
+            return True
+        if message is not None and not await records.mark_delivered(self.services.store, clip.id, str(message.id)):
+            log.warning("clip was delivered twice; removing the extra post", clip_id=clip.id)
+            with contextlib.suppress(Exception):
+                await message.delete()
+        await self.services.board.finish(clip, _status_line(clip, outcome))
+        self.services.setups.pop(clip.id, None)
+        if outcome.status is Status.DONE:
+            busy = posts.job_seconds(clip)
+            if busy:
+                self.services.eta.record(clip.model, busy)
+        DELIVERY_SECONDS.observe(max(0.0, time.time() - outcome.at))
+        log.info("clip delivered", clip_id=clip.id, status=outcome.status.value,
+                 message_id=getattr(message, "id", None))
+        return True
+
+    async def _post_once(self, clip, outcome: Outcome, watched) -> discord.Message | None:
+        redis = self.services.redis
+        first_attempt = await redis.set(f"reelbot:delivery-attempt:{clip.id}", b"1", nx=True, ex=ATTEMPT_TTL_S)
+        errors = []
+        for destination, reference in await self._destinations(clip):
+            if not first_attempt:
+                found = await self._find_post(destination, clip.id)
+                if found is not None:
+                    log.info("found the clip's earlier post", clip_id=clip.id, message_id=found.id)
+                    return found
+            try:
+                return await self._send(destination, reference, clip, outcome)
+            except (discord.NotFound, discord.Forbidden) as exc:
+                errors.append(f"{destination.id}: {exc.status} {exc.code}")
+                continue  # try the next place: thread → channel, DM → the interaction
+        if watched is not None and watched.token_fresh():
+            # DMs closed: a private clip can still reach its author through their interaction.
+            post = await self._build(clip, outcome, mention=False, private=True)
+            return await watched.interaction.followup.send(
+                content=post.content, embed=post.embed, view=post.view or discord.utils.MISSING,
+                file=post.file() or discord.utils.MISSING, ephemeral=True, wait=True)
+        raise Undeliverable("; ".join(errors) or "no channel recorded")
+
+    async def _destinations(self, clip) -> list[tuple[discord.abc.Messageable, discord.MessageReference | None]]:
+        if clip.private:
+            if not clip.author_id:
+                return []
+            try:
+                dm = await self.client.create_dm(discord.Object(int(clip.author_id)))
+            except (discord.NotFound, discord.Forbidden):
+                return []
+            return [(dm, None)]
+        out = []
+        if clip.thread_id:
+            out.append((self.client.get_partial_messageable(int(clip.thread_id)), None))
+        if clip.channel_id:
+            reference = None
+            if clip.status_message_id:
+                reference = discord.MessageReference(message_id=int(clip.status_message_id),
+                                                     channel_id=int(clip.channel_id), fail_if_not_exists=False)
+            out.append((self.client.get_partial_messageable(int(clip.channel_id)), reference))
+        return out
+
+    async def _find_post(self, destination, clip_id: str) -> discord.Message | None:
+        me = self.client.user.id if self.client.user else None
+        try:
+            async for message in destination.history(limit=HISTORY_LIMIT):
+                if message.author.id == me and posts.is_post_of(message, clip_id):
+                    return message
+        except discord.HTTPException:
+            return None
+        return None
+
+    async def _send(self, destination, reference, clip, outcome: Outcome) -> discord.Message:
+        mention = not clip.private and bool(clip.thread_id or clip.channel_id)
+        post = await self._build(clip, outcome, mention=mention, private=clip.private)
+        try:
+            return await self._send_post(destination, reference, post, clip)
+        except discord.HTTPException as exc:
+            if exc.status != 413 or post.video is None:
+                raise
+        # The server's upload limit is lower than we were told: post a link instead.
+        post = await self._build(clip, outcome, mention=mention, private=clip.private, attach=False)
+        return await self._send_post(destination, reference, post, clip)
+
+    async def _send_post(self, destination, reference, post: posts.Post, clip) -> discord.Message:
+        mentions = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                           users=[discord.Object(int(clip.author_id))] if clip.author_id else False)
+        return await destination.send(
+            content=post.content, embed=post.embed, view=post.view or discord.utils.MISSING,
+            file=post.file() or discord.utils.MISSING, reference=reference or discord.utils.MISSING,
+            allowed_mentions=mentions, nonce=clip.id)
+
+    async def _build(self, clip, outcome: Outcome, *, mention: bool, private: bool, attach: bool = True) -> posts.Post:
+        if outcome.status is Status.CANCELLED:
+            return posts.cancelled_post(clip)
+        if outcome.status is Status.FAILED:
+            return posts.failed_post(clip, outcome.error or clip.error, mention=mention)
+        storage = self.services.storage
+        limit = clip.max_bytes or self.services.settings.attachment_size_limit
+        if private:
+            limit = min(limit, self.services.settings.attachment_size_limit)
+        size = outcome.video_bytes or clip.video_bytes or 0
+        video_key = outcome.video_key or clip.video_key
+        if attach and video_key and 0 < size <= limit:
+            video = await asyncio.to_thread(storage.get, video_key)
+            return posts.result_post(clip, video=video, video_url=None, mention=mention)
+        url = await asyncio.to_thread(storage.url, video_key) if video_key else None
+        return posts.result_post(clip, video=None, video_url=url, mention=mention)
+
+
+def _status_line(clip, outcome: Outcome) -> str:
+    if outcome.status is Status.DONE:
+        return messages.status_done(posts.job_seconds(clip))
+    if outcome.status is Status.FAILED:
+        return messages.status_failed(outcome.error or clip.error)
+    return messages.status_cancelled()

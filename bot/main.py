@@ -1,0 +1,73 @@
+"""`reelbot bot` and `reelbot sync-commands`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import discord
+
+from bot.endpoints import point_at
+from core.logging import get_logger
+from core.settings import Settings, SettingsError
+
+log = get_logger("bot")
+
+
+def _token(settings: Settings) -> str:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
+        raise SettingsError("bad setting REELBOT_DISCORD_TOKEN: the bot needs its Discord token")
+    if not settings.redis_url:
+        raise SettingsError("bad setting REELBOT_REDIS_URL: the bot needs a Redis URL (or run `reelbot up`)")
+    return settings.discord_token.get_secret_value().strip()
+
+
+async def serve(settings: Settings, sync: bool = False, guild_id: int | None = None) -> None:
+    from bot.client import Reelbot
+    from bot.services import Services
+
+    token = _token(settings)
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    services = await Services.open(settings)
+    bot = Reelbot(services)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.drain()))
+    try:
+        async with bot:
+            if sync:
+                await bot.login(token)
+                await _sync(bot, guild_id)
+                await bot.connect()
+            else:
+                await bot.start(token)
+    finally:
+        await services.close()
+        log.info("bot stopped")
+
+
+async def sync_commands(settings: Settings, guild_id: int | None = None) -> list[str]:
+    """Register the slash commands with Discord, globally or for one server (instant)."""
+    from bot.client import Reelbot
+    from bot.services import Services
+
+    token = _token(settings)
+    point_at(settings.discord_api_base, settings.discord_gateway_url)
+    services = await Services.open(settings)
+    bot = Reelbot(services)
+    try:
+        async with bot:
+            await bot.login(token)  # runs setup_hook: the cogs add their commands
+            return await _sync(bot, guild_id)
+    finally:
+        await services.close()
+
+
+async def _sync(bot, guild_id: int | None) -> list[str]:
+    guild = discord.Object(guild_id) if guild_id else None
+    if guild is not None:
+        bot.tree.copy_global_to(guild=guild)
+    synced = await bot.tree.sync(guild=guild)
+    names = sorted(command.name for command in synced)
+    log.info("commands synced", scope=f"guild {guild_id}" if guild_id else "global", commands=names)
+    return names

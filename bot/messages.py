@@ -1,0 +1,148 @@
+"""The words members see: status lines, progress bars, ETAs, thread names, refusals, /help.
+
+Pure text, no discord.py, so every line can be tested on its own. Discord limits that
+matter here: message content 2,000 characters, thread names 100, embed titles 256.
+"""
+
+from __future__ import annotations
+
+import math
+
+from core.flags import CAMERA_MOVES, FPS_MAX, FPS_MIN, GS_MAX, GS_MIN, LEN_MAX, LEN_MIN, MOTION_MAX, MOTION_MIN
+
+BAR_CELLS = 5
+FULL, EMPTY = "▰", "▱"
+CONTENT_MAX = 2000
+THREAD_NAME_MAX = 100
+TINY_NOTE = "random weights: noise, not pictures"
+
+
+def progress_bar(fraction: float, cells: int = BAR_CELLS) -> str:
+    """`▰▰▰▱▱` for 0.6: whole cells only, so the bar never shows more than was done."""
+    fraction = min(1.0, max(0.0, fraction if math.isfinite(fraction) else 0.0))
+    filled = math.floor(fraction * cells + 1e-9)
+    return FULL * filled + EMPTY * (cells - filled)
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    seconds = max(1, round(seconds))
+    if seconds < 90:
+        return f"~{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"~{minutes} min"
+    return f"~{minutes / 60:.1f} h"
+
+
+def status_queued(position: int | None, eta_seconds: float | None) -> str:
+    if position is None:
+        return "Queued · starting soon"
+    return f"Queued · position {position} · ETA {eta_text(eta_seconds)}"
+
+
+def status_rendering(fraction: float) -> str:
+    fraction = min(1.0, max(0.0, fraction))
+    return f"Rendering {progress_bar(fraction)} {math.floor(fraction * 100)}%"
+
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def status_done(render_seconds: float | None) -> str:
+    return f"Done in {seconds_text(render_seconds)} · the clip is below"
+
+
+def status_failed(reason: str | None) -> str:
+    return f"Failed · {reason or 'the render failed'}"
+
+
+def status_cancelled() -> str:
+    return "Cancelled · nothing more will be rendered"
+
+
+def status_undeliverable() -> str:
+    return "Done · but Reelbot couldn't post the clip here (check its permissions); use `/show` to see it"
+
+
+def thread_name(prompt: str, clip_id: str) -> str:
+    """A thread title from the prompt's first line, or the clip id when there is no prompt."""
+    text = " ".join((prompt or "").split())
+    if not text:
+        return f"clip {clip_id}"
+    return text if len(text) <= THREAD_NAME_MAX else text[: THREAD_NAME_MAX - 1] + "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def model_label(model: str) -> str:
+    """Random-weight test models say so wherever they appear (PRODUCT.md, "Models and tasks").
+
+    The bot does not import the registry, so it goes by the naming rule the registry
+    follows: test variants end in "-tiny".
+    """
+    return f"{model} ({TINY_NOTE})" if model.endswith("-tiny") else model
+
+
+def code(text: str) -> str:
+    """Text in `backticks`, with backticks inside it neutralised."""
+    return f"`{text.replace('`', chr(0x2C8))}`" if text else ""
+
+
+def names_list(names) -> str:
+    names = [code(n) for n in names]
+    return ", ".join(names) if names else "none right now"
+
+
+def no_worker(model: str, online: list[str], from_settings: bool) -> str:
+    where = " (your default from `/settings`)" if from_settings else ""
+    others = f" Models online now: {names_list(online)}." if online else " No worker is online right now."
+    return (f"No worker is serving {code(model)}{where} right now, so nothing was queued. "
+            f"Try again in a minute.{others}")
+
+
+def task_refused(model: str, task: str, capable: list[str]) -> str:
+    if capable:
+        hint = f" Models online that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+    else:
+        hint = " None of the models online can do that yet."
+    return f"{code(model)} can't do {task}.{hint}"
+
+
+def banned_term(term: str) -> str:
+    return (f"Your prompt contains a blocked term ({code(term)}), so nothing was queued. "
+            "Change the prompt and try again.")
+
+
+def empty_prompt(example: str) -> str:
+    return f"Write what the clip should show, e.g. {code(example)}."
+
+
+HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
+Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` do the same from a picture, two pictures or one of your clips.
+
+**Flags** go after the prompt (`-x` and `--x` are the same):
+`-ar W:H` aspect ratio, e.g. 16:9, 9:16, 1:1, 21:9 (from 1:3 to 3:1)
+`-fps N` frames per second, {FPS_MIN}–{FPS_MAX} (default 24)
+`-len S` length in seconds, {LEN_MIN}–{LEN_MAX} (default: the model's, about 5)
+`-motion N` how much things move, {MOTION_MIN}–{MOTION_MAX} (default 1)
+`-gs X` guidance: how closely to follow the prompt, {GS_MIN}–{GS_MAX}
+`-neg TEXT` what to keep out, e.g. `-neg "blurry, text"`
+`-seed N` the same seed and prompt give the same clip
+`-camera MOVE` {", ".join(m for m in CAMERA_MOVES if m.count(" ") < 2)}; two pans combine, e.g. `pan up left`
+`-model NAME` which model renders (`/queue` lists them)
+`-private` the clip comes only to you and stays out of galleries
+
+**Examples**
+`/create a paper boat on a rainy street -ar 9:16 -camera zoom in`
+`/create neon city at night, drone shot -len 8 -motion 3 -seed 42`
+`/create a bowl of ramen, steam rising -neg "text, watermark" -private`
+
+**Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · 👍 Upvote · 🗑 Delete.
+`/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""

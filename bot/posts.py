@@ -1,0 +1,112 @@
+"""The clip post: an embed with the prompt, flags, seed, model, render time and author, the
+MP4 attached (or a link when it is too big for the place it goes), and the buttons.
+
+Every post carries `clip <id>` in its footer: delivery looks for it in a channel's recent
+messages to recognise a post it already made before a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+
+from bot import buttons, messages
+from core.flags import Flags, format_flags
+
+FOOTER_PREFIX = "clip "
+COLOR_DONE = discord.Color.blurple()
+COLOR_FAILED = discord.Color.red()
+COLOR_CANCELLED = discord.Color.light_grey()
+
+
+@dataclass
+class Post:
+    content: str | None
+    embed: discord.Embed
+    view: discord.ui.View | None
+    video: bytes | None = None
+    filename: str | None = None
+
+    def file(self) -> discord.File | None:
+        if self.video is None:
+            return None
+        import io
+
+        return discord.File(io.BytesIO(self.video), filename=self.filename)
+
+
+def footer(clip_id: str) -> str:
+    return f"{FOOTER_PREFIX}{clip_id}"
+
+
+def is_post_of(message, clip_id: str) -> bool:
+    """Whether a message (discord.Message) is a clip post for this clip."""
+    return any((embed.footer and embed.footer.text or "").split(" · ")[0] == footer(clip_id)
+               for embed in getattr(message, "embeds", []))
+
+
+def flags_text(clip) -> str:
+    try:
+        return format_flags(Flags.from_dict(clip.flags or {}))
+    except ValueError:
+        return ""
+
+
+def job_seconds(clip) -> float | None:
+    timings = clip.timings or {}
+    if not timings.get("total"):
+        return None
+    return max(0.0, timings["total"] - timings.get("queue_wait", 0.0))
+
+
+def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
+    prompt = discord.utils.escape_markdown(clip.prompt) if clip.prompt else "*(no prompt)*"
+    flags = flags_text(clip)
+    description = f"**{prompt}**" + (f"\n{messages.code(flags)}" if flags else "")
+    embed = discord.Embed(description=messages.truncate(description, 4000), color=COLOR_DONE)
+    embed.add_field(name="Seed", value=f"`{clip.seed}`", inline=True)
+    embed.add_field(name="Model", value=messages.model_label(clip.model), inline=True)
+    embed.add_field(name="Render time", value=messages.seconds_text(job_seconds(clip)), inline=True)
+    if clip.duration and clip.width and clip.height:
+        embed.add_field(name="Clip", value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps",
+                        inline=True)
+    if clip.author_id:
+        embed.add_field(name="Author", value=f"<@{clip.author_id}>", inline=True)
+    if clip.parent_id:
+        relation = "Extends" if clip.task == "extend" else "From"
+        embed.add_field(name=relation, value=f"clip `{clip.parent_id}`", inline=True)
+    if video_url:
+        embed.add_field(name="Video", value=f"[download the MP4]({video_url}) (too big to attach here)", inline=False)
+    note = " · private" if clip.private else ""
+    embed.set_footer(text=footer(clip.id) + note)
+    return embed
+
+
+def _mention(clip, mention: bool) -> str | None:
+    return f"<@{clip.author_id}>" if mention and clip.author_id else None
+
+
+def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:
+    embed = clip_embed(clip, video_url=None if video is not None else video_url)
+    return Post(_mention(clip, mention), embed, buttons.clip_view(clip.id, clip.vote_count or 0),
+                video=video, filename=f"{clip.id}.mp4" if video is not None else None)
+
+
+def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
+    text = reason or "The render failed. Please try again."
+    embed = discord.Embed(title="This clip couldn't be made",
+                          description=f"{text}\n\n{_prompt_line(clip)}", color=COLOR_FAILED)
+    embed.set_footer(text=footer(clip.id))
+    return Post(_mention(clip, mention), embed, buttons.retry_view(clip.id))
+
+
+def cancelled_post(clip) -> Post:
+    embed = discord.Embed(title="Cancelled", description=_prompt_line(clip), color=COLOR_CANCELLED)
+    embed.set_footer(text=footer(clip.id))
+    return Post(None, embed, None)
+
+
+def _prompt_line(clip) -> str:
+    prompt = discord.utils.escape_markdown(clip.prompt) if clip.prompt else "(no prompt)"
+    return messages.truncate(f"Prompt: {prompt}", 3000)

@@ -1,0 +1,192 @@
+"""The bot's reads and writes of the SQL records, beyond the clip store's own.
+
+Writes that decide something (delivered, deleted) are conditional UPDATEs, so two bot
+processes racing on one clip cannot both win.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import desc, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.clips import ClipStore
+from core.flags import Flags
+from core.limits import ensure_member
+from core.moderation import clean_term
+from core.tables import Clip, GuildSettings, Member, utcnow
+
+UNFINISHED = ("queued", "running")
+
+
+# --- Clips ---------------------------------------------------------------------------
+
+async def mark_delivered(store: ClipStore, clip_id: str, message_id: str) -> bool:
+    """Record the final post; False when another delivery recorded one first."""
+    async with store.session.begin() as s:
+        result = await s.execute(
+            update(Clip).where(Clip.id == clip_id, Clip.result_message_id.is_(None))
+            .values(result_message_id=message_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
+async def mark_deleted(store: ClipStore, clip_id: str) -> bool:
+    async with store.session.begin() as s:
+        result = await s.execute(
+            update(Clip).where(Clip.id == clip_id, Clip.deleted.is_(False))
+            .values(deleted=True, updated_at=utcnow()).execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
+async def newest_unfinished(store: ClipStore, author_id: str) -> Clip | None:
+    async with store.session() as s:
+        return await s.scalar(
+            select(Clip).where(Clip.author_id == author_id, Clip.status.in_(UNFINISHED))
+            .order_by(desc(Clip.created_at)).limit(1)
+        )
+
+
+async def unfinished(store: ClipStore, author_id: str) -> list[Clip]:
+    async with store.session() as s:
+        rows = await s.scalars(
+            select(Clip).where(Clip.author_id == author_id, Clip.status.in_(UNFINISHED)).order_by(Clip.created_at)
+        )
+        return list(rows)
+
+
+async def clip_by_message(store: ClipStore, message_id: str) -> Clip | None:
+    """The clip whose result or status message this is (for /show and /extend by link)."""
+    async with store.session() as s:
+        return await s.scalar(
+            select(Clip).where(or_(Clip.result_message_id == message_id, Clip.status_message_id == message_id))
+            .limit(1)
+        )
+
+
+async def watched_clips(store: ClipStore) -> list[Clip]:
+    """Unfinished clips with a status message: the ones whose progress the bot shows."""
+    async with store.session() as s:
+        rows = await s.scalars(select(Clip).where(Clip.status.in_(UNFINISHED), Clip.status_message_id.is_not(None)))
+        return list(rows)
+
+
+async def clips_made(store: ClipStore, author_id: str) -> int:
+    async with store.session() as s:
+        return await s.scalar(
+            select(func.count()).select_from(Clip).where(Clip.author_id == author_id, Clip.status == "done")
+        ) or 0
+
+
+async def recent_job_seconds(store: ClipStore, limit: int = 50) -> dict[str, list[float]]:
+    """Seconds a worker spent on recent finished clips, by model (seeds the ETA)."""
+    async with store.session() as s:
+        rows = await s.execute(
+            select(Clip.model, Clip.timings).where(Clip.status == "done", Clip.timings.is_not(None))
+            .order_by(desc(Clip.finished_at)).limit(limit)
+        )
+        out: dict[str, list[float]] = {}
+        for model, timings in rows:
+            busy = (timings or {}).get("total", 0) - (timings or {}).get("queue_wait", 0)
+            if busy > 0:
+                out.setdefault(model, []).append(busy)
+        return out
+
+
+# --- Members -------------------------------------------------------------------------
+
+async def member(store: ClipStore, member_id: str) -> Member | None:
+    async with store.session() as s:
+        return await s.get(Member, member_id)
+
+
+async def member_defaults(store: ClipStore, member_id: str) -> Flags:
+    """The member's /settings defaults; stored values that no longer validate are dropped."""
+    row = await member(store, member_id)
+    if row is None or not row.defaults:
+        return Flags()
+    try:
+        return Flags.from_dict(row.defaults)
+    except ValueError:
+        return Flags()
+
+
+async def set_defaults(store: ClipStore, member_id: str, name: str | None, defaults: Flags) -> None:
+    async with store.session.begin() as s:
+        await ensure_member(s, member_id, name)
+        await s.execute(update(Member).where(Member.id == member_id)
+                        .values(defaults=_non_empty(defaults)).execution_options(synchronize_session=False))
+
+
+def _non_empty(flags: Flags) -> dict:
+    return {k: v for k, v in flags.to_dict().items() if v is not None and v is not False}
+
+
+async def set_banned(store: ClipStore, member_id: str, name: str | None, banned: bool, reason: str | None) -> bool:
+    """Ban or unban; False when the member already was in that state."""
+    async with store.session.begin() as s:
+        await ensure_member(s, member_id, name)
+        result = await s.execute(
+            update(Member).where(Member.id == member_id, Member.banned.is_(not banned))
+            .values(banned=banned, ban_reason=reason if banned else None)
+            .execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
+# --- Guilds --------------------------------------------------------------------------
+
+async def guild(store: ClipStore, guild_id: str | None) -> GuildSettings | None:
+    if guild_id is None:
+        return None
+    async with store.session() as s:
+        return await s.get(GuildSettings, guild_id)
+
+
+async def _ensure_guild(s, guild_id: str) -> None:
+    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+    await s.execute(insert(GuildSettings).values(guild_id=guild_id, paused=False, banned_terms=[],
+                                                 allowed_channel_ids=[], updated_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["guild_id"]))
+
+
+async def set_paused(store: ClipStore, guild_id: str, paused: bool) -> bool:
+    """False when the server already was in that state."""
+    async with store.session.begin() as s:
+        await _ensure_guild(s, guild_id)
+        result = await s.execute(
+            update(GuildSettings).where(GuildSettings.guild_id == guild_id, GuildSettings.paused.is_(not paused))
+            .values(paused=paused, updated_at=utcnow()).execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
+async def edit_list(store: ClipStore, guild_id: str, column: str, add: str | None = None,
+                    remove: str | None = None, clear: bool = False) -> tuple[bool, list[str]]:
+    """Add to or remove from one of a server's JSON lists, under a row lock where the
+    database has them. Returns (changed, the list now)."""
+    async with store.session.begin() as s:
+        await _ensure_guild(s, guild_id)
+        row = await s.scalar(select(GuildSettings).where(GuildSettings.guild_id == guild_id).with_for_update())
+        current = list(getattr(row, column) or [])
+        updated = [] if clear else [item for item in current if item != remove]
+        if add is not None and add not in updated:
+            updated.append(add)
+        changed = updated != current
+        if changed:
+            setattr(row, column, updated)
+            row.updated_at = utcnow()
+    return changed, updated
+
+
+async def add_banned_term(store: ClipStore, guild_id: str, term: str) -> tuple[bool, list[str]] | None:
+    cleaned = clean_term(term)
+    if cleaned is None:
+        return None
+    return await edit_list(store, guild_id, "banned_terms", add=cleaned)
+
+
+async def remove_banned_term(store: ClipStore, guild_id: str, term: str) -> tuple[bool, list[str]]:
+    return await edit_list(store, guild_id, "banned_terms", remove=clean_term(term) or term)

@@ -1,0 +1,50 @@
+"""What the bot process holds for its life: connections, limits, and the two loops
+(status board, delivery) that the client starts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from arq.connections import ArqRedis
+
+from bot.attachments import MediaLimits
+from bot.workers import EtaBook, OnlineWorkers
+from core.clips import ClipStore
+from core.limits import Limits, MemberLimits
+from core.queue import connect
+from core.settings import Settings
+from core.storage import Storage, storage_from_settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: ArqRedis
+    store: ClipStore
+    storage: Storage
+    limits: MemberLimits
+    media: MediaLimits
+    workers: OnlineWorkers
+    eta: EtaBook = field(default_factory=EtaBook)
+    board: object = None  # bot.status.StatusBoard, made by the client
+    delivery: object = None  # bot.delivery.Delivery, made by the client
+    # clip id -> set once its status message and thread are recorded (delivery waits for it)
+    setups: dict[str, asyncio.Event] = field(default_factory=dict)
+    draining: bool = False
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Services":
+        from bot import records
+
+        redis = await connect(settings.redis_url)
+        store = ClipStore.from_url(settings.database_url)
+        services = cls(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
+                       limits=MemberLimits(store.session, Limits.from_settings(settings)),
+                       media=MediaLimits.from_settings(settings), workers=OnlineWorkers(redis))
+        services.eta.seed(await records.recent_job_seconds(store))
+        return services
+
+    async def close(self) -> None:
+        await self.redis.close(close_connection_pool=True)
+        await self.store.close()

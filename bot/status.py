@@ -1,0 +1,141 @@
+"""Status messages: `Queued · position 3 · ETA ~40 s`, then `Rendering ▰▰▰▱▱ 60%`, then the
+outcome, edited in place no more often than every `progress_edit_seconds`.
+
+The board polls Redis (one pipelined round trip for every watched clip) instead of
+holding a pub/sub subscription: after a restart it rebuilds itself from the clip
+records and the progress hashes, with nothing to replay. Public status messages are
+edited with the bot token, which never expires; a private (ephemeral) one can only be
+edited through its interaction, and only within the token's 15 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import discord
+
+from bot import buttons, messages, records
+from core.contract import Status, progress_key, queue_name
+from core.logging import get_logger
+
+log = get_logger("bot")
+TOKEN_LIFETIME_S = 15 * 60
+TOKEN_MARGIN_S = 60  # stop using an interaction token a minute before Discord does
+
+
+@dataclass
+class Watched:
+    clip_id: str
+    model: str
+    channel_id: int | None = None
+    message_id: int | None = None
+    interaction: discord.Interaction | None = None  # private status messages only
+    text: str = ""
+    edited_at: float = field(default_factory=time.monotonic)
+    token_at: float = field(default_factory=time.monotonic)
+
+    def token_fresh(self) -> bool:
+        return (self.interaction is not None
+                and time.monotonic() - self.token_at < TOKEN_LIFETIME_S - TOKEN_MARGIN_S)
+
+
+class StatusBoard:
+    def __init__(self, client: discord.Client, services, concurrency: int = 8):
+        self.client = client
+        self.services = services
+        self.watched: dict[str, Watched] = {}
+        self.interval = services.settings.progress_edit_seconds
+        self._edits = asyncio.Semaphore(concurrency)
+
+    def watch(self, item: Watched) -> None:
+        self.watched[item.clip_id] = item
+
+    def forget(self, clip_id: str) -> Watched | None:
+        return self.watched.pop(clip_id, None)
+
+    async def restore(self) -> None:
+        """Watch every unfinished public clip again after a restart."""
+        for clip in await records.watched_clips(self.services.store):
+            if clip.private or clip.id in self.watched:
+                continue
+            self.watch(Watched(clip.id, clip.model, int(clip.channel_id), int(clip.status_message_id),
+                               edited_at=0.0))
+        log.info("status board restored", watching=len(self.watched))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.interval / 2))
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 — Redis or Discord trouble: next tick tries again
+                log.exception("status refresh failed")
+
+    async def refresh(self) -> None:
+        now = time.monotonic()
+        due = [w for w in self.watched.values() if now - w.edited_at >= self.interval]
+        if not due:
+            return
+        texts = await self._texts(due)
+        edits = [self._edit(w, text, buttons.cancel_view(w.clip_id)) for w, text in zip(due, texts)
+                 if text is not None and text != w.text]
+        await asyncio.gather(*edits)
+
+    async def _texts(self, items: list[Watched]) -> list[str | None]:
+        redis = self.services.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            for w in items:
+                pipe.hgetall(progress_key(w.clip_id))
+                pipe.zrank(queue_name(w.model), w.clip_id)
+            replies = await pipe.execute()
+        online = await self.services.workers.get()
+        texts = []
+        for i, w in enumerate(items):
+            progress, rank = replies[2 * i], replies[2 * i + 1]
+            texts.append(self._text(w, progress, rank, online.workers.get(w.model, 1)))
+        return texts
+
+    def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> str | None:
+        if progress and progress.get(b"status") == Status.RUNNING.value.encode():
+            step, total = int(progress.get(b"step", 0)), int(progress.get(b"total", 0))
+            return messages.status_rendering(step / total if total else 0.0)
+        if progress:
+            return None  # final: delivery writes the last word
+        if rank is None:
+            return None  # between queue and worker, or gone: nothing new to say
+        eta = self.services.eta.eta(w.model, rank + 1, workers)
+        return messages.status_queued(rank + 1, eta)
+
+    async def _edit(self, w: Watched, text: str, view: discord.ui.View | None) -> bool:
+        async with self._edits:
+            try:
+                if w.interaction is not None:
+                    if not w.token_fresh():
+                        return False
+                    await w.interaction.edit_original_response(content=text, view=view)
+                elif w.channel_id and w.message_id:
+                    channel = self.client.get_partial_messageable(w.channel_id)
+                    await channel.get_partial_message(w.message_id).edit(content=text, view=view)
+                else:
+                    return False
+            except discord.NotFound:
+                self.forget(w.clip_id)  # the status message was deleted: stop editing it
+                return False
+            except discord.HTTPException as exc:
+                log.warning("status edit failed", clip_id=w.clip_id, status=exc.status)
+                return False
+            w.text, w.edited_at = text, time.monotonic()
+            return True
+
+    async def finish(self, clip, text: str) -> None:
+        """The last edit of a status message: the outcome, and no Cancel button."""
+        w = self.forget(clip.id)
+        if w is None and clip.status_message_id and clip.channel_id and not clip.private:
+            w = Watched(clip.id, clip.model, int(clip.channel_id), int(clip.status_message_id))
+        if w is not None:
+            with contextlib.suppress(Exception):
+                await self._edit(w, text, None)
