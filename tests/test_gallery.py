@@ -218,7 +218,7 @@ async def test_clip_page(client, seeded):
     assert "a red fox running through snow at night" in html
     assert '<code class="flags">-ar 16:9 -fps 12 -neg &#34;blurry&#34;</code>' in html
     assert re.search(r'class="seed">\d+<', html) and "ltx-tiny" in html and "noise, not pictures" in html
-    assert 'href="/members/bob">Bob</a>' in html and "👍 80" in html
+    assert 'href="/members/bob">Bob</a>' in html and "▲ 80" in html
     # The exact command to paste in Discord, with the seed and model that made this clip.
     seed = re.search(r'class="seed">(\d+)<', html).group(1)
     assert (f"/create prompt: a red fox running through snow at night -ar 16:9 -fps 12 -seed {seed} "
