@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
+    # Speed knobs per model ("*": every model) over defaults for the card's memory, e.g.
+    # {"ltx-video": {"dtype": "bf16", "compile": true, "cache": "first-block"}}; see inference/knobs.py.
+    knobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Camera LoRAs per model, -camera move → LoRA folder, file or hub id, e.g.
+    # {"ltx-video": {"zoom in": "/loras/ltx-zoom-in"}}; see inference/camera.py.
+    camera_loras: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     # Worker
     job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")
