@@ -53,22 +53,53 @@ def _check_source(source: str) -> str:
 
 
 def default_dtype(device: str):
-    """bfloat16 on GPUs (what LTX is trained in); float32 elsewhere, where bf16 is slow."""
+    """bfloat16 on GPUs (what LTX and Wan are trained in); float32 elsewhere, where bf16 is slow."""
     import torch
 
     return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
-def load_pipeline(spec: ModelSpec, source: str, device: str = "cpu", dtype=None):
-    """Load the pipeline for `spec` from a folder or hub id, moved to `device`."""
-    from diffusers import DiffusionPipeline
+def read_pipeline(spec: ModelSpec, source: str, dtype=None):
+    """Load the pipeline for `spec` from a folder or hub id onto the CPU, unplaced.
 
-    pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype or default_dtype(device))
+    `dtype` is one torch dtype or a dict of component name → dtype (with "default").
+    """
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    # Loading bars would only clutter worker logs.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype or default_dtype("cpu"))
     # model_index.json picks the class; make sure it is the family the spec describes,
     # so a misconfigured folder fails here and not with odd arguments mid-render.
     if not type(pipeline).__name__.lower().startswith(spec.family):
         raise ModelSourceError(f"{source} holds a {type(pipeline).__name__}, not a {spec.family} pipeline")
-    pipeline.to(device)
-    # Progress goes through Renderer's on_step; tqdm bars would only clutter worker logs.
+    # Progress goes through Renderer's on_step.
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
+
+
+def load_pipeline(spec: ModelSpec, source: str, device: str = "cpu", dtype=None):
+    """Load the pipeline for `spec` from a folder or hub id, moved to `device`."""
+    pipeline = read_pipeline(spec, source, dtype=dtype or default_dtype(device))
+    pipeline.to(device)
+    return pipeline
+
+
+def task_pipelines(spec: ModelSpec, pipeline) -> dict:
+    """One pipeline per class the spec's tasks need, all sharing `pipeline`'s modules.
+
+    A checkpoint's model_index.json names one class (WanPipeline, LTXPipeline, ...); the
+    other classes of the family are built with `from_pipe`, which reuses the loaded
+    modules, so the weights are in memory once whatever the number of tasks.
+    """
+    import diffusers
+
+    built = {type(pipeline).__name__: pipeline}
+    for _, name in spec.pipelines:
+        if name not in built:
+            built[name] = getattr(diffusers, name).from_pipe(pipeline)
+            built[name].set_progress_bar_config(disable=True)
+    return built

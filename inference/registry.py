@@ -7,7 +7,7 @@ worker picks what to load), so it imports nothing heavy: no torch, no diffusers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -24,14 +24,32 @@ class Task(StrEnum):
 TINY_LABEL = "random weights — produces noise, not pictures"
 
 
+# The diffusers pipeline class that does each task, for every family. A model lists the
+# tasks its checkpoint can do; they all share one set of weights (see loading.py).
+LTX_CONDITION = "LTXConditionPipeline"
+WAN_T2V = "WanPipeline"
+WAN_I2V = "WanImageToVideoPipeline"
+WAN_V2V = "WanVideoToVideoPipeline"
+WAN_VACE = "WanVACEPipeline"
+
+
+def pipelines(*tasks: str, pipeline: str) -> tuple[tuple[str, str], ...]:
+    """(task, pipeline class) pairs for several tasks served by one pipeline class."""
+    return tuple((Task(task).value, pipeline) for task in tasks)
+
+
+EVERY_TASK = tuple(Task)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to pick arguments for one model, without loading it."""
 
     name: str
-    family: str
+    family: str  # "ltx" or "wan": which argument builder (inference/ltx.py, inference/wan.py) it uses
     description: str
-    tasks: frozenset[str]
+    # (task, diffusers pipeline class) pairs: what the checkpoint can do, and with which class.
+    pipelines: tuple[tuple[str, str], ...]
     hub_id: str | None
     # Random-weight test model: built locally, produces noise. Always shown as such.
     tiny: bool
@@ -48,6 +66,12 @@ class ModelSpec:
     # alone, then compresses time by frames_multiple).
     frames_multiple: int = 8
     max_frames: int = 257
+    # True when the model is told the frame rate (LTX scales its position encoding by it)
+    # and so renders any fps directly. False (Wan): it always renders at native_fps, and
+    # the frames are retimed to the fps asked for, so motion keeps its real speed.
+    fps_conditioned: bool = True
+    # Extend conditions on this many of the parent clip's last frames (k*frames_multiple+1).
+    extend_frames: int = 17
     default_negative_prompt: str | None = None
     # Timestep-distilled models run a fixed schedule instead of `default_steps` evenly
     # spaced steps; empty means "use default_steps".
@@ -55,6 +79,14 @@ class ModelSpec:
     # Extra pipeline arguments this checkpoint needs on every call, as (name, value) pairs
     # so the spec stays hashable.
     call_kwargs: tuple[tuple[str, object], ...] = field(default=())
+    # Components kept in float32 whatever the dtype knob says (Wan's VAE and CLIP image
+    # encoder lose detail in bf16; the model card loads them in float32).
+    fp32_components: tuple[str, ...] = ()
+    # Weights in bf16, GiB, for all components together: what the speed-knob defaults
+    # compare with the card's memory to decide on FP8 or offloading.
+    weights_gib: float = 0.0
+    # For a tiny model: the real model whose architecture (classes, tasks) it mirrors.
+    mirrors: str | None = None
 
     def __post_init__(self):
         for width, height in self.buckets:
@@ -62,9 +94,22 @@ class ModelSpec:
                 raise ValueError(f"{self.name}: bucket {width}x{height} is not a multiple of {self.size_multiple}")
         if (self.max_frames - 1) % self.frames_multiple:
             raise ValueError(f"{self.name}: max_frames {self.max_frames} is not k*{self.frames_multiple}+1")
-        unknown = set(self.tasks) - set(Task)
+        if (self.extend_frames - 1) % self.frames_multiple or self.extend_frames < self.min_frames:
+            raise ValueError(f"{self.name}: extend_frames {self.extend_frames} is not k*{self.frames_multiple}+1")
+        tasks = [task for task, _ in self.pipelines]
+        unknown = set(tasks) - set(Task)
         if unknown:
             raise ValueError(f"{self.name}: unknown tasks {sorted(unknown)}")
+        if len(tasks) != len(set(tasks)):
+            raise ValueError(f"{self.name}: a task is listed twice")
+
+    @property
+    def tasks(self) -> frozenset[str]:
+        return frozenset(task for task, _ in self.pipelines)
+
+    def pipeline_for(self, task: str) -> str:
+        """The diffusers pipeline class name that does `task` (KeyError if none)."""
+        return dict(self.pipelines)[Task(task).value]
 
     @property
     def min_frames(self) -> int:
@@ -94,9 +139,44 @@ LTX_BUCKETS = (
     (352, 1056),  # 1:3
 )
 
-# The tiny model shares LTX's compression (32 px, 8 frames), so its sides are still
-# multiples of 32; long side at most 160 px keeps a CPU render well under a second.
-TINY_LTX_BUCKETS = (
+# Wan 2.1 at 480p: about 832x480 (0.4 megapixels), sides multiples of 16 (VAE 8 × patch 2).
+WAN_480P_BUCKETS = (
+    (1104, 368),  # 3:1
+    (960, 416),  # 21:9
+    (896, 448),  # 2:1
+    (832, 480),  # 16:9
+    (768, 512),  # 3:2
+    (704, 528),  # 4:3
+    (624, 624),  # 1:1
+    (528, 704),  # 3:4
+    (512, 768),  # 2:3
+    (480, 832),  # 9:16
+    (448, 896),  # 1:2
+    (416, 960),  # 9:21
+    (368, 1104),  # 1:3
+)
+
+# Wan 2.1 at 720p (the FLF2V checkpoint): about 1280x720 (0.9 megapixels).
+WAN_720P_BUCKETS = (
+    (1680, 560),  # 3:1
+    (1456, 624),  # 21:9
+    (1344, 672),  # 2:1
+    (1280, 720),  # 16:9
+    (1152, 768),  # 3:2
+    (1104, 832),  # 4:3
+    (960, 960),  # 1:1
+    (832, 1104),  # 3:4
+    (768, 1152),  # 2:3
+    (720, 1280),  # 9:16
+    (672, 1344),  # 1:2
+    (624, 1456),  # 9:21
+    (560, 1680),  # 1:3
+)
+
+# The tiny models share their family's compression (LTX: 32 px, 8 frames; Wan: 16 px, 4
+# frames), so multiples of 32 suit both; long side at most 160 px keeps a CPU render well
+# under a second.
+TINY_BUCKETS = (
     (96, 32),  # 3:1
     (128, 64),  # 2:1, also 21:9
     (160, 96),  # 5:3, the nearest to 16:9
@@ -107,61 +187,156 @@ TINY_LTX_BUCKETS = (
     (64, 128),  # 1:2
     (32, 96),  # 1:3
 )
+TINY_LTX_BUCKETS = TINY_BUCKETS  # the name earlier code imports
 
 LTX_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
+# The negative prompt Wan's authors ship (English rendering of the original), as the
+# diffusers examples use it.
+WAN_NEGATIVE_PROMPT = (
+    "Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, static, "
+    "overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, extra fingers, "
+    "poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, fused fingers, still picture, "
+    "messy background, three legs, many people in the background, walking backwards"
+)
+# LTX 0.9.1+ VAEs are timestep-aware: decode with a little noise, as the model card says.
+LTX_DECODE = (("decode_timestep", 0.05), ("decode_noise_scale", 0.025))
 
-MODELS: dict[str, ModelSpec] = {
+
+def _ltx(**overrides) -> ModelSpec:
+    values = dict(
+        family="ltx",
+        pipelines=pipelines(*EVERY_TASK, pipeline=LTX_CONDITION),
+        tiny=False,
+        native_fps=24,
+        default_seconds=5.0,
+        buckets=LTX_BUCKETS,
+        default_negative_prompt=LTX_NEGATIVE_PROMPT,
+        call_kwargs=LTX_DECODE,
+    )
+    return ModelSpec(**{**values, **overrides})
+
+
+def _wan(**overrides) -> ModelSpec:
+    values = dict(
+        family="wan",
+        tiny=False,
+        native_fps=16,
+        default_seconds=81 / 16,  # the 81 frames Wan 2.1 was trained on
+        default_steps=50,
+        default_guidance=5.0,
+        buckets=WAN_480P_BUCKETS,
+        size_multiple=16,
+        frames_multiple=4,
+        # 10 s at 16 fps; beyond the trained 81 frames quality drops, but -len allows it.
+        max_frames=161,
+        fps_conditioned=False,
+        extend_frames=17,  # about a second of the parent
+        default_negative_prompt=WAN_NEGATIVE_PROMPT,
+        fp32_components=("vae", "image_encoder"),
+    )
+    return ModelSpec(**{**values, **overrides})
+
+
+def _tiny(real: str, **overrides) -> ModelSpec:
+    """A random-weight stand-in for `real`: same family, classes and tasks, tiny sizes."""
+    base = REAL_MODELS[real]
+    values = dict(
+        name=f"{real}-tiny",
+        description=f"tiny stand-in for {real} (same classes and tasks) for tests and offline runs: {TINY_LABEL}",
+        hub_id=None,
+        tiny=True,
+        mirrors=real,
+        default_steps=4,
+        # Above 1 so tests exercise the classifier-free guidance path like the real model.
+        default_guidance=3.0,
+        buckets=TINY_BUCKETS,
+        timesteps=(),
+        weights_gib=0.0,
+    )
+    return replace(base, **{**values, **overrides})
+
+
+REAL_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
+        _ltx(
             name="ltx-video",
-            family="ltx",
-            description="LTX-Video 0.9 (2B), Lightricks",
-            tasks=frozenset({Task.TEXT_TO_VIDEO}),
-            hub_id="Lightricks/LTX-Video",
-            tiny=False,
-            native_fps=24,
-            default_seconds=5.0,
-            default_steps=50,
+            description="LTX-Video 0.9.5 (2B), Lightricks; conditions on images and clips at any frame",
+            hub_id="Lightricks/LTX-Video-0.9.5",
+            default_steps=40,
             default_guidance=3.0,
-            buckets=LTX_BUCKETS,
-            default_negative_prompt=LTX_NEGATIVE_PROMPT,
+            weights_gib=14.5,
         ),
-        ModelSpec(
+        _ltx(
             name="ltx-video-distilled",
-            family="ltx",
-            description="LTX-Video 0.9.7 distilled (13B), few steps, no guidance",
-            tasks=frozenset({Task.TEXT_TO_VIDEO}),
+            description="LTX-Video 0.9.7 distilled (13B), Lightricks; 8 steps, no guidance",
             hub_id="Lightricks/LTX-Video-0.9.7-distilled",
-            tiny=False,
-            native_fps=24,
-            default_seconds=5.0,
             default_steps=8,
             # Guidance-distilled: 1.0 turns classifier-free guidance off (and halves the work).
             default_guidance=1.0,
-            buckets=LTX_BUCKETS,
-            default_negative_prompt=LTX_NEGATIVE_PROMPT,
             # The schedule Lightricks recommends for the distilled base pass.
             timesteps=(1000, 993, 987, 981, 975, 909, 725, 0.03),
-            # Its VAE is timestep-aware (0.9.1+): decode with a little noise.
-            call_kwargs=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
+            weights_gib=36.0,
         ),
-        ModelSpec(
-            name="ltx-tiny",
-            family="ltx",
-            description=f"tiny LTX-Video for tests and offline smoke runs: {TINY_LABEL}",
-            tasks=frozenset({Task.TEXT_TO_VIDEO}),
-            hub_id=None,
-            tiny=True,
-            native_fps=24,
-            default_seconds=5.0,
-            default_steps=4,
-            # Above 1 so tests exercise the classifier-free guidance path like the real model.
-            default_guidance=3.0,
-            buckets=TINY_LTX_BUCKETS,
+        _wan(
+            name="wan-t2v-1.3b",
+            description="Wan 2.1 text-to-video (1.3B), Alibaba; also restyles clips",
+            pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V) + pipelines(Task.VIDEO_TO_VIDEO, pipeline=WAN_V2V),
+            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            weights_gib=14.5,
+        ),
+        _wan(
+            name="wan-vace-1.3b",
+            description="Wan 2.1 VACE (1.3B), Alibaba; text, first frame, extend and keyframes through one model",
+            pipelines=pipelines(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES,
+                                pipeline=WAN_VACE),
+            hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+            weights_gib=15.0,
+        ),
+        _wan(
+            name="wan-i2v-14b",
+            description="Wan 2.1 image-to-video 480p (14B), Alibaba",
+            pipelines=pipelines(Task.IMAGE_TO_VIDEO, pipeline=WAN_I2V),
+            hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            weights_gib=41.0,
+        ),
+        _wan(
+            name="wan-flf2v-14b",
+            description="Wan 2.1 first-last-frame 720p (14B), Alibaba; keyframes through `last_image`",
+            # Its image embedding expects two images (first and last), so it does keyframes only.
+            pipelines=pipelines(Task.KEYFRAMES, pipeline=WAN_I2V),
+            hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+            buckets=WAN_720P_BUCKETS,
+            weights_gib=41.0,
+        ),
+        _wan(
+            name="wan2.2-t2v-a14b",
+            description="Wan 2.2 text-to-video A14B (two 14B experts), Alibaba",
+            pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V),
+            hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+            default_steps=40,
+            default_guidance=4.0,
+            # The low-noise expert's guidance, as on the model card.
+            call_kwargs=(("guidance_scale_2", 3.0),),
+            weights_gib=68.0,
         ),
     )
 }
+
+# One tiny stand-in per distinct architecture (Wan 2.2 A14B uses WanPipeline like the
+# 1.3B, so wan-t2v-1.3b-tiny covers its code path).
+TINY_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        _tiny("ltx-video", name="ltx-tiny"),
+        _tiny("wan-t2v-1.3b", name="wan-tiny"),
+        _tiny("wan-vace-1.3b", name="wan-vace-tiny"),
+        _tiny("wan-i2v-14b", name="wan-i2v-tiny"),
+        _tiny("wan-flf2v-14b", name="wan-flf2v-tiny"),
+    )
+}
+
+MODELS: dict[str, ModelSpec] = {**REAL_MODELS, **TINY_MODELS}
 
 
 class UnknownModel(KeyError):
@@ -211,3 +386,17 @@ def frame_count(spec: ModelSpec, fps: float, seconds: float) -> int:
     max_blocks = (spec.max_frames - 1) // spec.frames_multiple
     blocks = min(max(blocks, 1), max_blocks)
     return blocks * spec.frames_multiple + 1
+
+
+def clip_frames(spec: ModelSpec, fps: float, seconds: float) -> tuple[int, int]:
+    """(frames the model renders, frames the clip has at `fps`) for a clip of `seconds`.
+
+    A frame-rate-conditioned model (LTX) renders the clip's frames directly. Any other
+    (Wan) renders at its native rate, which fixes how fast things move, and the frames
+    are then retimed to `fps` (see inference.media.retime): same duration, same motion.
+    """
+    if spec.fps_conditioned:
+        frames = frame_count(spec, fps, seconds)
+        return frames, frames
+    frames = frame_count(spec, spec.native_fps, seconds)
+    return frames, max(1, math.floor(frames * fps / spec.native_fps + 0.5))

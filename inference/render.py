@@ -1,9 +1,11 @@
 """One clip from one request: the contract between the worker (or CLI) and the models.
 
-`RenderInput` says what the member asked for, in their terms (aspect, fps, seconds,
-motion, camera). `Renderer.render` turns that into pipeline arguments for the model it
-holds: a resolution bucket, a valid frame count, defaults for steps and guidance, and
-prompt phrasing for motion and camera. `RenderOutput` is the frames plus what was used.
+`RenderInput` says what the member asked for, in their terms (task, aspect, fps,
+seconds, motion, camera, and the pictures or clips the task needs). `Renderer.plan`
+turns that into a `Plan` for the model it holds: a resolution bucket, valid frame
+counts, conditioning media fitted to the bucket and sampled at the model's frame rate.
+The family module (inference/ltx.py, inference/wan.py) turns the plan into pipeline
+arguments, and `Renderer.render` runs the pipeline and returns the frames.
 """
 
 from __future__ import annotations
@@ -16,32 +18,26 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from .loading import load_pipeline, resolve_source
-from .registry import ModelSpec, Task, frame_count, models_for_task, nearest_bucket
+from . import knobs as speed
+from . import ltx, media, wan
+from .camera import CameraLoras
+from .loading import read_pipeline, resolve_source, task_pipelines
+from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
+from .registry import ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
 
 if TYPE_CHECKING:
     import PIL.Image
 
-# -motion N → words appended to the prompt. LTX has no motion knob; it follows the text.
-# 1 is the default and adds nothing, so a plain prompt renders as the model would.
-MOTION_PHRASES = {
-    0: "static shot, minimal movement",
-    1: "",
-    2: "steady, noticeable motion",
-    3: "lively, energetic motion",
-    4: "fast dynamic motion",
-}
+FAMILIES = {"ltx": ltx, "wan": wan}
 
-# -camera MOVE → words appended to the prompt. Pans are built from their directions
-# ("pan up left" → "the camera pans up and left").
-CAMERA_PHRASES = {
-    "zoom in": "the camera slowly zooms in",
-    "zoom out": "the camera slowly zooms out",
-    "rotate cw": "the camera rotates clockwise",
-    "rotate ccw": "the camera rotates counterclockwise",
+# What each task needs besides the prompt, and how to name it to a member.
+REQUIRED = {
+    Task.IMAGE_TO_VIDEO: ("image",),
+    Task.KEYFRAMES: ("image", "last_image"),
+    Task.VIDEO_TO_VIDEO: ("video",),
+    Task.EXTEND: ("parent_video",),
 }
-PAN_DIRECTIONS = ("left", "right", "up", "down")
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video", "parent_video": "the clip to extend"}
 
 
 class UnsupportedTask(ValueError):
@@ -55,21 +51,37 @@ class UnsupportedTask(ValueError):
         super().__init__(f"{model} cannot do {task}; models that can: {others}")
 
 
+class MissingInput(UnsupportedTask):
+    """The task needs an input the request lacks (an image for image-to-video, ...).
+
+    Refused like an unsupported task, with a message fit for the member.
+    """
+
+    def __init__(self, model: str, task: str, missing: str):
+        ValueError.__init__(self, f"{task} needs {INPUT_NAMES[missing]}; none was given")
+        self.model, self.task, self.missing = model, task, missing
+        self.capable = [spec.name for spec in models_for_task(task)]
+
+
 @dataclass(frozen=True)
 class RenderInput:
     task: str = Task.TEXT_TO_VIDEO
     prompt: str = ""
     negative_prompt: str | None = None
-    aspect: tuple[int, int] | None = None  # W:H from -ar; None = the model's default 16:9
-    fps: int | None = None  # None = model native fps
-    seconds: float | None = None  # None = model default length
+    aspect: tuple[int, int] | None = None  # W:H from -ar; None = the input's, else the model's 16:9
+    fps: int | None = None  # None = the parent's (extend), else the model's native fps
+    seconds: float | None = None  # None = the source's (video-to-video), else the model's default
     motion: int = 1  # 0..4
     guidance: float | None = None  # None = model default
     seed: int = 0
     camera: str | None = None  # "zoom in", "pan up left", "rotate cw", ...
     steps: int | None = None  # None = model default
-    image: PIL.Image.Image | None = None
-    video: list[PIL.Image.Image] | None = None
+    image: PIL.Image.Image | None = None  # image-to-video; keyframes' first frame
+    last_image: PIL.Image.Image | None = None  # keyframes' last frame
+    video: list[PIL.Image.Image] | None = None  # video-to-video source
+    video_fps: float | None = None  # its frame rate, when known
+    parent_video: list[PIL.Image.Image] | None = None  # extend: the clip to continue
+    parent_fps: float | None = None
 
 
 @dataclass
@@ -84,88 +96,106 @@ class RenderOutput:
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
 
 
-def camera_phrase(camera: str | None) -> str:
-    """Prompt words for a -camera move; ValueError for a move we do not know."""
-    if not camera:
-        return ""
-    move = " ".join(camera.lower().split())
-    if move in CAMERA_PHRASES:
-        return CAMERA_PHRASES[move]
-    verb, *directions = move.split()
-    if verb == "pan" and _valid_pan(directions):
-        return "the camera pans " + " and ".join(directions)
-    raise ValueError(f"unknown camera move {camera!r}")
+@dataclass
+class Plan:
+    """What one render will do, decided before any pipeline runs."""
 
-
-def _valid_pan(directions: list[str]) -> bool:
-    if not 1 <= len(directions) <= 2 or not all(d in PAN_DIRECTIONS for d in directions):
-        return False
-    return len(directions) == 1 or directions[1] not in (directions[0], OPPOSITE[directions[0]])
-
-
-def compose_prompt(prompt: str, camera: str | None, motion: int) -> str:
-    """The member's prompt followed by camera and motion phrasing."""
-    if motion not in MOTION_PHRASES:
-        raise ValueError(f"motion must be 0..4, got {motion}")
-    extras = ", ".join(phrase for phrase in (camera_phrase(camera), MOTION_PHRASES[motion]) if phrase)
-    prompt = prompt.strip()
-    if not extras:
-        return prompt
-    sentence = extras[0].upper() + extras[1:] + "."
-    return f"{prompt.rstrip('.')}. {sentence}" if prompt else sentence
+    task: str
+    pipeline: str  # diffusers class name
+    width: int
+    height: int
+    fps: int  # of the clip
+    model_fps: float  # the rate the model renders at (the clip's, or the model's native)
+    model_frames: int  # frames the pipeline renders, an extend's lead-in included
+    output_frames: int  # frames the clip has
+    skip: int  # leading frames dropped: an extend's lead-in, which repeats the parent
+    motion: int
+    image: PIL.Image.Image | None = None
+    last_image: PIL.Image.Image | None = None
+    video: list | None = None  # video-to-video source at model_fps, model_frames long
+    context: list | None = None  # extend: the parent's last frames at model_fps
 
 
 class Renderer:
-    """Holds one loaded pipeline and renders clips with it, one at a time."""
+    """Holds one loaded model (a pipeline per class its tasks need, sharing weights) and
+    renders clips with it, one at a time."""
 
-    def __init__(self, spec: ModelSpec, source: str | None = None, *, models_dir: Path, device: str = "cpu"):
+    def __init__(self, spec: ModelSpec, source: str | None = None, *, models_dir: Path | None = None,
+                 device: str = "cpu", knobs: speed.Knobs | None = None, camera_loras: dict[str, str] | None = None,
+                 pipeline=None):
+        """Load `spec` from `source` (a folder or hub id; None: its default) and put the
+        speed knobs on it (None: the defaults for this device). `pipeline` hands over one
+        already built in memory (its dtype as the caller made it) instead of loading."""
         self.spec = spec
         self.device = device
-        self.source = resolve_source(spec, source, Path(models_dir))
-        self.pipeline = load_pipeline(spec, self.source, device=device)
+        self.knobs = knobs or speed.resolve(spec, device, None)
+        self.knobs.check()
+        if pipeline is None:
+            self.source = resolve_source(spec, source, Path(models_dir or "."))
+            pipeline = read_pipeline(spec, self.source, dtype=speed.component_dtypes(spec, self.knobs, device))
+        else:
+            self.source = source or "(built in memory)"
+        self.pipeline = pipeline
+        # LoRAs go in before the knobs: FP8 casting and compile must see the final layers.
+        self.camera = CameraLoras(pipeline, camera_loras)
+        self._running = None  # the pipeline mid-call, for the PAB cache's timestep
+        speed.apply(pipeline, spec, self.knobs, device, current_timestep=self._current_timestep)
+        self.pipelines = task_pipelines(spec, pipeline)
+        self._offloaded_for = None
 
-    def render(self, inp: RenderInput, on_step: Callable[[int, int], None] | None = None) -> RenderOutput:
-        """Render `inp`. `on_step(step, total)` runs after every denoising step (1-based);
-        anything it raises stops the render there and propagates (that is how jobs cancel).
-        """
-        arguments = self.pipeline_arguments(inp)
-        arguments["callback_on_step_end"] = _step_callback(on_step, arguments)
+    # --- planning -----------------------------------------------------------------------
 
-        started = time.perf_counter()
-        video = self.pipeline(**arguments).frames[0]  # (F, H, W, 3) floats in [0, 1]
-        model_seconds = time.perf_counter() - started
-
-        frames = to_uint8(video)
-        expected = (arguments["num_frames"], arguments["height"], arguments["width"], 3)
-        if frames.shape != expected:
-            raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
-        return RenderOutput(
-            frames=frames,
-            fps=arguments["frame_rate"],
-            width=arguments["width"],
-            height=arguments["height"],
-            num_frames=arguments["num_frames"],
-            seed=inp.seed,
-            model_seconds=model_seconds,
-            prompt=arguments["prompt"],
-        )
-
-    def pipeline_arguments(self, inp: RenderInput) -> dict:
-        """The keyword arguments for the pipeline call, without the step callback."""
+    def plan(self, inp: RenderInput) -> Plan:
         spec = self.spec
         if inp.task not in spec.tasks:
             raise UnsupportedTask(spec.name, inp.task)
-        width, height = nearest_bucket(spec, *(inp.aspect or spec.default_aspect))
-        fps = inp.fps or spec.native_fps
+        task = Task(inp.task)
+        for name in REQUIRED.get(task, ()):
+            if not getattr(inp, name):
+                raise MissingInput(spec.name, task.value, name)
+        if inp.motion not in MOTION_PHRASES:
+            raise ValueError(f"motion must be 0..4, got {inp.motion}")
+
+        source = {Task.VIDEO_TO_VIDEO: inp.video, Task.EXTEND: inp.parent_video}.get(task, inp.image)
+        width, height = nearest_bucket(spec, *(inp.aspect or media.aspect(source) or spec.default_aspect))
+        fps = inp.fps or (round(inp.parent_fps) if task == Task.EXTEND and inp.parent_fps else spec.native_fps)
+        seconds = inp.seconds or spec.default_seconds
+        if task == Task.VIDEO_TO_VIDEO and not inp.seconds:
+            seconds = len(inp.video) / (inp.video_fps or fps)  # restyle the whole source
+        frames, output_frames = clip_frames(spec, fps, seconds)
+        model_fps = fps if spec.fps_conditioned else spec.native_fps
+
+        plan = Plan(task=task.value, pipeline=spec.pipeline_for(task), width=width, height=height, fps=fps,
+                    model_fps=model_fps, model_frames=frames, output_frames=output_frames, skip=0,
+                    motion=inp.motion)
+        fitted = lambda images: [media.fit(image, width, height) for image in images]  # noqa: E731
+        if inp.image is not None and task in (Task.IMAGE_TO_VIDEO, Task.KEYFRAMES):
+            plan.image = media.fit(inp.image, width, height)
+        if task == Task.KEYFRAMES:
+            plan.last_image = media.fit(inp.last_image, width, height)
+        if task == Task.VIDEO_TO_VIDEO:
+            plan.video = fitted(media.at_rate(inp.video, frames, inp.video_fps, model_fps))
+        if task == Task.EXTEND:
+            # The lead-in: the parent's last k frames (k a valid count), rendered again as
+            # the first frames so the new ones continue them; dropped from the clip.
+            k = media.valid_count(len(inp.parent_video), spec.extend_frames, spec.frames_multiple)
+            plan.context = fitted(media.at_rate(inp.parent_video, k, inp.parent_fps, model_fps, from_end=True))
+            plan.model_frames, plan.skip = frames + k - 1, k - 1
+        return plan
+
+    def pipeline_arguments(self, inp: RenderInput) -> dict:
+        """The keyword arguments for the pipeline call, without the step callback."""
+        return self._arguments(self.plan(inp), inp)
+
+    def _arguments(self, plan: Plan, inp: RenderInput) -> dict:
+        spec = self.spec
         negative = inp.negative_prompt if inp.negative_prompt is not None else spec.default_negative_prompt
-        arguments = {
+        common = {
             "prompt": compose_prompt(inp.prompt, inp.camera, inp.motion),
             "negative_prompt": negative or "",
-            "width": width,
-            "height": height,
-            "num_frames": frame_count(spec, fps, inp.seconds or spec.default_seconds),
-            # LTX scales its position encoding by the frame rate, so tell it the real one.
-            "frame_rate": fps,
+            "width": plan.width,
+            "height": plan.height,
+            "num_frames": plan.model_frames,
             "guidance_scale": spec.default_guidance if inp.guidance is None else inp.guidance,
             # A CPU generator gives the same noise for a seed on every device.
             "generator": torch.Generator("cpu").manual_seed(inp.seed),
@@ -173,11 +203,76 @@ class Renderer:
             **dict(spec.call_kwargs),
         }
         if inp.steps is None and spec.timesteps:
-            arguments["timesteps"] = list(spec.timesteps)
-            arguments["num_inference_steps"] = len(spec.timesteps)
+            common["timesteps"] = list(spec.timesteps)
+            common["num_inference_steps"] = len(spec.timesteps)
         else:
-            arguments["num_inference_steps"] = inp.steps or spec.default_steps
-        return arguments
+            common["num_inference_steps"] = inp.steps or spec.default_steps
+        return FAMILIES[spec.family].arguments(spec, plan, common)
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def render(self, inp: RenderInput, on_step: Callable[[int, int], None] | None = None) -> RenderOutput:
+        """Render `inp`. `on_step(step, total)` runs after every denoising step (1-based);
+        anything it raises stops the render there and propagates (that is how jobs cancel).
+        """
+        plan = self.plan(inp)
+        arguments = self._arguments(plan, inp)
+        arguments["callback_on_step_end"] = _step_callback(on_step, arguments)
+        pipeline = self._ready(plan, inp)
+
+        started = time.perf_counter()
+        self._running = pipeline
+        try:
+            video = pipeline(**arguments).frames[0]  # (F, H, W, 3) floats in [0, 1]
+        finally:
+            self._running = None
+        model_seconds = time.perf_counter() - started
+
+        frames = media.retime(to_uint8(video)[plan.skip:], plan.output_frames)
+        expected = (plan.output_frames, plan.height, plan.width, 3)
+        if frames.shape != expected:
+            raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
+        return RenderOutput(
+            frames=frames,
+            fps=plan.fps,
+            width=plan.width,
+            height=plan.height,
+            num_frames=plan.output_frames,
+            seed=inp.seed,
+            model_seconds=model_seconds,
+            prompt=arguments["prompt"],
+        )
+
+    def _ready(self, plan: Plan, inp: RenderInput):
+        """The pipeline for `plan`, with per-render state set: camera LoRA, a fresh step
+        cache (a cancelled render leaves the old one behind), model offload hooks."""
+        pipeline = self.pipelines[plan.pipeline]
+        self.camera.select(inp.camera)
+        if self.knobs.cache:
+            for transformer in speed.transformers_of(self.pipeline):
+                transformer._reset_stateful_cache()
+        if self.knobs.offload == "model" and self._offloaded_for is not pipeline:
+            # Offload hooks belong to one pipeline; the task pipelines share modules, so
+            # the one about to run takes them over.
+            pipeline.enable_model_cpu_offload(device=self.device)
+            self._offloaded_for = pipeline
+        return pipeline
+
+    def _current_timestep(self):
+        return self._running.current_timestep if self._running is not None else None
+
+    def warm_up(self, steps: int = 2) -> float:
+        """Render one short clip at the default bucket and length, so that compiled
+        graphs exist before the first member's job. Returns the seconds it took."""
+        task = next(task for task in Task if task in self.spec.tasks)
+        width, height = nearest_bucket(self.spec, *self.spec.default_aspect)
+        still = media.grey(width, height)
+        clip = [still] * self.spec.extend_frames
+        inp = RenderInput(task=task, prompt="warm-up", steps=steps, image=still, last_image=still, video=clip,
+                          parent_video=clip)
+        started = time.perf_counter()
+        self.render(inp)
+        return time.perf_counter() - started
 
 
 def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):

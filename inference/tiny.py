@@ -1,10 +1,12 @@
 """Tiny random-weight pipelines for tests and offline smoke runs.
 
-They have the real architecture (same classes, same compression ratios, same frame
-rule) with a few thousand weights, so every code path runs in well under a second on a
-CPU and nothing is downloaded. They produce noise, not pictures.
+Each has the real architecture of the model it stands in for (same pipeline and model
+classes, same compression ratios, same frame rule, the same extra parts such as Wan's
+CLIP image encoder or VACE blocks) with a few thousand weights, so every code path runs
+in about a second on a CPU and nothing is downloaded. They produce noise, not pictures.
 
 The weights come from a fixed seed, so building twice gives byte-identical folders.
+Configurations are taken down from the shapes in diffusers' own pipeline tests.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ import torch
 from .registry import ModelSpec
 
 SEED = 0
+# The tiny text encoders' width; the transformers' text/caption input must match it.
+TEXT_DIM = 16
+# Tiny CLIP image encoder: 32 px images in 8 px patches = 16 patches + the class token.
+CLIP_IMAGE_SIZE, CLIP_PATCH, CLIP_DIM = 32, 8, 8
+CLIP_TOKENS = (CLIP_IMAGE_SIZE // CLIP_PATCH) ** 2 + 1
 
 
 def build_tiny(spec: ModelSpec, folder: Path) -> Path:
@@ -28,13 +35,22 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
     The folder appears atomically: two processes building at once both succeed and
     one of the copies is kept.
     """
-    builders = {"ltx": _tiny_ltx_pipeline}
-    if not spec.tiny or spec.family not in builders:
+    builders = {
+        "ltx-video": _tiny_ltx,
+        "wan-t2v-1.3b": _tiny_wan_t2v,
+        "wan-vace-1.3b": _tiny_wan_vace,
+        "wan-i2v-14b": _tiny_wan_i2v,
+        "wan-flf2v-14b": _tiny_wan_flf2v,
+    }
+    if not spec.tiny or spec.mirrors not in builders:
         raise ValueError(f"{spec.name} is not a tiny model this module can build")
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
 
-    pipeline = builders[spec.family]()
+    # fork_rng so that building a model leaves the caller's random state alone.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        pipeline = builders[spec.mirrors]()
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         pipeline.save_pretrained(staging)
@@ -48,60 +64,171 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
     return folder
 
 
-def _tiny_ltx_pipeline():
+# --- LTX-Video ---------------------------------------------------------------------------
+
+
+def _tiny_ltx():
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
-        LTXPipeline,
+        LTXConditionPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     tokenizer = _tiny_t5_tokenizer()
-    # fork_rng so that building a model leaves the caller's random state alone.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        text_encoder = T5EncoderModel(
-            T5Config(
-                vocab_size=len(tokenizer),
-                d_model=16,
-                d_kv=8,
-                d_ff=32,
-                num_layers=1,
-                num_heads=2,
-                relative_attention_num_buckets=8,
-                relative_attention_max_distance=32,
-            )
-        )
-        transformer = LTXVideoTransformer3DModel(
-            in_channels=8,
-            out_channels=8,
-            patch_size=1,
-            patch_size_t=1,
-            num_attention_heads=2,
-            attention_head_dim=8,
-            cross_attention_dim=16,
-            num_layers=1,
-            caption_channels=16,  # = the text encoder's d_model
-        )
-        # patch 4 × three 2× stages = 32 px and 8 frames per latent, like the real VAE.
-        vae = AutoencoderKLLTXVideo(
-            latent_channels=8,
-            block_out_channels=(8, 8, 8, 8),
-            decoder_block_out_channels=(8, 8, 8, 8),
-            layers_per_block=(1, 1, 1, 1, 1),
-            decoder_layers_per_block=(1, 1, 1, 1, 1),
-            spatio_temporal_scaling=(True, True, True, False),
-            decoder_spatio_temporal_scaling=(True, True, True, False),
-            patch_size=4,
-            patch_size_t=1,
-        )
-    return LTXPipeline(
+    text_encoder = _tiny_t5(len(tokenizer))
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        num_layers=2,  # First-Block Cache needs a first block and the rest
+        caption_channels=TEXT_DIM,
+    )
+    # patch 4 × three 2× stages = 32 px and 8 frames per latent, like the real VAE.
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        patch_size=4,
+        patch_size_t=1,
+    )
+    return LTXConditionPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         transformer=transformer,
+    )
+
+
+# --- Wan 2.1 -----------------------------------------------------------------------------
+
+
+def _wan_parts() -> dict:
+    """What every Wan pipeline shares: UMT5 text encoder, tokenizer, VAE and scheduler."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = _tiny_t5_tokenizer()
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=TEXT_DIM,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=32,
+        )
+    )
+    # Three spatial halvings (8 px), two temporal (4 frames): Wan 2.1's VAE compression.
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    # The scheduler the Wan 2.1 diffusers checkpoints ship (flow_shift 3.0 for 480p).
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae, "scheduler": scheduler}
+
+
+def _wan_transformer_config(**overrides) -> dict:
+    config = dict(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=TEXT_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    return {**config, **overrides}
+
+
+def _tiny_wan_t2v():
+    from diffusers import WanPipeline, WanTransformer3DModel
+
+    return WanPipeline(transformer=WanTransformer3DModel(**_wan_transformer_config()), **_wan_parts())
+
+
+def _tiny_wan_vace():
+    from diffusers import WanVACEPipeline, WanVACETransformer3DModel
+
+    # VACE blocks on layers 0 and 2; its context is 16 latent + 16 reactive + 64 mask channels.
+    transformer = WanVACETransformer3DModel(
+        **_wan_transformer_config(num_layers=3, vace_layers=[0, 2], vace_in_channels=96)
+    )
+    return WanVACEPipeline(transformer=transformer, **_wan_parts())
+
+
+def _tiny_wan_i2v(pos_embed_seq_len: int | None = None):
+    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    # 16 noise + 16 first-frame latent + 4 mask channels; image tokens through their own
+    # key/value projections, as in the 14B checkpoints.
+    transformer = WanTransformer3DModel(
+        **_wan_transformer_config(
+            in_channels=36,
+            image_dim=CLIP_DIM,
+            added_kv_proj_dim=2 * 12,
+            pos_embed_seq_len=pos_embed_seq_len,
+        )
+    )
+    image_encoder = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=CLIP_DIM,
+            intermediate_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=CLIP_IMAGE_SIZE,
+            patch_size=CLIP_PATCH,
+        )
+    )
+    image_processor = CLIPImageProcessor(crop_size=CLIP_IMAGE_SIZE, size={"shortest_edge": CLIP_IMAGE_SIZE})
+    return WanImageToVideoPipeline(
+        transformer=transformer, image_encoder=image_encoder, image_processor=image_processor, **_wan_parts()
+    )
+
+
+def _tiny_wan_flf2v():
+    # First-last-frame: the image embedding carries both frames' tokens, with positions.
+    return _tiny_wan_i2v(pos_embed_seq_len=2 * CLIP_TOKENS)
+
+
+# --- shared --------------------------------------------------------------------------------
+
+
+def _tiny_t5(vocab_size: int):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=vocab_size,
+            d_model=TEXT_DIM,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=32,
+        )
     )
 
 

@@ -47,16 +47,23 @@ def test_get_model_unknown_lists_names():
 
 
 def test_models_for_task():
-    assert [spec.name for spec in models_for_task("text-to-video")] == list(MODELS)
-    assert models_for_task(Task.KEYFRAMES) == []
+    keyframes = [spec.name for spec in models_for_task(Task.KEYFRAMES)]
+    assert keyframes == ["ltx-video", "ltx-video-distilled", "wan-vace-1.3b", "wan-flf2v-14b", "ltx-tiny",
+                         "wan-vace-tiny", "wan-flf2v-tiny"]
+    assert [spec.name for spec in models_for_task("video-to-video")] == [
+        "ltx-video", "ltx-video-distilled", "wan-t2v-1.3b", "ltx-tiny", "wan-tiny"]
+    for task in Task:
+        assert [spec.name for spec in models_for_task(task)] == [s.name for s in MODELS.values() if task in s.tasks]
     with pytest.raises(ValueError):
         models_for_task("text-to-sound")
 
 
 def test_tiny_is_labelled():
-    assert TINY.tiny and TINY.hub_id is None
-    assert "noise" in TINY.label and "noise" in TINY.description
-    assert not any(spec.tiny for spec in MODELS.values() if spec is not TINY)
+    tiny = [spec for spec in MODELS.values() if spec.tiny]
+    assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny"}
+    for spec in tiny:
+        assert spec.hub_id is None and "noise" in spec.label and "noise" in spec.description
+    assert all(spec.hub_id for spec in MODELS.values() if not spec.tiny)
 
 
 @pytest.mark.parametrize("spec", MODELS.values(), ids=list(MODELS))
@@ -84,6 +91,10 @@ def test_nearest_bucket_known_answers():
     ltx = get_model("ltx-video")
     assert nearest_bucket(ltx, 16, 9) == (832, 480)
     assert nearest_bucket(ltx, 1, 1) == (640, 640)
+    wan = get_model("wan-t2v-1.3b")
+    assert nearest_bucket(wan, 16, 9) == (832, 480) and nearest_bucket(wan, 9, 16) == (480, 832)
+    assert nearest_bucket(wan, 1, 1) == (624, 624)
+    assert nearest_bucket(get_model("wan-flf2v-14b"), 16, 9) == (1280, 720)
     assert nearest_bucket(TINY, 9, 16) == (96, 160)
     assert nearest_bucket(TINY, 16, 9) == (160, 96)
     with pytest.raises(ValueError):
@@ -139,7 +150,7 @@ def test_tiny_is_built_once_and_reloads(renderer, models_dir):
 
     # An explicit folder goes through the same loader as a hub id would.
     pipeline = load_pipeline(TINY, resolve_source(TINY, str(folder), models_dir))
-    assert type(pipeline).__name__ == "LTXPipeline"
+    assert type(pipeline).__name__ == "LTXConditionPipeline"
     assert pipeline.vae_spatial_compression_ratio == TINY.size_multiple
     assert pipeline.vae_temporal_compression_ratio == TINY.frames_multiple
 
@@ -158,7 +169,7 @@ def test_resolve_source_kinds(tmp_path):
     from inference.loading import ModelSourceError, resolve_source
 
     ltx = get_model("ltx-video")
-    assert resolve_source(ltx, None, tmp_path) == "Lightricks/LTX-Video"
+    assert resolve_source(ltx, None, tmp_path) == "Lightricks/LTX-Video-0.9.5"
     assert resolve_source(ltx, "someone/ltx-finetune", tmp_path) == "someone/ltx-finetune"
     with pytest.raises(ModelSourceError):
         resolve_source(ltx, str(tmp_path), tmp_path)  # a folder, but not a pipeline
@@ -224,13 +235,15 @@ def test_on_step_exception_stops_render(renderer):
     assert calls == [1, 2]
 
 
-def test_unsupported_task_names_capable_models(renderer):
-    from inference.render import RenderInput, UnsupportedTask
+def test_unsupported_task_names_capable_models(models_dir):
+    from inference.render import Renderer, RenderInput, UnsupportedTask
 
+    wan = Renderer(get_model("wan-tiny"), models_dir=models_dir)
     with pytest.raises(UnsupportedTask) as caught:
-        renderer.render(RenderInput(task=Task.KEYFRAMES, prompt="a fox"))
-    assert caught.value.task == "keyframes" and caught.value.capable == []
-    assert "ltx-tiny" in str(caught.value)
+        wan.render(RenderInput(task=Task.KEYFRAMES, prompt="a fox"))
+    assert caught.value.task == "keyframes"
+    assert caught.value.capable == [spec.name for spec in models_for_task(Task.KEYFRAMES)]
+    assert str(caught.value).startswith("wan-tiny cannot do keyframes; models that can: ltx-video, ")
 
 
 def test_prompt_phrasing():

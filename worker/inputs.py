@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import io
+from collections import deque
 
 from core.contract import RenderJob
 from core.storage import Storage
+
+# Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
+# in RenderInput. "parent" is the MP4 of the clip an extend continues.
+IMAGES = {"image": "image", "last_image": "last_image"}
+CLIPS = {"video": "video", "parent": "parent_video"}
+CLIP_RATES = {"video": "video_fps", "parent": "parent_fps"}
+# Frames kept from a clip: a restyle uses the start, an extend only the end.
+MAX_FRAMES = 600
+PARENT_FRAMES = 120
 
 
 def decode_image(data: bytes):
@@ -16,32 +26,50 @@ def decode_image(data: bytes):
     return image.convert("RGB")
 
 
-def decode_video(data: bytes, max_frames: int = 600) -> list:
+def decode_clip(data: bytes, max_frames: int = MAX_FRAMES, from_end: bool = False) -> tuple[list, float | None]:
+    """(RGB frames, frames per second or None): the first `max_frames`, or the last."""
     import av
 
-    frames = []
+    frames = deque(maxlen=max_frames) if from_end else []
     with av.open(io.BytesIO(data)) as container:
-        for frame in container.decode(video=0):
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        for frame in container.decode(stream):
             frames.append(frame.to_image().convert("RGB"))
-            if len(frames) >= max_frames:
+            if not from_end and len(frames) >= max_frames:
                 break
-    return frames
+    return list(frames), (float(rate) if rate else None)
+
+
+def decode_video(data: bytes, max_frames: int = MAX_FRAMES) -> list:
+    return decode_clip(data, max_frames)[0]
 
 
 def load_inputs(storage: Storage, job: RenderJob) -> dict:
-    """Blocking: fetch and decode every input the job names (image, video, last_image …)."""
+    """Blocking: fetch and decode every input the job names, as RenderInput fields
+    (image, last_image, video + video_fps, parent_video + parent_fps)."""
     out = {}
     for name, key in job.input_keys.items():
         data = storage.get(key)
-        out[name] = decode_video(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)
+        if name in CLIPS:
+            parent = name == "parent"
+            frames, rate = decode_clip(data, PARENT_FRAMES if parent else MAX_FRAMES, from_end=parent)
+            out[CLIPS[name]], out[CLIP_RATES[name]] = frames, rate
+        elif name in IMAGES:
+            out[IMAGES[name]] = decode_image(data)
+        else:  # a name this worker does not know: decode by its extension, as before
+            out[name] = decode_video(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)
     return out
 
 
 def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
+    import dataclasses
+
     from inference.render import RenderInput
 
     flags = job.flags
     ar = flags.get("ar")
+    known = {f.name for f in dataclasses.fields(RenderInput)}
     return RenderInput(
         task=job.task.value,
         prompt=job.prompt,
@@ -54,5 +82,5 @@ def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
         seed=job.seed,
         camera=flags.get("camera"),
         steps=steps,
-        **{k: v for k, v in inputs.items()},
+        **{name: value for name, value in inputs.items() if name in known},
     )

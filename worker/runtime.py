@@ -10,7 +10,7 @@ from arq.connections import ArqRedis
 
 from core.clips import ClipStore
 from core.logging import get_logger
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from core.storage import Storage
 
 log = get_logger("worker")
@@ -35,18 +35,48 @@ def pick_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_model_settings(settings: Settings) -> None:
+    """Refuse bad knobs or camera LoRA entries in one line, before any model loads."""
+    from inference.knobs import KnobError, check_configuration
+    from inference.phrasing import normalize_camera
+    from inference.registry import MODELS
+
+    try:
+        check_configuration(settings.knobs, list(MODELS))
+    except KnobError as exc:
+        raise SettingsError(f"bad setting REELBOT_KNOBS: {exc}") from None
+    for model, loras in settings.camera_loras.items():
+        if model not in MODELS:
+            raise SettingsError(f"bad setting REELBOT_CAMERA_LORAS: {model!r} is not a model")
+        for move in loras:
+            try:
+                normalize_camera(move)
+            except ValueError as exc:
+                raise SettingsError(f"bad setting REELBOT_CAMERA_LORAS: {model}: {exc}") from None
+
+
 def load_renderers(settings: Settings) -> dict:
-    """Blocking: load every served model once, at start, never per job."""
+    """Blocking: load every served model once, at start, never per job. A model with
+    compile on renders one short warm-up clip, so the first member does not wait for it."""
+    from inference.knobs import KnobError, resolve
     from inference.registry import get_model
     from inference.render import Renderer
 
+    check_model_settings(settings)
     device = pick_device(settings.device)
     renderers = {}
     for name in settings.served_models:
         spec = get_model(name)
         t0 = time.perf_counter()
-        renderers[name] = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir,
-                                   device=device)
+        knobs = resolve(spec, device, settings.knobs)
+        try:
+            renderer = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir, device=device,
+                                knobs=knobs, camera_loras=settings.camera_loras.get(name))
+        except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
+            raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
         log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),
-                 random_weights=spec.tiny)
+                 random_weights=spec.tiny, knobs=knobs.summary())
+        if knobs.compile:
+            log.info("warm-up render", model=name, seconds=round(renderer.warm_up(), 2))
+        renderers[name] = renderer
     return renderers
