@@ -190,6 +190,19 @@ async def serve_http(app, host: str, port: int):
     return runner
 
 
+async def serve_endpoints(settings, *, live: Probe, ready: Probe, registry: CollectorRegistry | None = None,
+                          before_scrape: Callable[[], Awaitable[None]] | None = None):
+    """`/metrics`, `/livez`, `/readyz` on REELBOT_METRICS_HOST:REELBOT_METRICS_PORT for any
+    process (the worker, the bot); returns the runner (`await runner.cleanup()` on exit), or
+    None when no port is set or it is taken."""
+    if not settings.metrics_port:
+        return None
+    from prometheus_client import REGISTRY
+
+    app = http_app(registry or REGISTRY, live=live, ready=ready, before_scrape=before_scrape)
+    return await serve_http(app, settings.metrics_host, settings.metrics_port)
+
+
 async def redis_ping(redis: Redis, timeout_s: float = 2.0) -> tuple[bool, str]:
     try:
         await asyncio.wait_for(redis.ping(), timeout_s)

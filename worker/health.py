@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from core.metrics import QueueCollector, http_app, redis_ping, serve_http
+from core.metrics import QueueCollector, redis_ping, serve_endpoints
 from core.settings import Settings
 
 
@@ -43,9 +43,8 @@ async def start(settings: Settings, health: Health):
     # The served models' queues as seen from here: depth and oldest wait next to the worker's own series.
     queues = QueueCollector(health.models)
     REGISTRY.register(queues)
-    app = http_app(REGISTRY, live=health.live, ready=health.ready,
-                   before_scrape=lambda: queues.refresh(health.redis))
-    runner = await serve_http(app, settings.metrics_host, settings.metrics_port)
+    runner = await serve_endpoints(settings, live=health.live, ready=health.ready,
+                                   before_scrape=lambda: queues.refresh(health.redis))
     if runner is None:
         REGISTRY.unregister(queues)
     return runner
