@@ -267,8 +267,9 @@ class Message:
         return None
 
     def fingerprint(self) -> str:
-        """What a member would see, hashed: two posts with one fingerprint look identical."""
+        """What a member would see (and which interaction it answers), hashed: equal means a repeat."""
         seen = {
+            "interaction": self.interaction_id,
             "content": self.content,
             "embeds": self.embeds,
             "components": self.components,

@@ -372,7 +372,8 @@ class DiscordSim:
         return self.registry.list(guild.id if guild else None)
 
     def duplicate_posts(self, channel: model.Channel | int | None = None) -> list[list[model.Message]]:
-        """Groups of live messages that look identical to members (e.g. a POST retried after a 5xx)."""
+        """Groups of live messages that look identical to members and answer the same interaction
+        (or none): the trace of a POST retried after a 5xx that Discord had in fact saved."""
         groups: dict[str, list[model.Message]] = {}
         for msg in self.store.messages.values():
             if msg.deleted or msg.loading:
