@@ -258,7 +258,7 @@ class Delivery:
                                            users=[discord.Object(int(clip.author_id))] if clip.author_id else False)
         return await destination.send(
             content=post.content, embed=post.embed, view=post.view or discord.utils.MISSING,
-            file=post.file() or discord.utils.MISSING, reference=reference or discord.utils.MISSING,
+            file=post.file() or discord.utils.MISSING, reference=reference,
             allowed_mentions=mentions, nonce=clip.id)
 
     async def _build(self, clip, outcome: Outcome, *, mention: bool, private: bool, attach: bool = True) -> posts.Post:
