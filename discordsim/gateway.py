@@ -45,8 +45,12 @@ class Session:
         self.conn: Connection | None = None
         self.resumable = True
 
-    def owns(self, shard_id: int) -> bool:
-        return self.shard is None or self.shard[0] == shard_id
+    def owns(self, guild_id: int | None) -> bool:
+        """Discord's routing: guild (id >> 22) % shard_count; DMs go to shard 0."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_id == (0 if guild_id is None else (guild_id >> 22) % count)
 
     def push(self, event: str, data: Any) -> None:
         """Number the event, keep it for replay, and send it if a connection is live."""
@@ -103,26 +107,21 @@ class Gateway:
     # ---- routing -------------------------------------------------------------------------
 
     def shard_of(self, guild_id: int | None) -> int:
-        count = self.sim.shard_count
-        return 0 if guild_id is None else (guild_id >> 22) % count
+        """The shard a guild belongs to with the shard count GET /gateway/bot recommends."""
+        return 0 if guild_id is None else (guild_id >> 22) % self.sim.shard_count
 
     def sessions_for(self, guild_id: int | None) -> list[Session]:
-        shard = self.shard_of(guild_id)
-        return [s for s in self.sessions.values() if s.owns(shard)]
+        return [s for s in self.sessions.values() if s.owns(guild_id)]
 
     def live_sessions_for(self, guild_id: int | None) -> list[Session]:
         return [s for s in self.sessions_for(guild_id) if s.conn is not None]
 
     def connected_shards(self) -> set[int]:
-        shards: set[int] = set()
-        for session in self.sessions.values():
-            if session.conn is None:
-                continue
-            if session.shard is None:
-                shards.update(range(self.sim.shard_count))
-            else:
-                shards.add(session.shard[0])
-        return shards
+        """Shard ids (of the recommended count) whose guilds a live session receives."""
+        live = [s for s in self.sessions.values() if s.conn is not None]
+        count = self.sim.shard_count
+        return {shard for shard in range(count)
+                if any(s.shard is None or s.shard == (shard, count) for s in live)}
 
     def dispatch(self, event: str, data: Any, *, guild_id: int | None, intent: int | None = None,
                  build: Any = None) -> int:
@@ -144,7 +143,7 @@ class Gateway:
         """Close live websockets (code 4000). resume=False also forgets the session (client re-identifies)."""
         dropped = 0
         for session in list(self.sessions.values()):
-            if shard is not None and not session.owns(shard):
+            if shard is not None and (session.shard or (0, 1))[0] != shard:
                 continue
             if not resume:
                 session.resumable = False
@@ -236,11 +235,7 @@ class Gateway:
             if (not isinstance(shard, list) or len(shard) != 2 or not 0 <= shard[0] < shard[1]):
                 await conn.close(4010, "Invalid shard.")
                 return False
-            shard = (int(shard[0]), int(shard[1]))
-            if shard[1] != self.sim.shard_count:
-                # Discord accepts other counts; the sim routes guilds by its own count, so say so.
-                self.sim.violate("shard_count", f"identified as shard {shard} but GET /gateway/bot said "
-                                                f"{self.sim.shard_count} shards")
+            shard = (int(shard[0]), int(shard[1]))  # any count is accepted; events follow it
         session = Session(shard, int(data.get("intents", 0)))
         # A fresh IDENTIFY for a shard replaces sessions of a process that is gone.
         for old in list(self.sessions.values()):
@@ -254,7 +249,7 @@ class Gateway:
 
     def _ready(self, session: Session) -> None:
         sim = self.sim
-        guilds = [g for g in sim.guilds.values() if session.owns(self.shard_of(g.id))]
+        guilds = [g for g in sim.guilds.values() if session.owns(g.id)]
         me = payloads.user(sim.bot_user) | {"verified": True, "mfa_enabled": False, "email": None}
         ready = {
             "v": 10,
