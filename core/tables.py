@@ -68,8 +68,14 @@ class Clip(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("ix_clips_gallery_new", "private", "deleted", "status", "created_at"),
-        Index("ix_clips_gallery_top", "private", "deleted", "status", "vote_count"),
+        # The gallery's two orders, ending in id as core/listings does: a page walks the
+        # index and stops after one page, also from a (…, id) cursor (migration 0004).
+        Index("ix_clips_gallery_new", "private", "deleted", "status", "created_at", "id"),
+        Index("ix_clips_gallery_top", "private", "deleted", "status", "vote_count", "created_at", "id"),
+        # A member's gallery page and a clip's remixes; led by the selective column so that
+        # SQLite, which has no statistics, prefers them to the gallery indexes above.
+        Index("ix_clips_gallery_member", "author_id", "private", "deleted", "status", "created_at", "id"),
+        Index("ix_clips_gallery_remixes", "parent_id", "private", "deleted", "status", "created_at", "id"),
         Index("ix_clips_author_created", "author_id", "created_at"),
     )
 
