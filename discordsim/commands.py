@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .errors import ApiError, form_error
+from .errors import form_error
 
 if TYPE_CHECKING:
     from .sim import DiscordSim

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, model, payloads
 from .errors import ApiError
+from .messages import Body, check_message, check_modal
+from .store import normalize_components
 
 if TYPE_CHECKING:
-    from .messages import Body
     from .sim import DiscordSim
 
 APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 2, 3, 5
@@ -97,6 +98,7 @@ class SimInteraction:
         self._changed = asyncio.Event()
         self._deadline_handle: asyncio.TimerHandle | None = None
         self._deadline_reported = False
+        self.modal_submitted = False  # a modal closes once submitted
 
     # ---- what the member saw --------------------------------------------------------------
 
@@ -171,7 +173,7 @@ class SimInteraction:
 
     # ---- callbacks (POST /interactions/{id}/{token}/callback) -------------------------------
 
-    def callback(self, cb_type: int, data: dict[str, Any] | None, body: "Body") -> dict[str, Any]:
+    def callback(self, cb_type: int, data: dict[str, Any] | None, body: Body) -> dict[str, Any]:
         elapsed = time.monotonic() - self._started
         record = Response(cb_type, data, elapsed, False, 400)
         self.responses.append(record)
@@ -181,7 +183,7 @@ class SimInteraction:
             record.status = exc.status
             raise
 
-    def _callback(self, record: Response, cb_type: int, data: dict[str, Any] | None, body: "Body",
+    def _callback(self, record: Response, cb_type: int, data: dict[str, Any] | None, body: Body,
                   elapsed: float) -> dict[str, Any]:
         if self.response is not None:
             first = CALLBACK_NAMES.get(self.response.type, self.response.type)
@@ -225,9 +227,7 @@ class SimInteraction:
             "resource": resource,
         }
 
-    def _apply(self, cb_type: int, data: dict[str, Any], body: "Body") -> dict[str, Any]:
-        from .messages import Body, check_message, check_modal
-
+    def _apply(self, cb_type: int, data: dict[str, Any], body: Body) -> dict[str, Any]:
         sim = self.sim
         ephemeral = bool(int(data.get("flags") or 0) & model.FLAG_EPHEMERAL)
         if cb_type == CHANNEL_MESSAGE:
@@ -254,11 +254,9 @@ class SimInteraction:
             self.message = sim.store.edit(self.source_message, message_body, size_limit=self.attachment_size_limit)
             return {"type": cb_type, "message": payloads.message(sim, self.message)}
         # MODAL
-        from .store import _components
-
         if sim.strict:
             check_modal(data)
-        self.modal = {**data, "components": _components(data.get("components"))}
+        self.modal = {**data, "components": normalize_components(data.get("components"))}
         return {"type": cb_type}
 
     # ---- the webhook token (followups, @original) ------------------------------------------
@@ -274,9 +272,7 @@ class SimInteraction:
             raise ApiError(404, errors.UNKNOWN_WEBHOOK, "Unknown Webhook", rule="followup_after_modal",
                            detail=f"{action} for {self.describe()}, which was answered with a modal")
 
-    def followup(self, body: "Body") -> model.Message:
-        from .messages import check_message
-
+    def followup(self, body: Body) -> model.Message:
         sim = self.sim
         self.check_token("followup")
         check_message(body, strict=sim.strict, creating=True)

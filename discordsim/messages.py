@@ -43,10 +43,6 @@ class Body:
     json: dict[str, Any]
     uploads: list[Upload]
 
-    @property
-    def has(self) -> Any:
-        return self.json.__contains__
-
 
 def guess_type(filename: str) -> str | None:
     return mimetypes.guess_type(filename)[0]

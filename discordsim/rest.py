@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import commands, errors, gateway, model, payloads
+from . import errors, gateway, model, payloads
 from .errors import ApiError, form_error
 from .messages import Body, Upload, check_message
 

@@ -20,12 +20,14 @@ from . import gateway as gw
 from . import interactions as ix_mod
 from . import model, payloads
 from .commands import Registry
+from .control import install as install_control
 from .faults import Faults
 from .gateway import Gateway
 from .ids import Clock, Snowflakes
 from .interactions import SimInteraction
 from .messages import Body, Upload
 from .rest import RequestRecord, Rest, unknown_api
+from .slash import build_command_data, build_modal_data
 from .store import Store
 
 log = logging.getLogger("discordsim")
@@ -66,8 +68,6 @@ class DiscordSim:
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> "DiscordSim":
-        from .control import install as install_control
-
         app = web.Application(client_max_size=1024 * MiB)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
@@ -262,8 +262,6 @@ class DiscordSim:
         `check=False` skips what Discord's client enforces (required options, choices, lengths,
         visibility), to feed the bot requests a real client would not send.
         """
-        from .slash import build_command_data
-
         where = self._resolve_channel(channel)
         acting = self._membership(member, where)
         definition = self.registry.find(where.guild_id, command)
@@ -303,16 +301,14 @@ class DiscordSim:
     async def submit_modal(self, member: model.Member, shown_by: SimInteraction,
                            values: dict[str, str] | None = None) -> SimInteraction:
         """Submit the modal the bot showed as `shown_by`'s response; unset inputs keep their pre-filled value."""
-        from .slash import build_modal_data
-
         if shown_by.modal is None:
             raise ValueError(f"{shown_by!r} was not answered with a modal")
         if member.id != shown_by.user.id:
             raise ValueError(f"{member!r} did not see the modal of {shown_by!r}")
-        if getattr(shown_by, "modal_submitted", False):
+        if shown_by.modal_submitted:
             raise ValueError(f"the modal of {shown_by!r} was already submitted")
         data = build_modal_data(shown_by.modal, values or {})
-        shown_by.modal_submitted = True  # type: ignore[attr-defined]
+        shown_by.modal_submitted = True
         ix = SimInteraction(self, type=ix_mod.MODAL_SUBMIT, member=shown_by.member, channel=shown_by.channel,
                             data=data, source_message=shown_by.source_message, parent=shown_by)
         return self._dispatch_interaction(ix)

@@ -89,7 +89,7 @@ class Store:
             content=data.get("content") or "",
             timestamp=self.sim.clock.iso(),
             embeds=_embeds(data),
-            components=_components(data.get("components")),
+            components=normalize_components(data.get("components")),
             flags=flags,
             type=type,
             nonce=nonce,
@@ -134,7 +134,7 @@ class Store:
         channel = self.sim.channels[msg.channel_id]
         content = (data.get("content") or "") if "content" in data else msg.content
         embeds = _embeds(data) if ("embeds" in data or "embed" in data) else msg.embeds
-        components = _components(data.get("components")) if "components" in data else msg.components
+        components = normalize_components(data.get("components")) if "components" in data else msg.components
         attachments = self._attachments(channel, body, msg.attachments, size_limit)
         if not (content or embeds or components or attachments):
             raise ApiError(400, errors.EMPTY_MESSAGE, "Cannot send an empty message", rule="empty_message",
@@ -205,7 +205,7 @@ def _embeds(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _components(items: Any) -> list[dict[str, Any]]:
+def normalize_components(items: Any) -> list[dict[str, Any]]:
     """The bot's components, with the numeric `id`s Discord assigns to any that lack one."""
     components = copy.deepcopy(items) if isinstance(items, list) else []
     counter = [0]
