@@ -1,0 +1,168 @@
+"""Attachments are checked by decoding them (bot/attachments.py): at least fifteen kinds of
+bad file are refused with a sentence that says what to change, and the good kinds pass.
+
+`SAMPLES` is shared with the end-to-end tests, which send the same files through Discord.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.attachments import Media, MediaError, MediaLimits, check, check_image, check_video
+
+
+# --- Building files -------------------------------------------------------------------
+
+def image_bytes(fmt: str = "PNG", size=(64, 48), mode="RGB", **save) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, (200, 80, 20) if mode == "RGB" else 128).save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width×height, followed by a tiny IDAT: a decompression bomb's shape."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def video_bytes(fmt: str = "mp4", codec: str = "libx264", seconds: float = 1.0, fps: int = 8,
+                size=(64, 48), frames: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        count = int(seconds * fps) if frames is None else frames
+        if count == 0:
+            out.start_encoding()
+        for i in range(count):
+            pixels = np.full((size[1], size[0], 3), (i * 9) % 255, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def corrupt_moov(data: bytes) -> bytes:
+    at = data.find(b"moov")
+    return data[:at] + b"xxxx" + data[at + 4:]
+
+
+def audio_only() -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+LIMITS = MediaLimits(image_max_bytes=2 * 1024 * 1024, image_max_side=4096, video_max_bytes=5 * 1024 * 1024,
+                     video_max_seconds=10.0)
+
+
+def _bad_samples():
+    png = image_bytes("PNG", (640, 480))
+    mp4 = video_bytes()
+    # (id, option, filename, content type, builder, words the refusal must contain)
+    return [
+        ("zero-bytes", "image", "empty.png", "image/png", lambda: b"", "empty"),
+        ("html-named-png", "image", "cat.png", "image/png", lambda: HTML, "web page"),
+        ("truncated-png", "image", "cut.png", "image/png", lambda: png[: len(png) // 2], "damaged"),
+        ("png-header-20000", "image", "bomb.png", "image/png", lambda: png_header_only(20000, 20000), "4096"),
+        ("png-declared-jpeg", "image", "fox.jpg", "image/jpeg", lambda: image_bytes("PNG"), "really a PNG"),
+        ("random-bytes-video", "video", "clip.mp4", "video/mp4", lambda: os.urandom(4096), "isn't a video"),
+        ("sixty-second-video", "video", "long.mp4", "video/mp4", lambda: video_bytes(seconds=60, fps=4), "60.0 s"),
+        ("oversize-image", "image", "huge.png", "image/png", lambda: b"\x89PNG" + b"\x00" * (2 * 1024 * 1024 + 1),
+         "2.0 MiB"),
+        ("gif", "image", "anim.gif", "image/gif", lambda: image_bytes("GIF", mode="P"), "GIF"),
+        ("svg", "image", "logo.svg", "image/svg+xml", lambda: SVG, "SVG"),
+        ("corrupt-moov", "video", "broken.mp4", "video/mp4", lambda: corrupt_moov(mp4), "isn't a video"),
+        ("zero-frame-video", "video", "none.mp4", "video/mp4", lambda: video_bytes(frames=0), "no video"),
+        ("image-5000-wide", "image", "wide.png", "image/png", lambda: image_bytes("PNG", (5000, 16)), "5000×16"),
+        ("truncated-mp4", "video", "half.mp4", "video/mp4", lambda: mp4[: len(mp4) // 3], "video"),
+        ("picture-as-video", "video", "still.png", "image/png", lambda: image_bytes("PNG"), "picture"),
+        ("video-as-image", "image", "clip.png", "image/png", lambda: mp4, "is a video"),
+        ("bmp", "image", "old.bmp", "image/bmp", lambda: image_bytes("BMP"), "BMP"),
+        ("tiny-image", "image", "dot.png", "image/png", lambda: image_bytes("PNG", (4, 4)), "at least"),
+        ("audio-only", "video", "song.m4a", "audio/mp4", audio_only, "no video"),
+        ("pdf", "image", "doc.png", "image/png", lambda: b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj", "PDF"),
+        ("gif-as-video", "video", "anim.gif", "image/gif", lambda: image_bytes("GIF", mode="P"), "GIF"),
+    ]
+
+
+BAD = _bad_samples()
+GOOD = [
+    ("png", "image", "fox.png", "image/png", lambda: image_bytes("PNG"), "png"),
+    ("jpeg", "image", "fox.jpg", "image/jpeg", lambda: image_bytes("JPEG"), "jpg"),
+    ("webp", "image", "fox.webp", "image/webp", lambda: image_bytes("WEBP"), "webp"),
+    ("png-4096", "image", "big.png", "image/png", lambda: image_bytes("PNG", (4096, 64)), "png"),
+    ("png-no-type", "image", "upload", None, lambda: image_bytes("PNG"), "png"),
+    ("mp4", "video", "clip.mp4", "video/mp4", lambda: video_bytes(), "mp4"),
+    ("mov", "video", "clip.mov", "video/quicktime", lambda: video_bytes("mov"), "mov"),
+    ("webm", "video", "clip.webm", "video/webm", lambda: video_bytes("webm", "libvpx"), "webm"),
+    ("ten-seconds", "video", "ten.mp4", "video/mp4", lambda: video_bytes(seconds=10, fps=8), "mp4"),
+]
+
+
+@pytest.mark.parametrize("name, option, filename, ctype, build, words", BAD, ids=[s[0] for s in BAD])
+def test_bad_files_are_refused_with_a_reason(name, option, filename, ctype, build, words):
+    result = check(option, build(), filename, ctype, LIMITS)
+    assert isinstance(result, MediaError), result
+    assert words in result.message
+    assert f"`{filename}`" in result.message  # the member can tell which file
+    assert result.message.endswith((".", ")")) and len(result.message) < 400
+
+
+@pytest.mark.parametrize("name, option, filename, ctype, build, ext", GOOD, ids=[s[0] for s in GOOD])
+def test_good_files_pass_with_what_they_are(name, option, filename, ctype, build, ext):
+    data = build()
+    result = check(option, data, filename, ctype, LIMITS)
+    assert isinstance(result, Media), result
+    assert (result.kind, result.ext, result.data) == (option, ext, data)
+    assert result.width > 0 and result.height > 0
+    if option == "video":
+        assert 0 < result.seconds <= 10.0
+
+
+def test_there_are_at_least_fifteen_kinds_of_bad_file():
+    assert len({name for name, *_ in BAD}) >= 15
+
+
+def test_a_bomb_is_refused_from_its_header_without_decoding(monkeypatch):
+    # If pixels were decoded, load() would run: make it explode to prove it never does.
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a bomb"))
+    result = check_image(png_header_only(20000, 20000), "bomb.png", "image/png", LIMITS)
+    assert isinstance(result, MediaError) and "4096 px a side" in result.message
+    # Below Pillow's own bomb limit the header's size is reported as it is.
+    result = check_image(png_header_only(9000, 9000), "big.png", "image/png", LIMITS)
+    assert isinstance(result, MediaError) and "9000×9000" in result.message
+
+
+def test_a_video_that_lies_about_its_length_is_measured_from_its_packets():
+    data = video_bytes(seconds=12, fps=4)
+    result = check_video(data, "long.mp4", "video/mp4", LIMITS)
+    assert isinstance(result, MediaError) and "12.0 s" in result.message
+
+
+def test_file_names_cannot_break_out_of_their_quotes():
+    result = check_image(b"", "a`b\nc.png", "image/png", LIMITS)
+    assert "`a'b c.png`" in result.message

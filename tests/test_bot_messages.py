@@ -1,0 +1,148 @@
+"""What members read (bot/messages.py, bot/posts.py) and the buttons' custom ids (bot/buttons.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import buttons, messages, posts
+from bot.workers import EtaBook, summarise
+from core.contract import new_clip_id
+
+
+@pytest.mark.parametrize("fraction, bar", [(0, "▱▱▱▱▱"), (0.19, "▱▱▱▱▱"), (0.2, "▰▱▱▱▱"), (0.6, "▰▰▰▱▱"),
+                                           (0.99, "▰▰▰▰▱"), (1, "▰▰▰▰▰"), (7, "▰▰▰▰▰"), (-1, "▱▱▱▱▱"),
+                                           (float("nan"), "▱▱▱▱▱")])
+def test_progress_bar(fraction, bar):
+    assert messages.progress_bar(fraction) == bar
+
+
+def test_status_lines():
+    assert messages.status_queued(3, 40) == "Queued · position 3 · ETA ~40 s"
+    assert messages.status_queued(1, 150) == "Queued · position 1 · ETA ~2 min"
+    assert messages.status_queued(None, None) == "Queued · starting soon"
+    assert messages.status_rendering(0.6) == "Rendering ▰▰▰▱▱ 60%"
+    assert messages.status_done(12.34) == "Done in 12.3 s · the clip is below"
+    assert messages.status_failed(None).startswith("Failed · ")
+
+
+@pytest.mark.parametrize("seconds, text", [(0.2, "~1 s"), (40, "~40 s"), (89, "~89 s"), (150, "~2 min"),
+                                           (7200, "~2.0 h"), (None, "unknown"), (float("inf"), "unknown")])
+def test_eta_text(seconds, text):
+    assert messages.eta_text(seconds) == text
+
+
+def test_thread_names_fit_discord():
+    assert messages.thread_name("a fox\nin snow", "abc") == "a fox in snow"
+    assert messages.thread_name("", "abc") == "clip abc"
+    assert len(messages.thread_name("x" * 500, "abc")) == 100
+
+
+def test_test_models_are_labelled():
+    assert "noise" in messages.model_label("ltx-tiny")
+    assert messages.model_label("ltx-video") == "ltx-video"
+
+
+def test_refusals_name_the_way_out():
+    assert "-model ltx-video" in messages.task_refused("ltx-tiny", "extend", ["ltx-video"])
+    assert "None of the models" in messages.task_refused("ltx-tiny", "extend", [])
+    assert "/settings" in messages.no_worker("wan", ["ltx-tiny"], from_settings=True)
+    assert "`nude`" in messages.banned_term("nude")
+
+
+def test_help_fits_in_a_message_and_names_every_flag():
+    from core.flags import KNOWN_FLAGS
+
+    assert len(messages.HELP) <= messages.CONTENT_MAX
+    assert all(f"`-{flag}" in messages.HELP for flag in KNOWN_FLAGS)
+
+
+# --- custom ids -----------------------------------------------------------------------
+
+def test_custom_ids_carry_the_action_and_clip_id():
+    clip_id = new_clip_id()
+    for action in buttons.ACTIONS:
+        value = buttons.custom_id(action, clip_id)
+        assert len(value) <= 100
+        assert buttons.parse_custom_id(value) == (action, clip_id)
+
+
+@pytest.mark.parametrize("value", ["", "reelbot", "reelbot:retry", "reelbot:retry:XYZ", "reelbot:nuke:abcdef012345",
+                                   "other:retry:abcdef012345", "reelbot:retry:abcdef012345:extra", None, 42,
+                                   "reelbot:retry:" + "a" * 200])
+def test_anything_else_is_not_a_button_of_ours(value):
+    assert buttons.parse_custom_id(value) is None
+
+
+@given(st.text(max_size=120))
+def test_parsing_custom_ids_never_raises(value):
+    assert buttons.parse_custom_id(value) is None or buttons.parse_custom_id(value)[0] in buttons.ACTIONS
+
+
+def test_dynamic_item_templates_match_their_own_ids():
+    clip_id = new_clip_id()
+    for item in buttons.DYNAMIC_ITEMS:
+        assert item.__discord_ui_compiled_template__.fullmatch(buttons.custom_id(item.action, clip_id))
+
+
+def test_clip_view_has_the_five_buttons_with_the_vote_count():
+    view = buttons.clip_view("0123456789abcdef01234567", votes=4)
+    assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "4", "Delete"]
+
+
+# --- posts ----------------------------------------------------------------------------
+
+def _clip(**kw):
+    base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
+                seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
+                height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
+                vote_count=2, error=None)
+    return SimpleNamespace(**(base | kw))
+
+
+def test_result_post_shows_what_the_member_needs():
+    post = posts.result_post(_clip(), video=b"mp4", video_url=None, mention=True)
+    data = post.embed.to_dict()
+    assert post.content == "<@42>" and post.filename.endswith(".mp4")
+    assert "\\*fox\\*" in data["description"] and "-ar 9:16 -fps 12" in data["description"]
+    fields = {f["name"]: f["value"] for f in data["fields"]}
+    assert fields["Seed"] == "`7`" and "noise" in fields["Model"] and fields["Render time"] == "3.5 s"
+    assert fields["Author"] == "<@42>" and fields["Clip"] == "2.0 s · 96×160 · 12 fps"
+    assert data["footer"]["text"] == "clip 0123456789abcdef01234567"
+    assert [c.item.label for c in post.view.children][3] == "2"
+
+
+def test_a_clip_too_big_to_attach_is_linked():
+    post = posts.result_post(_clip(), video=None, video_url="https://media.example/c.mp4", mention=False)
+    assert post.video is None and post.content is None
+    assert "https://media.example/c.mp4" in str(post.embed.to_dict()["fields"])
+
+
+def test_posts_are_recognised_by_their_footer():
+    post = posts.failed_post(_clip(), "out of memory", mention=False)
+    message = SimpleNamespace(embeds=[post.embed])
+    assert posts.is_post_of(message, "0123456789abcdef01234567")
+    assert not posts.is_post_of(message, "0123456789abcdef01234568")
+    assert "out of memory" in post.embed.description
+
+
+# --- workers and ETA ------------------------------------------------------------------
+
+def test_presence_is_summarised_per_model():
+    online = summarise([{"models": {"ltx-tiny": ["text-to-video"]}},
+                        {"models": {"ltx-tiny": ["text-to-video"], "wan": ["extend", "text-to-video"]}},
+                        {"models": "garbage"}, {}])
+    assert online.models == ["ltx-tiny", "wan"] and online.workers == {"ltx-tiny": 2, "wan": 1}
+    assert online.capable("extend") == ["wan"]
+
+
+def test_eta_follows_recent_clips():
+    book = EtaBook()
+    assert book.eta("m", 2, 1) == 2 * EtaBook.DEFAULT_S
+    book.seed({"m": [10.0, 20.0, 30.0]})
+    assert book.eta("m", 3, 2) == 30.0
+    book.record("m", 40.0)
+    assert 20.0 < book.per_model["m"] < 40.0

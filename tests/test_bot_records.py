@@ -1,0 +1,161 @@
+"""Per-member limits (core/limits.py), upvotes (core/votes.py) and the bot's records
+(bot/records.py), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot import records
+from core.clips import ClipStore
+from core.contract import Status
+from core.flags import Flags
+from core.limits import Limits, MemberLimits
+from core.migrate import upgrade_async
+from core.votes import has_voted, toggle_vote, vote_count
+
+_n = itertools.count()
+NOON = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").new_database(f"bot_records_{next(_n)}")
+    await upgrade_async(url)
+    s = ClipStore.from_url(url)
+    yield s
+    await s.close()
+
+
+async def _clip(store, clip_id, author="42", status="queued", **kw):
+    return await store.add(id=clip_id, task="text-to-video", prompt="a fox", flags={}, seed=1, model="ltx-tiny",
+                           author_id=author, status=status, **kw)
+
+
+# --- limits ---------------------------------------------------------------------------
+
+async def test_cooldown_then_go(store):
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=5, jobs_per_day=10, cooldown_seconds=5))
+    assert await limits.reserve("42", "alice", now=NOON) is None
+    refusal = await limits.reserve("42", "alice", now=NOON + timedelta(seconds=2))
+    assert refusal.reason == "cooldown" and "3 s" in refusal.message
+    assert await limits.reserve("42", "alice", now=NOON + timedelta(seconds=5)) is None
+
+
+async def test_jobs_in_flight(store):
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=2, jobs_per_day=10, cooldown_seconds=0))
+    await _clip(store, "c1")
+    await _clip(store, "c2", status="running")
+    await _clip(store, "c3", status="done")
+    await _clip(store, "c4", author="other")
+    refusal = await limits.reserve("42", now=NOON)
+    assert refusal.reason == "in_flight" and "2 clips" in refusal.message and "/cancel" in refusal.message
+    await store.transition("c1", Status.DONE)
+    assert await limits.reserve("42", now=NOON) is None
+
+
+async def test_jobs_per_day_reset_at_midnight(store):
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=9, jobs_per_day=3, cooldown_seconds=0))
+    for i in range(3):
+        assert await limits.reserve("42", now=NOON + timedelta(minutes=i)) is None
+    refusal = await limits.reserve("42", now=NOON + timedelta(minutes=5))
+    assert refusal.reason == "per_day" and "3 clips" in refusal.message and "11 h 55 min" in refusal.message
+    usage = await limits.usage("42", now=NOON + timedelta(minutes=5))
+    assert (usage.today, usage.left_today) == (3, 0)
+    assert await limits.reserve("42", now=NOON + timedelta(hours=12)) is None  # the next day
+    assert (await limits.usage("42", now=NOON + timedelta(hours=12))).today == 1
+
+
+async def test_a_ban_refuses_everything(store):
+    limits = MemberLimits(store.session, Limits(cooldown_seconds=0))
+    assert await records.set_banned(store, "42", "alice", True, "spam")
+    assert not await records.set_banned(store, "42", "alice", True, "spam")  # already
+    assert (await limits.reserve("42", now=NOON)).reason == "banned"
+    assert await records.set_banned(store, "42", "alice", False, None)
+    assert await limits.reserve("42", now=NOON) is None
+
+
+async def test_release_gives_the_job_back(store):
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=9, jobs_per_day=1, cooldown_seconds=60))
+    assert await limits.reserve("42", now=NOON) is None
+    await limits.release("42", now=NOON)
+    assert await limits.reserve("42", now=NOON + timedelta(seconds=1)) is None
+
+
+async def test_simultaneous_commands_cannot_both_pass_the_cooldown(store):
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=9, jobs_per_day=99, cooldown_seconds=10))
+    await limits.reserve("7", now=NOON - timedelta(hours=1))  # the row exists, as after a first job
+    results = await asyncio.gather(*(limits.reserve("7", now=NOON) for _ in range(8)))
+    assert sum(r is None for r in results) == 1
+
+
+# --- votes ----------------------------------------------------------------------------
+
+async def test_upvote_toggles_once_per_member(store):
+    await _clip(store, "v1", status="done")
+    assert (await toggle_vote(store.session, "v1", "a")).count == 1
+    assert (await toggle_vote(store.session, "v1", "b")).count == 2
+    result = await toggle_vote(store.session, "v1", "a")
+    assert (result.voted, result.count) == (False, 1)
+    assert await has_voted(store.session, "v1", "b") and not await has_voted(store.session, "v1", "a")
+    assert await vote_count(store.session, "v1") == 1
+
+
+async def test_votes_at_the_same_moment_all_count(store):
+    await _clip(store, "v2", status="done")
+    await asyncio.gather(*(toggle_vote(store.session, "v2", f"m{i}") for i in range(10)))
+    assert await vote_count(store.session, "v2") == 10
+
+
+async def test_no_votes_on_deleted_or_missing_clips(store):
+    await _clip(store, "v3", status="done")
+    assert await records.mark_deleted(store, "v3")
+    assert not await records.mark_deleted(store, "v3")
+    assert await toggle_vote(store.session, "v3", "a") is None
+    assert await toggle_vote(store.session, "nope", "a") is None
+    assert await vote_count(store.session, "v3") == 0 and not await has_voted(store.session, "v3", "a")
+
+
+# --- records --------------------------------------------------------------------------
+
+async def test_delivery_is_recorded_once(store):
+    await _clip(store, "d1", status="done")
+    assert await records.mark_delivered(store, "d1", "111")
+    assert not await records.mark_delivered(store, "d1", "222")
+    assert (await store.get("d1")).result_message_id == "111"
+    assert (await records.clip_by_message(store, "111")).id == "d1"
+
+
+async def test_defaults_round_trip(store):
+    await records.set_defaults(store, "42", "alice", Flags(ar=(9, 16), fps=12, private=True))
+    defaults = await records.member_defaults(store, "42")
+    assert (defaults.ar, defaults.fps, defaults.private, defaults.length) == ((9, 16), 12, True, None)
+    assert await records.member_defaults(store, "nobody") == Flags()
+
+
+async def test_guild_lists_and_pause(store):
+    assert await records.set_paused(store, "g", True)
+    assert not await records.set_paused(store, "g", True)
+    assert (await records.guild(store, "g")).paused
+    assert await records.add_banned_term(store, "g", "  Nudé ") == (True, ["nude"])
+    assert await records.add_banned_term(store, "g", "NUDE") == (False, ["nude"])
+    assert await records.add_banned_term(store, "g", "!!") is None
+    assert await records.remove_banned_term(store, "g", "Nude") == (True, [])
+    assert await records.edit_list(store, "g", "allowed_channel_ids", add="1") == (True, ["1"])
+    assert await records.edit_list(store, "g", "allowed_channel_ids", clear=True) == (True, [])
+
+
+async def test_newest_unfinished_and_counts(store):
+    await _clip(store, "n1")
+    await asyncio.sleep(0.01)
+    await _clip(store, "n2", status="running")
+    await _clip(store, "n3", status="done")
+    assert (await records.newest_unfinished(store, "42")).id == "n2"
+    assert [c.id for c in await records.unfinished(store, "42")] == ["n1", "n2"]
+    assert await records.clips_made(store, "42") == 1
