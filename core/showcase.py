@@ -6,23 +6,22 @@ serialises them on the row (PostgreSQL's row lock, SQLite's write lock), and onl
 sees a changed row. The claim is taken before posting, so a crash between claim and post
 loses the post rather than doubling it; a post that fails is handed back with `release`.
 
-Each function runs inside the caller's transaction, so a vote and the claim it triggers
-can commit together::
+After an upvote (core.votes.toggle_vote commits its own transaction), the bot calls::
 
-    async with sessionmaker.begin() as s:
-        ...record the vote, bump vote_count...
-        won = await showcase.claim(s, clip_id, threshold=settings.showcase_votes)
-    if won:
+    result = await toggle_vote(sessions, clip_id, member_id)
+    if result and result.voted and await showcase.try_claim(sessions, clip_id, threshold=settings.showcase_votes):
         try:
             message = await channel.send(...)
         except Exception:
-            async with sessionmaker.begin() as s:
+            async with sessions.begin() as s:
                 await showcase.release(s, clip_id)
             raise
-        async with sessionmaker.begin() as s:
+        async with sessions.begin() as s:
             await showcase.record_post(s, clip_id, str(message.id))
 
-and when a clip is deleted, `withdraw` hands back the message id to delete, once.
+and when a clip is deleted, `withdraw` hands back the message id to delete, once. The
+functions taking a session run inside the caller's transaction (`sessions.begin()`), so
+a claim can also commit together with other writes.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.listings import is_public
 from core.tables import Clip, utcnow
@@ -47,6 +46,12 @@ async def claim(session: AsyncSession, clip_id: str, *, threshold: int, now: dat
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+async def try_claim(sessions: async_sessionmaker, clip_id: str, *, threshold: int) -> bool:
+    """`claim` in a transaction of its own."""
+    async with sessions.begin() as s:
+        return await claim(s, clip_id, threshold=threshold)
 
 
 async def record_post(session: AsyncSession, clip_id: str, message_id: str) -> bool:

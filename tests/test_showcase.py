@@ -11,6 +11,7 @@ from core import showcase
 from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade_async
 from core.tables import Clip, Member, Vote
+from core.votes import toggle_vote
 
 THRESHOLD = 3
 _db = itertools.count()
@@ -70,6 +71,26 @@ async def test_concurrent_votes_claim_once(sessions, round_):
     assert sum(results) == 1
     async with sessions() as s:
         assert (await s.get(Clip, fresh)).vote_count == THRESHOLD
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_concurrent_upvote_presses_post_once(sessions, round_):
+    # The bot's path: core.votes.toggle_vote commits the vote, then try_claim; presses arrive together.
+    clip_id = await new_clip(sessions, votes=THRESHOLD - 2)
+
+    async def press(member):
+        result = await toggle_vote(sessions, clip_id, member)
+        assert result is not None and result.voted
+        return await showcase.try_claim(sessions, clip_id, threshold=THRESHOLD)
+
+    results = await asyncio.gather(*(press(f"p{i}") for i in range(5)))
+    assert sum(results) == 1
+    async with sessions() as s:
+        assert (await s.get(Clip, clip_id)).vote_count == THRESHOLD + 3
+    # Taking votes back below the threshold and voting again never posts a second time.
+    for i in range(5):
+        await toggle_vote(sessions, clip_id, f"p{i}")
+    assert not any([await press(f"again{i}") for i in range(5)])
 
 
 async def test_concurrent_claims_after_separate_votes(sessions):
