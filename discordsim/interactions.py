@@ -14,14 +14,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import errors, model, payloads
-from .errors import ApiError
+from .errors import ApiError, form_error
 from .messages import Body, check_message, check_modal
 from .store import normalize_components
 
 if TYPE_CHECKING:
     from .sim import DiscordSim
 
-APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 2, 3, 5
+APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 1, 4, 5, 6, 7
 AUTOCOMPLETE_RESULT, MODAL = 8, 9
 RESPONSE_DEADLINE_S = 3.0
@@ -32,6 +32,7 @@ ALLOWED_CALLBACKS = {
     APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
     MESSAGE_COMPONENT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, MODAL},
     MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE},
+    AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
 }
 CALLBACK_NAMES = {1: "PONG", 4: "CHANNEL_MESSAGE_WITH_SOURCE", 5: "DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE",
                   6: "DEFERRED_UPDATE_MESSAGE", 7: "UPDATE_MESSAGE", 8: "AUTOCOMPLETE_RESULT", 9: "MODAL"}
@@ -63,6 +64,11 @@ class Response:
     @property
     def modal(self) -> dict[str, Any] | None:
         return self.data if self.type == MODAL else None
+
+    @property
+    def choices(self) -> list[dict[str, Any]]:
+        """Autocomplete suggestions ({"name", "value"}), for an AUTOCOMPLETE_RESULT."""
+        return list((self.data or {}).get("choices") or []) if self.type == AUTOCOMPLETE_RESULT else []
 
     def __repr__(self) -> str:
         ok = "" if self.accepted else " REFUSED"
@@ -167,6 +173,8 @@ class SimInteraction:
     def describe(self) -> str:
         if self.type == APPLICATION_COMMAND:
             return f"/{self.command_name}"
+        if self.type == AUTOCOMPLETE:
+            return f"autocomplete of /{self.command_name}"
         if self.type == MESSAGE_COMPONENT:
             return f"click {self.data.get('custom_id')!r}"
         return f"modal submit {self.data.get('custom_id')!r}"
@@ -253,6 +261,12 @@ class SimInteraction:
             check_message(message_body, strict=sim.strict, creating=False)
             self.message = sim.store.edit(self.source_message, message_body, size_limit=self.attachment_size_limit)
             return {"type": cb_type, "message": payloads.message(sim, self.message)}
+        if cb_type == AUTOCOMPLETE_RESULT:
+            choices = data.get("choices")
+            if not isinstance(choices, list) or len(choices) > 25:
+                raise form_error("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.",
+                                 rule="autocomplete_limits")
+            return {"type": cb_type}
         # MODAL
         if sim.strict:
             check_modal(data)

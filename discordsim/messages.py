@@ -71,6 +71,10 @@ def check_message(body: Body, *, strict: bool, creating: bool) -> None:
                          rule="message_limits")
     _check_embeds(embeds)
     v2 = bool((data.get("flags") or 0) & FLAG_COMPONENTS_V2)
+    if v2 and (content or embeds):
+        raise form_error("content" if content else "embeds", "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                         "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+                         rule="message_limits")
     check_components(components, v2=v2)
 
 

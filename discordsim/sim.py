@@ -274,6 +274,20 @@ class DiscordSim:
                             command_name=command)
         return self._dispatch_interaction(ix)
 
+    async def autocomplete(self, member: model.Member, channel: model.Channel | int, command: str,
+                           options: dict[str, Any], focused: str, *, subcommand: str | None = None) -> SimInteraction:
+        """A member typing in option `focused` of `/command`; the bot answers with choices (`ix.response.choices`)."""
+        where = self._resolve_channel(channel)
+        acting = self._membership(member, where)
+        definition = self.registry.find(where.guild_id, command)
+        if definition is None:
+            raise ValueError(f"/{command} is not registered for {where.guild!r} or globally")
+        data = build_command_data(self, definition, acting, where, options, {}, subcommand, check=False,
+                                  focused=focused)
+        ix = SimInteraction(self, type=ix_mod.AUTOCOMPLETE, member=acting, channel=where, data=data,
+                            command_name=command)
+        return self._dispatch_interaction(ix)
+
     async def click(self, member: model.Member, message: model.Message | int, custom_id: str, *,
                     values: list[str] | None = None) -> SimInteraction:
         """A member presses the button (or picks `values` in the select menu) `custom_id` on `message`."""

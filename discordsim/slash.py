@@ -20,7 +20,7 @@ STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT =
 
 def build_command_data(sim: "DiscordSim", command: dict[str, Any], member: model.Member, channel: model.Channel,
                        options: dict[str, Any], attachments: dict[str, tuple[str, bytes, str | None]],
-                       subcommand: str | None, *, check: bool) -> dict[str, Any]:
+                       subcommand: str | None, *, check: bool, focused: str | None = None) -> dict[str, Any]:
     if check:
         _check_visible(command, member, channel)
     definitions = command.get("options") or []
@@ -38,6 +38,17 @@ def build_command_data(sim: "DiscordSim", command: dict[str, Any], member: model
     resolved: dict[str, dict[str, Any]] = {}
     values = [_option(sim, definitions, name, value, channel, resolved, check=check)
               for name, value in {**options, **attachments}.items()]
+    if focused is not None:
+        # Discord sends what the member has typed so far, unchecked, with the focused flag.
+        if not any(o.get("name") == focused and o.get("autocomplete") for o in definitions):
+            raise ValueError(f"option {focused!r} of /{command['name']} does not autocomplete")
+        typed = next((v for v in values if v["name"] == focused), None)
+        if typed is None:
+            kind = next(o["type"] for o in definitions if o.get("name") == focused)
+            typed = {"name": focused, "type": kind, "value": ""}
+            values.append(typed)
+        typed["focused"] = True
+        typed["value"] = str(typed["value"])
     if check:
         missing = [o["name"] for o in definitions if o.get("required") and o["name"] not in options
                    and o["name"] not in attachments]

@@ -17,6 +17,7 @@ import time
 import discord
 import pytest
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from discordsim import DiscordSim, Violation
@@ -159,6 +160,14 @@ class SimBot(commands.Bot):
                 out["dm"] = (exc.status, exc.code)
                 await interaction.response.send_message("your DMs are closed", ephemeral=True)
 
+        @tree.command(description="Pick a model")
+        async def pick(interaction: discord.Interaction, model: str) -> None:
+            await interaction.response.send_message(f"picked {model}")
+
+        @pick.autocomplete("model")
+        async def pick_model(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            return [app_commands.Choice(name=m, value=m) for m in ("ltx-tiny", "ltx-video", "wan") if current in m]
+
         @tree.command(description="Post through the bot token")
         async def post(interaction: discord.Interaction, text: str) -> None:
             await interaction.response.defer(ephemeral=True)
@@ -280,6 +289,17 @@ async def test_slash_defer_then_followup_with_file(world):
     assert followup.content == "rendered a fox -ar 9:16"
     [clip] = followup.attachments
     assert (clip.filename, clip.data, clip.size) == ("clip.mp4", png, len(png))  # the bot downloaded it from the sim
+
+
+async def test_autocomplete(world):
+    sim, channel, alice = world["sim"], world["channel"], world["alice"]
+    ix = await sim.autocomplete(alice, channel, "pick", {"model": "ltx"}, focused="model")
+    response = await ix.wait_response()
+    assert response.type == 8 and [c["value"] for c in response.choices] == ["ltx-tiny", "ltx-video"]
+    ix = await sim.autocomplete(alice, channel, "pick", {}, focused="model")  # nothing typed yet
+    assert len((await ix.wait_response()).choices) == 3
+    with pytest.raises(ValueError, match="does not autocomplete"):
+        await sim.autocomplete(alice, channel, "render", {}, focused="prompt")
 
 
 async def test_second_acknowledgement_is_a_violation(world):
