@@ -77,11 +77,19 @@ def _choice(enum: type[StrEnum], name: str, value: object) -> StrEnum:
         raise ListingError(f"{name} must be one of {accepted}, not {str(value)[:40]!r}") from None
 
 
+def _is_id(value: object) -> bool:
+    # Ids are short printable text; anything else (a NUL from a URL, say) names nothing,
+    # and PostgreSQL would refuse to even compare it.
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isprintable()
+
+
 def normalize_search(text: str | None) -> str | None:
-    """The search text as matched: whitespace collapsed; None when nothing is left."""
+    """The search text as matched: control and invisible characters dropped, whitespace
+    collapsed; None when nothing is left."""
     if text is None:
         return None
-    text = " ".join(str(text).split())
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    text = " ".join(text.split())
     if len(text) > MAX_SEARCH_CHARS:
         raise ListingError(f"the search is too long: at most {MAX_SEARCH_CHARS} characters")
     if len(text.split(" ")) > MAX_SEARCH_TERMS:
@@ -106,7 +114,7 @@ class Listing:
         window = _choice(Window, "window", window) if window not in (None, "") else Window.WEEK
         if sort is Sort.NEW:
             window = Window.ALL
-        if member_id is not None and not (0 < len(member_id) <= 32 and member_id.isprintable()):
+        if member_id is not None and not _is_id(member_id):
             raise ListingError("member must be a member id")
         return cls(sort, window, member_id, normalize_search(search))
 
@@ -200,7 +208,7 @@ async def page(session: AsyncSession, listing: Listing, *, cursor: str | None = 
 
 async def public_clip(session: AsyncSession, clip_id: str) -> Clip | None:
     """The clip when it is public; None for unknown, private, deleted, unfinished or banned."""
-    if not clip_id or len(clip_id) > 32:
+    if not _is_id(clip_id):
         return None
     return await session.scalar(select(Clip).where(Clip.id == clip_id, is_public()))
 
@@ -225,7 +233,7 @@ async def lineage(session: AsyncSession, clip: Clip) -> Lineage:
 
 async def member_card(session: AsyncSession, member_id: str) -> MemberCard | None:
     """A member's public face: name, public clips and votes; None when banned or unknown."""
-    if not member_id or len(member_id) > 32:
+    if not _is_id(member_id):
         return None
     member = await session.get(Member, member_id)
     if member is not None and member.banned:

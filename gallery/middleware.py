@@ -65,7 +65,9 @@ def error_pages(render_html):
                 raise
             return problem(request, exc.status, exc.reason)
         except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
-            log.warning("gallery backend unavailable", path=request.path, error=f"{type(exc).__name__}: {exc}")
+            # The driver's own first line; SQLAlchemy's message goes on with the whole statement.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200] if str(exc) else ""
+            log.warning("gallery backend unavailable", path=request.path, error=f"{type(exc).__name__}: {reason}")
             return problem(request, 503, "The gallery cannot reach its database right now; try again shortly.")
         except Exception:  # noqa: BLE001 — one bad request must not take the page down for others
             log.exception("gallery request failed", path=request.path)

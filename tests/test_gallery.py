@@ -422,6 +422,16 @@ async def test_postgres_backs_the_same_pages(postgres_server, tmp_path):
         found = await (await client.get("/api/clips?q=100%25")).json()
         assert [c["id"] for c in found["clips"]] == ["more03"]
         assert (await client.get("/clips/secret")).status == 404
+        # Strange bytes in URLs are a 404 or an empty result, never a database error (PostgreSQL
+        # refuses NUL in text outright) or a crash.
+        base = str(client.make_url("")).rstrip("/")
+        async with ClientSession() as http:
+            for raw, status in (("/clips/%00", 404), ("/clips/a%00b", 404), ("/members/%00", 404),
+                                ("/media/clips/%00/clip.mp4", 404), ("/search?q=%00", 200), ("/search?q=fox%00", 200),
+                                ("/api/clips?q=%ED%A0%80", 200), ("/search?q=%FF%FE", 200),
+                                ("/api/clips?member=%00", 400), ("/?sort=%00", 400), ("/?cursor=%00", 400)):
+                async with http.get(URL(base + raw, encoded=True)) as response:
+                    assert response.status == status, raw
 
 
 async def test_reelbot_gallery_command_serves(seeded, tmp_path):

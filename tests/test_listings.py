@@ -172,8 +172,13 @@ async def test_member_listing(sessions):
     ("'; drop table clips; --", set()),
     ("zebra", set()),
     ("Ünïcode", {"ant"}),
+    ("fox\x00", {"fox", "owl"}),  # control characters are dropped (PostgreSQL refuses NUL)
+    ("\x00\u200b", None),  # nothing left: no search at all
 ])
 async def test_search_over_prompts(sessions, query, expected):
+    if expected is None:
+        assert Listing.build("new", search=query).search is None
+        return
     ids, _ = await walk(sessions, Listing.build("new", search=query), limit=100)
     assert set(ids) == expected
     assert ids == newest_first([c for c in PUBLIC if c["id"] in expected])
@@ -249,7 +254,7 @@ async def test_limits_are_checked(sessions):
 
 async def test_hidden_clips_are_not_public(sessions):
     async with sessions() as s:
-        for hidden in HIDDEN_IDS | {"nope", "", "x" * 40}:
+        for hidden in HIDDEN_IDS | {"nope", "", "x" * 40, "fox\x00", "\x00"}:
             assert await listings.public_clip(s, hidden) is None
         assert (await listings.public_clip(s, "fox")).prompt == "a red fox in snow"
 
@@ -275,6 +280,7 @@ async def test_member_cards(sessions):
         assert bob.name == "Bob"  # no member row: the name stored with the clips
         assert await listings.member_card(s, "eve") is None  # banned
         assert await listings.member_card(s, "nobody") is None
+        assert await listings.member_card(s, "ann\x00") is None
 
 
 async def test_banning_and_deleting_hide_clips_at_once(sessions):
