@@ -8,12 +8,14 @@ author banned) disappears from every listing at once, since nothing is cached he
 
 Pages use keyset cursors, not offsets: a page asks for the rows after the last row of
 the previous page in the listing's order, so new clips arriving at the top never shift
-what page 2 shows, and deep pages cost the same as the first. A cursor is opaque text
-(URL- and custom_id-safe, about 60 characters) carrying that position and a checksum
-over the listing it belongs to, so an edited cursor, or one from another listing, is
-refused with a `CursorError` instead of answering something odd. Every value in it is
-validated as well, so a forged cursor can only name a position in the same public
-listing.
+what page 2 shows, and deep pages cost the same as the first. (In `top`, a clip whose
+votes change between two page loads can cross the page boundary: the order itself moved.)
+
+A cursor is opaque text (URL- and custom_id-safe, about 60 characters) carrying that
+position and a checksum over the listing it belongs to, so an edited cursor, or one from
+another listing, is refused with a `CursorError` instead of answering something odd.
+Every value in it is validated as well, so a forged cursor can only name a position in
+the same public listing.
 
 All functions take an `AsyncSession` (from `core.db.make_sessionmaker`) and only read.
 """
