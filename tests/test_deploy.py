@@ -397,9 +397,21 @@ def _check_worker(overlay, doc, spec, container, settings):
     else:
         assert "nvidia.com/gpu" not in resources.get("limits", {})
     assert resources["limits"]["memory"] and resources["requests"]["cpu"]
+    # The weights pass through host memory on their way to the GPU: room for them and the process.
+    from inference.registry import get_model
+
+    weights = get_model(model).weights_gib
+    assert _gib(resources["requests"]["memory"]) >= weights + 1, (name, weights, resources)
+    assert _gib(resources["limits"]["memory"]) >= _gib(resources["requests"]["memory"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "persistentVolumeClaim" in volumes[mounts["/models"]]  # weights in a volume, never in the image
+
+
+def _gib(quantity: str) -> float:
+    units = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10}
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i)", quantity).groups()
+    return float(number) * units[unit]
 
 
 def test_every_workload_has_requests_limits_and_a_disruption_budget(rendered):
