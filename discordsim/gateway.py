@@ -200,10 +200,13 @@ class Gateway:
         try:
             msg = json.loads(text)
             op = msg["op"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, IndexError):
             await conn.close(4002, "Error while decoding payload.")
             return False
-        data = msg.get("d")
+        data = msg.get("d") if isinstance(msg, dict) else None
+        if op in (IDENTIFY, RESUME, REQUEST_MEMBERS) and not isinstance(data, dict):
+            await conn.close(4002, "Error while decoding payload.")
+            return False
         if op == HEARTBEAT:
             conn.send(json.dumps({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None}))
             return True
@@ -232,11 +235,16 @@ class Gateway:
             return False
         shard = data.get("shard")
         if shard is not None:
-            if (not isinstance(shard, list) or len(shard) != 2 or not 0 <= shard[0] < shard[1]):
+            if (not isinstance(shard, list) or len(shard) != 2 or not all(isinstance(x, int) for x in shard)
+                    or not 0 <= shard[0] < shard[1]):
                 await conn.close(4010, "Invalid shard.")
                 return False
             shard = (int(shard[0]), int(shard[1]))  # any count is accepted; events follow it
-        session = Session(shard, int(data.get("intents", 0)))
+        intents = data.get("intents", 0)
+        if not isinstance(intents, int) or isinstance(intents, bool) or intents < 0:
+            await conn.close(4013, "Invalid intent(s).")
+            return False
+        session = Session(shard, intents)
         # A fresh IDENTIFY for a shard replaces sessions of a process that is gone.
         for old in list(self.sessions.values()):
             if old.conn is None and (old.shard == shard or shard is None or old.shard is None):
@@ -282,6 +290,9 @@ class Gateway:
             return False
         session = self.sessions.get(str(data.get("session_id")))
         seq = data.get("seq") or 0
+        if not isinstance(seq, int):
+            await conn.close(4002, "Error while decoding payload.")
+            return False
         lost = session is not None and seq < session.seq and (
             not session.buffer or session.buffer[0][0] > seq + 1)
         if session is None or not session.resumable or lost:
@@ -303,18 +314,21 @@ class Gateway:
         if not isinstance(guild_ids, list):
             guild_ids = [guild_ids]
         for raw in guild_ids:
-            g = self.sim.guilds.get(int(raw))
+            try:
+                g = self.sim.guilds.get(int(raw))
+            except (TypeError, ValueError):
+                g = None
             if g is None:
                 continue
             members = list(g.members.values())
             wanted = data.get("user_ids")
             if wanted:
-                ids = {int(x) for x in (wanted if isinstance(wanted, list) else [wanted])}
+                ids = {int(x) for x in (wanted if isinstance(wanted, list) else [wanted]) if str(x).isdigit()}
                 members = [m for m in members if m.id in ids]
             elif data.get("query"):
                 members = [m for m in members if m.name.lower().startswith(str(data["query"]).lower())]
             limit = data.get("limit") or 0
-            if limit:
+            if isinstance(limit, int) and limit > 0:
                 members = members[:limit]
             chunk = {
                 "guild_id": str(g.id),

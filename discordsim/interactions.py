@@ -217,7 +217,7 @@ class SimInteraction:
         if cb_type in (DEFERRED_UPDATE, UPDATE_MESSAGE) and self.source_message is None:
             raise ApiError(400, 50035, "Invalid Form Body", rule="invalid_callback_type",
                            detail=f"{CALLBACK_NAMES[cb_type]} to {self.describe()}, which has no message to update")
-        resource = self._apply(cb_type, data or {}, body)
+        resource = self._apply(cb_type, {} if data is None else data, body)
         record.accepted, record.status = True, 200
         record.attachments = list(self.message.attachments) if self.message and cb_type in (4, 7) else []
         self.response = record
@@ -237,6 +237,12 @@ class SimInteraction:
 
     def _apply(self, cb_type: int, data: dict[str, Any], body: Body) -> dict[str, Any]:
         sim = self.sim
+        if not isinstance(data, dict):
+            raise form_error("data", "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType",
+                             rule="invalid_form_body")
+        flags = data.get("flags")
+        if flags is not None and (not isinstance(flags, int) or isinstance(flags, bool)):
+            raise form_error("data.flags", "NUMBER_TYPE_COERCE", "Value is not int.", rule="invalid_form_body")
         ephemeral = bool(int(data.get("flags") or 0) & model.FLAG_EPHEMERAL)
         if cb_type == CHANNEL_MESSAGE:
             message_body = Body(data, body.uploads)
@@ -263,13 +269,16 @@ class SimInteraction:
             return {"type": cb_type, "message": payloads.message(sim, self.message)}
         if cb_type == AUTOCOMPLETE_RESULT:
             choices = data.get("choices")
-            if not isinstance(choices, list) or len(choices) > 25:
+            if not isinstance(choices, list) or not all(isinstance(c, dict) and "name" in c and "value" in c
+                                                        for c in choices):
+                raise form_error("data.choices", "MODEL_TYPE_CONVERT", "Choices are {name, value} objects.",
+                                 rule="invalid_form_body")
+            if len(choices) > 25:
                 raise form_error("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.",
                                  rule="autocomplete_limits")
             return {"type": cb_type}
         # MODAL
-        if sim.strict:
-            check_modal(data)
+        check_modal(data, strict=sim.strict)
         self.modal = {**data, "components": normalize_components(data.get("components"))}
         return {"type": cb_type}
 

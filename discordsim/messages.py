@@ -48,9 +48,88 @@ def guess_type(filename: str) -> str | None:
     return mimetypes.guess_type(filename)[0]
 
 
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "content": (str,), "embeds": (list,), "components": (list,), "flags": (int,), "attachments": (list,),
+    "message_reference": (dict,), "nonce": (str, int), "tts": (bool,), "allowed_mentions": (dict,),
+    "sticker_ids": (list,), "poll": (dict,), "enforce_nonce": (bool,),
+}
+
+
+def _type_error(field: str, types: tuple[type, ...]) -> ApiError:
+    names = " or ".join(t.__name__ for t in types)
+    return form_error(field, "MODEL_TYPE_CONVERT", f"Must be {names}.", rule="invalid_form_body")
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is an int in Python, not in Discord's schema
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def check_types(data: Any) -> None:
+    """Discord validates field types whatever the mode: a wrong type is 400 Invalid Form Body."""
+    if not isinstance(data, dict):
+        raise _type_error("_root", (dict,))
+    for key, types in FIELD_TYPES.items():
+        value = data.get(key)
+        if value is not None and not _is(value, types):
+            raise _type_error(key, types)
+    for i, embed in enumerate(data.get("embeds") or []):
+        if not isinstance(embed, dict):
+            raise _type_error(f"embeds.{i}", (dict,))
+        for key in ("title", "description", "url", "color"):
+            if embed.get(key) is not None and not _is(embed[key], (int,) if key == "color" else (str,)):
+                raise _type_error(f"embeds.{i}.{key}", (int,) if key == "color" else (str,))
+        for key in ("footer", "author", "image", "thumbnail", "video"):
+            if embed.get(key) is not None and not isinstance(embed[key], dict):
+                raise _type_error(f"embeds.{i}.{key}", (dict,))
+        fields = embed.get("fields")
+        if fields is not None and (not isinstance(fields, list) or not all(isinstance(f, dict) for f in fields)):
+            raise _type_error(f"embeds.{i}.fields", (list,))
+        for j, field in enumerate(fields or []):
+            for key in ("name", "value"):
+                if field.get(key) is not None and not isinstance(field[key], str):
+                    raise _type_error(f"embeds.{i}.fields.{j}.{key}", (str,))
+    for i, item in enumerate(data.get("attachments") or []):
+        if not isinstance(item, dict):
+            raise _type_error(f"attachments.{i}", (dict,))
+        for key in ("filename", "description"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise _type_error(f"attachments.{i}.{key}", (str,))
+    check_component_types(data.get("components") or [], "components")
+    reference = data.get("message_reference")
+    if reference is not None and reference.get("message_id") is not None:
+        try:
+            int(reference["message_id"])
+        except (TypeError, ValueError):
+            raise form_error("message_reference.message_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.",
+                             rule="invalid_form_body") from None
+
+
+def check_component_types(items: Any, path: str) -> None:
+    """Every component is an object with an int `type`; nested lists are lists."""
+    if not isinstance(items, list):
+        raise _type_error(path, (list,))
+    for i, item in enumerate(items):
+        here = f"{path}.{i}"
+        if not isinstance(item, dict) or not _is(item.get("type"), (int,)):
+            raise _type_error(here, (dict,))
+        for key in ("custom_id", "label", "url", "placeholder", "value", "content"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise _type_error(f"{here}.{key}", (str,))
+        for key in ("style", "min_length", "max_length", "min_values", "max_values"):
+            if item.get(key) is not None and not _is(item[key], (int,)):
+                raise _type_error(f"{here}.{key}", (int,))
+        if "components" in item and item["components"] is not None:
+            check_component_types(item["components"], f"{here}.components")
+        for key in ("accessory", "component"):
+            if item.get(key) is not None:
+                check_component_types([item[key]], f"{here}.{key}")
+
+
 def check_message(body: Body, *, strict: bool, creating: bool) -> None:
     """Raise ApiError for what Discord would refuse in a message create/edit body."""
     data = body.json
+    check_types(data)
     content = data.get("content")
     embeds = data.get("embeds") or []
     components = data.get("components") or []
@@ -174,11 +253,17 @@ def _check_button(item: dict[str, Any], here: str) -> None:
                          rule="message_limits")
 
 
-def check_modal(data: Any) -> None:
+def check_modal(data: Any, *, strict: bool) -> None:
     """A type-9 modal: title ≤ 45, custom id ≤ 100, 1–5 rows/labels of text inputs."""
     if not isinstance(data, dict):
         raise form_error("data", "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType",
-                         rule="modal_limits")
+                         rule="invalid_form_body")
+    for key in ("title", "custom_id"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise form_error(f"data.{key}", "BASE_TYPE_REQUIRED", "This field is required", rule="invalid_form_body")
+    check_component_types(data.get("components"), "data.components")
+    if not strict:
+        return
     title = data.get("title") or ""
     if not 1 <= len(title) <= 45:
         raise form_error("data.title", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length.",

@@ -61,19 +61,21 @@ def snowflake(value: Any, field: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise form_error(field, "NUMBER_TYPE_COERCE", f"Value \"{value}\" is not snowflake.") from None
+        raise form_error(field, "NUMBER_TYPE_COERCE", f"Value \"{value}\" is not snowflake.",
+                         rule="invalid_form_body") from None
 
 
 class Rest:
     def __init__(self, sim: "DiscordSim") -> None:
         self.sim = sim
-        self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Handler, bool, type]] = []
         self._install()
 
     # ---- routing -------------------------------------------------------------------------
 
-    def route(self, method: str, pattern: str, handler: Handler, *, auth: bool = True) -> None:
-        self.routes.append((method, re.compile(f"^{pattern}$"), handler, auth))
+    def route(self, method: str, pattern: str, handler: Handler, *, auth: bool = True, body: type = dict) -> None:
+        """`body`: the JSON type the route takes (an object, or a list for bulk overwrites)."""
+        self.routes.append((method, re.compile(f"^{pattern}$"), handler, auth, body))
 
     def _install(self) -> None:
         r = self.route
@@ -90,7 +92,7 @@ class Rest:
         r("GET", "/applications/@me", self.application)
         for scope in (app, app + gld):
             r("GET", scope + "/commands", self.list_commands)
-            r("PUT", scope + "/commands", self.overwrite_commands)
+            r("PUT", scope + "/commands", self.overwrite_commands, body=list)
             r("POST", scope + "/commands", self.upsert_command)
             r("GET", scope + r"/commands/(?P<command_id>\d+)", self.get_command)
             r("PATCH", scope + r"/commands/(?P<command_id>\d+)", self.edit_command)
@@ -119,13 +121,13 @@ class Rest:
         r("GET", gld + r"/members/(?P<user_id>\d+)", self.get_member)
         r("GET", gld + "/threads/active", self.active_threads)
 
-    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool]:
+    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool, type]:
         allowed = False
-        for route_method, pattern, handler, auth in self.routes:
+        for route_method, pattern, handler, auth, body in self.routes:
             found = pattern.match(path)
             if found:
                 if route_method == method:
-                    return handler, found.groupdict(), auth
+                    return handler, found.groupdict(), auth, body
                 allowed = True
         if allowed:
             raise ApiError(405, 0, "405: Method Not Allowed", rule="unknown_route",
@@ -143,7 +145,7 @@ class Rest:
         headers: dict[str, str] = {}
         limited = None
         try:
-            handler, params, auth = self._match(method, path)
+            handler, params, auth, body_type = self._match(method, path)
             if auth:
                 self._check_auth(request)
             limited = sim.faults.take("rate_limit", method, path)
@@ -161,6 +163,9 @@ class Rest:
                 fault_used = "fail_before_write"
                 raise ApiError(failing.status, 0, f"{failing.status}: Internal Server Error")
             body = await self._body(request)
+            if not isinstance(body.json, body_type):
+                raise form_error("_root", "MODEL_TYPE_CONVERT", f"The body must be a JSON {body_type.__name__}.",
+                                 rule="invalid_form_body")
             req = Request(method, path, params, dict(request.query), body, request.headers)
             status, data = await handler(req)
             if failing is not None:
@@ -362,7 +367,7 @@ class Rest:
             raise ApiError(404, errors.UNKNOWN_INTERACTION, "Unknown interaction", rule="unknown_interaction",
                            detail="a callback for an interaction id/token the sim never sent")
         cb_type = req.body.json.get("type")
-        if not isinstance(cb_type, int):
+        if not isinstance(cb_type, int) or isinstance(cb_type, bool):
             raise form_error("type", "BASE_TYPE_REQUIRED", "This field is required", rule="invalid_callback_type")
         result = ix.callback(cb_type, req.body.json.get("data"), req.body)
         if req.query.get("with_response") in ("1", "true", "True"):
@@ -409,8 +414,8 @@ class Rest:
             raise ApiError(400, errors.INVALID_CHANNEL_TYPE, "Cannot execute action on this channel type",
                            rule="invalid_channel_type", detail="PATCH on a DM channel")
         if "name" in data:
-            name = data["name"] or ""
-            if not 1 <= len(name) <= 100:
+            name = data["name"]
+            if not isinstance(name, str) or not 1 <= len(name) <= 100:
                 raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
             channel.name = name
         if channel.is_thread:
@@ -434,21 +439,18 @@ class Rest:
     async def list_messages(self, req: Request) -> tuple[int, Any]:
         channel = self._channel(req)
         self._need(channel, model.VIEW_CHANNEL | model.READ_MESSAGE_HISTORY, "read message history")
-        try:
-            limit = int(req.query.get("limit", 50))
-        except ValueError:
-            raise form_error("limit", "NUMBER_TYPE_COERCE", "Value is not int.") from None
+        limit = snowflake(req.query.get("limit", 50), "limit")
         if not 1 <= limit <= 100:
             raise form_error("limit", "NUMBER_TYPE_MAX", "int value should be between 1 and 100",
                              rule="invalid_form_body")
         items = [m for m in self.sim.store.by_channel[channel.id] if not m.ephemeral]
         if "before" in req.query:
-            items = [m for m in items if m.id < int(req.query["before"])]
+            items = [m for m in items if m.id < snowflake(req.query["before"], "before")]
         if "after" in req.query:
-            items = [m for m in items if m.id > int(req.query["after"])][:limit]
+            items = [m for m in items if m.id > snowflake(req.query["after"], "after")][:limit]
             return 200, [payloads.message(self.sim, m) for m in reversed(items)]
         if "around" in req.query:
-            pivot = int(req.query["around"])
+            pivot = snowflake(req.query["around"], "around")
             older = [m for m in items if m.id <= pivot][-(limit // 2 + limit % 2):]
             newer = [m for m in items if m.id > pivot][: limit // 2]
             items = older + newer
@@ -523,7 +525,7 @@ class Rest:
         if channel.type not in (model.GUILD_TEXT, 5):
             raise ApiError(400, errors.INVALID_CHANNEL_TYPE, "Cannot execute action on this channel type",
                            rule="invalid_channel_type", detail="a thread opened in a DM or inside a thread")
-        kind = int(req.body.json.get("type") or model.PRIVATE_THREAD)
+        kind = req.body.json.get("type") or model.PRIVATE_THREAD
         if kind not in (model.PUBLIC_THREAD, model.PRIVATE_THREAD):
             raise form_error("type", "BASE_TYPE_CHOICES", "Value must be one of {10, 11, 12}.")
         need = model.CREATE_PUBLIC_THREADS if kind == model.PUBLIC_THREAD else model.CREATE_PRIVATE_THREADS

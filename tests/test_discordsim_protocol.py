@@ -1,6 +1,7 @@
 """discordsim at the wire level, without discord.py: the gateway's op codes, zlib-stream,
-RESUME replay and invalid sessions, strict payload checks, and the standalone sandbox
-(`python -m discordsim`) driven through its /_sim/ control API.
+RESUME replay and invalid sessions, strict payload checks, the standalone sandbox
+(`python -m discordsim`) driven through its /_sim/ control API, and a property test that
+random bodies always get a Discord-style JSON answer, never a crash.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 import zlib
 from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from discordsim import DiscordSim
+from discordsim.gateway import Session
 
 TOKEN = "sim-token"
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,3 +244,71 @@ async def test_standalone_sandbox():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- robustness: random bodies never crash the sim ----------------------------------------
+
+FIELDS = ["type", "data", "content", "embeds", "components", "flags", "attachments", "message_reference", "nonce",
+          "enforce_nonce", "name", "description", "options", "title", "custom_id", "choices", "fields", "style",
+          "label", "value", "url", "archived", "locked", "recipient_id", "message_id", "id", "filename", "footer"]
+scalars = st.none() | st.booleans() | st.integers(-2, 2**64) | st.floats(allow_nan=False) | st.text(max_size=8)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=4),
+                                                                inner, max_size=5),
+    max_leaves=25)
+bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6) | json_values
+
+
+@pytest.fixture(scope="module")
+def threaded_sim():
+    """A sim on its own loop in a thread, so hypothesis can drive it with plain blocking HTTP."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def make():
+        sim = await DiscordSim(token=TOKEN).start()
+        guild = sim.add_guild("g")
+        channel = sim.add_channel(guild, "c")
+        member = sim.add_member(guild, "a")
+        sim.registry.overwrite(None, [{"name": "ping", "description": "p"}], strict=True)
+        # A session with no websocket (a bot that is away) is enough to dispatch interactions to.
+        session = Session(None, 0)
+        sim.gateway.sessions[session.id] = session
+        return sim, channel, member
+
+    sim, channel, member = asyncio.run_coroutine_threadsafe(make(), loop).result()
+    yield sim, channel, member, loop
+    asyncio.run_coroutine_threadsafe(sim.stop(), loop).result()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, route=st.integers(0, 8))
+def test_random_bodies_get_discord_answers_never_a_crash(threaded_sim, body, route):
+    sim, channel, member, loop = threaded_sim
+    ix = asyncio.run_coroutine_threadsafe(sim.slash(member, channel, "ping"), loop).result()
+    message = asyncio.run_coroutine_threadsafe(sim.say(member, channel, "hi"), loop).result()
+    hook = f"{sim.api_base}/webhooks/{sim.application_id}/{ix.token}"
+    method, url = [
+        ("POST", f"{sim.api_base}/interactions/{ix.id}/{ix.token}/callback?with_response=1"),
+        ("POST", hook + "?wait=1"),
+        ("PATCH", hook + "/messages/@original"),
+        ("POST", f"{sim.api_base}/channels/{channel.id}/messages"),
+        ("PATCH", f"{sim.api_base}/channels/{channel.id}/messages/{message.id}"),
+        ("POST", f"{sim.api_base}/channels/{channel.id}/messages/{message.id}/threads"),
+        ("PUT", f"{sim.api_base}/applications/{sim.application_id}/commands"),
+        ("PATCH", f"{sim.api_base}/channels/{channel.id}"),
+        ("POST", f"{sim.api_base}/users/@me/channels"),
+    ][route]
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method, headers={
+        "Authorization": f"Bot {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            status, ctype = resp.status, resp.headers["Content-Type"]
+    except urllib.error.HTTPError as exc:
+        status, ctype = exc.code, exc.headers["Content-Type"]
+    assert status < 500 and ctype == "application/json"
+    assert not [v for v in sim.violations if v.rule == "sim_internal_error"]
