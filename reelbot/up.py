@@ -36,6 +36,8 @@ def up(settings: Settings, args) -> int:
             ("media", settings.storage_url), ("models", ",".join(settings.served_models))]
     for i in range(args.workers):
         children.append((f"worker {i + 1}", _spawn("worker", env)))
+    children.append(("gallery", _spawn("gallery", env)))
+    plan.append(("gallery", f"http://{settings.gallery_host}:{settings.gallery_port}/"))
     if settings.discord_token:
         children.append(("bot", _spawn("bot", env)))
     else:

@@ -83,8 +83,11 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
     from core.jobs import new_job
     from core.queue import connect, enqueue
 
+    from reelbot.local import free_port
+
+    gallery_port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS_DIR": str(models_dir),
-           "REELBOT_LOG_FORMAT": "json"}
+           "REELBOT_LOG_FORMAT": "json", "REELBOT_GALLERY_PORT": str(gallery_port)}
     env.pop("REELBOT_REDIS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "reelbot", "up"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -109,6 +112,10 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
             got = await reader.read(block_ms=1000)
         assert got and got[0][1].status == "done"
         assert (tmp_path / "media" / "clips" / job.clip_id / "clip.mp4").exists()
+        import urllib.request
+
+        page = urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/?sort=new").read().decode()
+        assert job.clip_id in page  # the gallery of the same stack shows the new clip
         await redis.close(close_connection_pool=True)
         await store.close()
     finally:
