@@ -188,6 +188,19 @@ TINY_BUCKETS = (
     (32, 96),  # 1:3
 )
 TINY_LTX_BUCKETS = TINY_BUCKETS  # the name earlier code imports
+# Wan's VAE runs frame by frame and costs most of a tiny render; its 16 px multiple
+# allows buckets a quarter of the area.
+TINY_WAN_BUCKETS = (
+    (48, 16),  # 3:1
+    (64, 32),  # 2:1, also 21:9
+    (80, 48),  # 5:3, the nearest to 16:9
+    (64, 48),  # 4:3
+    (48, 48),  # 1:1
+    (48, 64),  # 3:4
+    (48, 80),  # 3:5, the nearest to 9:16
+    (32, 64),  # 1:2
+    (16, 48),  # 1:3
+)
 
 LTX_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
 # The negative prompt Wan's authors ship (English rendering of the original), as the
@@ -329,10 +342,10 @@ TINY_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         _tiny("ltx-video", name="ltx-tiny"),
-        _tiny("wan-t2v-1.3b", name="wan-tiny"),
-        _tiny("wan-vace-1.3b", name="wan-vace-tiny"),
-        _tiny("wan-i2v-14b", name="wan-i2v-tiny"),
-        _tiny("wan-flf2v-14b", name="wan-flf2v-tiny"),
+        _tiny("wan-t2v-1.3b", name="wan-tiny", buckets=TINY_WAN_BUCKETS),
+        _tiny("wan-vace-1.3b", name="wan-vace-tiny", buckets=TINY_WAN_BUCKETS),
+        _tiny("wan-i2v-14b", name="wan-i2v-tiny", buckets=TINY_WAN_BUCKETS),
+        _tiny("wan-flf2v-14b", name="wan-flf2v-tiny", buckets=TINY_WAN_BUCKETS),
     )
 }
 
