@@ -182,7 +182,7 @@ async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None
         await reply_private(interaction, "This clip was deleted, so it can't be extended.")
         return
     text = prompt if prompt is not None else text_of(clip, drop_seed=True)
-    order = order_for(interaction, text, task=Task.EXTEND, reuse_inputs={"video": clip.video_key},
+    order = order_for(interaction, text, task=Task.EXTEND, reuse_inputs={"parent": clip.video_key},
                       parent_id=clip.id, model_hint=clip.model, prompt_required=False,
                       drop_seed=prompt is None)
     await place_order(interaction, order, command)

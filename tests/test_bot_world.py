@@ -130,7 +130,7 @@ class BotWorld:
         raise TimeoutError(f"worker did not come up: {worker.log_path.read_text()[-3000:]}")
 
     async def start_bot(self, sync: bool = False) -> BotProcess:
-        args = ("--sync", "--guild", str(self.guild.id)) if sync else ()
+        args = ("--sync",) if sync else ()  # global: the commands are needed in DMs too
         identified = self.sim.gateway.identify_count
         bot = BotProcess(self.env, self.tmp / f"bot-{len(self.bots)}.log", *args)
         self.bots.append(bot)
@@ -143,7 +143,7 @@ class BotWorld:
         if not bot.alive():
             raise RuntimeError(f"bot exited: {self.bot_logs()}")
         if sync:
-            await self.sim.wait_for(lambda: self.sim.commands(self.guild), 30)
+            await self.sim.wait_for(lambda: self.sim.commands(), 30)
         return bot
 
     def bot_logs(self, chars: int = 6000) -> str:
@@ -190,6 +190,21 @@ class BotWorld:
 
         return await self.sim.wait_for(found, timeout)
 
+    async def answer(self, ix, timeout: float = 15) -> tuple[str, str]:
+        """("queued", clip id) when the interaction queued a clip, else ("refused", the private text)."""
+        def settled():
+            message = ix.message
+            return message if message is not None and not message.loading else None
+
+        message = await self.sim.wait_for(settled, timeout)
+        if clip_id_of(message):
+            return "queued", clip_id_of(message)
+        link = re.search(r"/channels/[^/]+/\d+/(\d+)", message.content or "")
+        if link:
+            return "queued", clip_id_of(self.sim.message(int(link.group(1))))
+        assert message.ephemeral, f"a refusal must be private: {message.content!r}"
+        return "refused", message.content
+
     async def wait_post(self, clip_id: str, timeout: float = 60):
         """The clip's final post, wherever it went (thread, channel or DM)."""
         try:
@@ -209,9 +224,15 @@ class BotWorld:
 
 
 def clip_id_of(message) -> str | None:
+    """The clip a status message stands for, from its Cancel button (remembered on the
+    message object, since the button goes once the clip is done)."""
+    remembered = getattr(message, "reelbot_clip_id", None)
+    if remembered:
+        return remembered
     for custom_id in getattr(message, "custom_ids", []):
         parts = custom_id.split(":")
         if len(parts) == 3 and parts[0] == "reelbot":
+            message.reelbot_clip_id = parts[2]
             return parts[2]
     return None
 

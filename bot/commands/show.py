@@ -43,8 +43,11 @@ class Show(commands.Cog):
         elif found.video_key:
             url = await asyncio.to_thread(services.storage.url, found.video_key)
         post = posts.result_post(found, video=video, video_url=url, mention=False)
-        await interaction.followup.send(embed=post.embed, view=post.view, file=post.file() or discord.utils.MISSING,
-                                        ephemeral=found.private, allowed_mentions=discord.AllowedMentions.none())
+        # Editing the deferred answer (not a followup) is idempotent: a retried request can't post twice.
+        file = post.file()
+        await interaction.edit_original_response(embed=post.embed, view=post.view,
+                                                 attachments=[file] if file else discord.utils.MISSING,
+                                                 allowed_mentions=discord.AllowedMentions.none())
         COMMANDS.labels("show", "ok").inc()
 
     async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
