@@ -233,15 +233,20 @@ def _fp8(transformer, knobs: Knobs, device: str) -> None:
 
 
 def _attention(transformer, backend: str) -> None:
-    from diffusers.models.attention_dispatch import AttentionBackendName
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
 
     known = [b.value for b in AttentionBackendName]
     if backend not in known:
         raise KnobError(f"attention: unknown backend {backend!r}; diffusers has {', '.join(known)}")
+    # set_attention_backend also makes the backend diffusers' process-wide default; put
+    # that back, so that another model served by this worker keeps its own.
+    process_default, _ = _AttentionBackendRegistry.get_active_backend()
     try:
         transformer.set_attention_backend(backend)
     except (RuntimeError, ImportError) as exc:  # e.g. flash-attn not installed
         raise KnobError(f"attention: backend {backend!r} is not usable here: {exc}") from None
+    finally:
+        _AttentionBackendRegistry.set_active_backend(process_default)
 
 
 def _cache_config(knobs: Knobs, current_timestep: Callable[[], Any]):

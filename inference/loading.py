@@ -92,14 +92,31 @@ def task_pipelines(spec: ModelSpec, pipeline) -> dict:
     """One pipeline per class the spec's tasks need, all sharing `pipeline`'s modules.
 
     A checkpoint's model_index.json names one class (WanPipeline, LTXPipeline, ...); the
-    other classes of the family are built with `from_pipe`, which reuses the loaded
-    modules, so the weights are in memory once whatever the number of tasks.
+    other classes of the family are built around the same module objects, so the
+    weights are in memory once whatever the number of tasks.
     """
     import diffusers
 
     built = {type(pipeline).__name__: pipeline}
     for _, name in spec.pipelines:
         if name not in built:
-            built[name] = getattr(diffusers, name).from_pipe(pipeline)
-            built[name].set_progress_bar_config(disable=True)
+            built[name] = share_modules(getattr(diffusers, name), pipeline)
     return built
+
+
+def share_modules(cls, pipeline):
+    """A `cls` pipeline over `pipeline`'s modules and matching configuration.
+
+    Not `cls.from_pipe(pipeline)`: that casts every shared module to one dtype (float32
+    unless told otherwise), which would undo bf16 weights, or the float32 VAE kept
+    beside them, in the pipeline they came from.
+    """
+    import inspect
+
+    accepted = inspect.signature(cls.__init__).parameters
+    components = {name: module for name, module in pipeline.components.items() if name in accepted}
+    config = {name: value for name, value in pipeline.config.items()
+              if name in accepted and name not in components and not name.startswith("_")}
+    shared = cls(**components, **config)
+    shared.set_progress_bar_config(disable=True)
+    return shared

@@ -1,0 +1,120 @@
+"""The worker's side of the models: decoding a job's inputs (the parent clip of an
+extend, keyframes' images) into RenderInput, and loading models with their knobs."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import io  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from core.contract import Task, input_key, video_key  # noqa: E402
+from core.flags import parse_prompt  # noqa: E402
+from core.jobs import new_job  # noqa: E402
+from core.settings import SettingsError, load_settings  # noqa: E402
+from core.storage import open_storage  # noqa: E402
+
+
+def numbered_clip(count: int, fps: int) -> bytes:
+    """An MP4 whose frame i is a solid grey of level 8*i (distinct after H.264)."""
+    from inference.encode import encode_mp4
+
+    frames = np.stack([np.full((32, 48, 3), 8 * i, dtype=np.uint8) for i in range(count)])
+    return encode_mp4(frames, fps)
+
+
+def level(frame) -> int:
+    return round(np.asarray(frame)[16, 24, 0] / 8)
+
+
+def png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_decode_clip_keeps_the_end_and_the_rate():
+    from worker.inputs import decode_clip, decode_video
+
+    data = numbered_clip(30, fps=12)
+    frames, fps = decode_clip(data, max_frames=10, from_end=True)
+    assert fps == 12 and [level(f) for f in frames] == list(range(20, 30))
+    frames, fps = decode_clip(data, max_frames=10)
+    assert [level(f) for f in frames] == list(range(10))
+    assert len(decode_video(data)) == 30
+
+
+def test_extend_and_keyframes_inputs_reach_render_input(tmp_path):
+    from worker.inputs import load_inputs, render_input
+
+    storage = open_storage(f"file://{tmp_path}")
+    storage.put(video_key("parent1"), numbered_clip(30, fps=24), "video/mp4")
+    storage.put(input_key("kf", "first.png"), png((255, 0, 0)), "image/png")
+    storage.put(input_key("kf", "last.png"), png((0, 0, 255)), "image/png")
+
+    extend = new_job(parse_prompt("the fox keeps running -seed 5"), model="ltx-tiny", task=Task.EXTEND,
+                     member_id="1", parent_clip_id="parent1", input_keys={"parent": video_key("parent1")})
+    inp = render_input(extend, load_inputs(storage, extend))
+    assert inp.task == "extend" and inp.parent_fps == 24 and inp.seed == 5
+    assert [level(f) for f in inp.parent_video] == list(range(30))  # a short parent: all of it
+
+    keyframes = new_job(parse_prompt("a fox -ar 1:1"), model="ltx-tiny", task=Task.KEYFRAMES, member_id="1",
+                        input_keys={"image": input_key("kf", "first.png"),
+                                    "last_image": input_key("kf", "last.png")})
+    inp = render_input(keyframes, load_inputs(storage, keyframes))
+    assert inp.image.getpixel((0, 0)) == (255, 0, 0) and inp.last_image.getpixel((0, 0)) == (0, 0, 255)
+    assert inp.aspect == (1, 1)
+
+
+def test_extend_job_renders_from_the_stored_parent(tmp_path, models_dir):
+    """The whole worker path of an extend short of the queue: stored parent → frames."""
+    from inference.registry import clip_frames, get_model
+    from inference.render import Renderer
+    from worker.inputs import load_inputs, render_input
+
+    storage = open_storage(f"file://{tmp_path}")
+    storage.put(video_key("p"), numbered_clip(25, fps=24), "video/mp4")
+    job = new_job(parse_prompt("more -len 1"), model="wan-vace-tiny", task=Task.EXTEND, member_id="1",
+                  parent_clip_id="p", input_keys={"parent": video_key("p")})
+    renderer = Renderer(get_model("wan-vace-tiny"), models_dir=models_dir)
+    out = renderer.render(render_input(job, load_inputs(storage, job)))
+    assert out.fps == 24 and out.num_frames == clip_frames(renderer.spec, 24, 1)[1]
+    assert (out.width, out.height) == (80, 48)  # the parent's 3:2 → the nearest tiny bucket
+
+
+def test_bad_knobs_stop_the_worker_in_one_line(models_dir):
+    from worker.runtime import load_renderers
+
+    for env, words in [({"knobs": {"ltx-tiny": {"cache": "teacache"}}}, "bad setting REELBOT_KNOBS: knobs['ltx-tiny']"),
+                       ({"knobs": {"ltx-tny": {}}}, "bad setting REELBOT_KNOBS: 'ltx-tny' is not a model"),
+                       ({"camera_loras": {"ltx-tiny": {"dolly in": "/x"}}}, "bad setting REELBOT_CAMERA_LORAS")]:
+        settings = load_settings(models=["ltx-tiny"], models_dir=models_dir, device="cpu", **env)
+        with pytest.raises(SettingsError) as caught:
+            load_renderers(settings)
+        assert caught.value.line.startswith(words)
+
+
+def test_warm_up_only_when_compile_is_on(models_dir, monkeypatch):
+    from inference.render import Renderer
+    from worker.runtime import load_renderers
+
+    warmed = []
+    monkeypatch.setattr(Renderer, "warm_up", lambda self, steps=2: warmed.append(self.spec.name) or 0.1)
+    plain = load_settings(models=["ltx-tiny", "wan-tiny"], models_dir=models_dir, device="cpu")
+    assert set(load_renderers(plain)) == {"ltx-tiny", "wan-tiny"} and warmed == []
+    compiled = load_settings(models=["ltx-tiny", "wan-tiny"], models_dir=models_dir, device="cpu",
+                             knobs={"wan-tiny": {"compile": True}})
+    renderers = load_renderers(compiled)
+    assert warmed == ["wan-tiny"] and renderers["wan-tiny"].knobs.compile
+    assert not renderers["ltx-tiny"].knobs.compile
+
+
+def test_warm_up_renders_every_kind_of_model(models_dir):
+    from inference.registry import TINY_MODELS
+    from inference.render import Renderer
+
+    for spec in TINY_MODELS.values():  # keyframes-only and extend-first models included
+        assert Renderer(spec, models_dir=models_dir).warm_up(steps=1) > 0
