@@ -32,8 +32,8 @@ log = get_logger("metrics")
 # `reelbot exporter` listens here unless REELBOT_METRICS_PORT says otherwise.
 DEFAULT_EXPORTER_PORT = 9100
 
-# How far into a queue we look for running jobs. They sit at its head (oldest scores),
-# one per busy worker, so this bounds the work of one read, not its correctness below it.
+# How far into a queue one read looks for running jobs. They sit at its head (the oldest
+# scores), one per busy worker, so the count is exact up to this many workers per model.
 HEAD_SCAN = 512
 
 # Depth, running count among the head, and the score of the oldest job not running, in one

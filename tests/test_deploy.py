@@ -374,6 +374,8 @@ def test_k8s_workloads_get_every_setting_they_need(rendered, monkeypatch):
             assert ports["http"] == settings.gallery_port and settings.gallery_host == "0.0.0.0"
         if role == "bot":
             assert doc["kind"] == "StatefulSet"  # a stable consumer name per shard group
+            # Without shard settings every replica would receive every interaction.
+            assert doc["spec"]["replicas"] == 1 or any("shard" in f for f in Settings.model_fields)
             [consumer] = [v for v in container["env"] if v["name"] == "REELBOT_BOT_CONSUMER"]
             assert consumer["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
         if role == "worker":

@@ -77,6 +77,7 @@ async def test_sigterm_finishes_the_job_in_hand_and_takes_no_other(stack):
     await wait_http_ready(port, worker)
     job = await stack.submit(LONG)
     at_stop = await wait_running(stack, job.clip_id)
+    assert at_stop.step < at_stop.total  # SIGTERM lands mid-render
     behind = await stack.submit("queued behind it -len 1")
 
     worker.proc.terminate()
@@ -87,9 +88,10 @@ async def test_sigterm_finishes_the_job_in_hand_and_takes_no_other(stack):
         status, reason = await get(port, "/readyz")
     assert (status, reason) == (503, "stopping\n")
     assert (await get(port, "/livez"))[0] == 200
-    assert (await read_progress(stack.redis, job.clip_id)).step > at_stop.step  # it kept rendering
+    assert (await read_progress(stack.redis, job.clip_id)).status == "running"  # stopping, mid-render
 
     assert await wait_exit(worker) == 0, worker.log_path.read_text()[-3000:]
+    # Finished by the worker that was told to stop, on its first and only try.
     clip = await assert_delivered_once(stack, job.clip_id, worker.worker_id)
     assert clip.attempts == 1
     # The job queued behind it was never started by the stopping worker: still waiting, untouched.
