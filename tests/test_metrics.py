@@ -147,3 +147,45 @@ def test_gpu_memory_reads_zero_without_cuda():
 
     got = {(s.labels["device"], s.labels["kind"]): s.value for f in GpuMemory().collect() for s in f.samples}
     assert got == {("cpu", "allocated"): 0.0, ("cpu", "reserved"): 0.0, ("cpu", "peak"): 0.0}
+
+
+async def test_reelbot_exporter_serves_until_sigterm(redis_server):
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import aiohttp
+
+    from tests.stack import ROOT
+
+    port = free_port()
+    env = {**os.environ, "REELBOT_REDIS_URL": redis_server.url, "REELBOT_METRICS_PORT": str(port),
+           "REELBOT_MODELS": "ltx-tiny", "REELBOT_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([sys.executable, "-m", "reelbot", "exporter"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                assert proc.poll() is None, proc.stdout.read().decode()
+                await asyncio.sleep(0.05)
+            async with http.get(f"http://127.0.0.1:{port}/queue/ltx-tiny") as resp:
+                assert (await resp.json())["depth"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    env.pop("REELBOT_REDIS_URL")
+    refused = subprocess.run([sys.executable, "-m", "reelbot", "exporter"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "REELBOT_REDIS_URL" in refused.stderr
