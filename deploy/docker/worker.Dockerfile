@@ -21,6 +21,13 @@ COPY . .
 RUN /opt/reelbot/bin/pip install ".[worker]"
 
 FROM ${PYTHON_IMAGE}
+# Triton (behind the `compile` speed knob, inference/knobs.py) builds a small C launcher at
+# run time, so the runtime image keeps a C compiler. Versions come with the pinned base's
+# Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home reelbot \
  && mkdir -p /models \
  && chown reelbot:reelbot /models
@@ -30,6 +37,7 @@ ENV PATH=/opt/reelbot/bin:$PATH \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     HF_HOME=/models/huggingface \
+    TRITON_CACHE_DIR=/app/.cache/triton \
     REELBOT_MODELS_DIR=/models/reelbot \
     REELBOT_DEVICE=cuda \
     REELBOT_LOG_FORMAT=json \
@@ -38,7 +46,7 @@ ENV PATH=/opt/reelbot/bin:$PATH \
 USER 10001:10001
 WORKDIR /app
 # Live while the model loads and while a stopping worker finishes its job; /readyz says when
-# it can render (Kubernetes uses both, see deploy/k8s/base/worker.yaml).
+# it can render (Kubernetes uses both, see deploy/k8s/base/worker-ltx-video.yaml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/livez', timeout=4)"]
 # Exec form: reelbot is PID 1 and gets SIGTERM itself: it finishes the job in hand first.
