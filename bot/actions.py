@@ -24,6 +24,7 @@ from core.votes import toggle_vote
 log = get_logger("bot")
 THREAD_ARCHIVE_MINUTES = 1440
 REMIX_MODAL = "reelbot:remixed:"
+THREAD_ALREADY_CREATED = 160004
 
 
 def services_of(interaction: discord.Interaction):
@@ -139,6 +140,10 @@ async def _open_thread(interaction: discord.Interaction, message: discord.Messag
         thread = await message.create_thread(name=messages.thread_name(queued.prompt, queued.clip_id),
                                              auto_archive_duration=THREAD_ARCHIVE_MINUTES)
     except discord.HTTPException as exc:
+        if exc.code == THREAD_ALREADY_CREATED:
+            # Our own request was saved before Discord failed it, and discord.py tried again.
+            # A thread started on a message has the message's id.
+            return str(message.id)
         log.warning("could not open a thread; the clip will be posted in the channel",
                     clip_id=queued.clip_id, status=exc.status)
         return None

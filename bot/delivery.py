@@ -120,8 +120,11 @@ class Delivery:
             if done:
                 await self.reader.ack(mid)
                 return
-        except Exception:  # noqa: BLE001 — leave it pending and try again shortly
-            log.exception("delivery failed", clip_id=outcome.clip_id)
+        except discord.HTTPException as exc:  # Discord trouble: leave it pending and try again shortly
+            log.warning("delivery failed; will try again", clip_id=outcome.clip_id, status=exc.status,
+                        code=exc.code)
+        except Exception:  # noqa: BLE001 — Redis, the database, storage: the same
+            log.exception("delivery failed; will try again", clip_id=outcome.clip_id)
         finally:
             self._active.pop(mid, None)
         tries = self._retry.get(mid, (None, 0, 0))[2] + 1
