@@ -345,3 +345,37 @@ def test_camera_lora_is_used_only_for_its_move(renderers, models_dir, tmp_path):
                           plain.render(RenderInput(prompt="a fox", fps=8, seconds=1, seed=3)).frames)
     with pytest.raises(ValueError):
         Renderer(plain.spec, models_dir=models_dir, camera_loras={"dolly in": str(lora)})
+
+
+# --- the benchmark's real-size architectures ----------------------------------------------------
+
+
+def test_real_size_architectures_have_the_published_sizes():
+    import torch
+
+    from inference.fullsize import build_fullsize, parameter_count
+
+    billions = {}
+    for name in ("ltx-video", "wan-t2v-1.3b"):
+        with torch.device("meta"):  # shapes only: no memory, no time
+            pipeline = build_fullsize(name, vae_dtype=torch.float32 if name.startswith("wan") else None)
+        billions[name] = {part: parameter_count(getattr(pipeline, part)) / 1e9
+                          for part in ("transformer", "text_encoder", "vae")}
+        assert pipeline.transformer.dtype == torch.bfloat16
+        assert pipeline.scheduler.sigmas.dtype == torch.float32
+    assert 1.8 < billions["ltx-video"]["transformer"] < 2.1  # "2B"
+    assert 4.6 < billions["ltx-video"]["text_encoder"] < 4.9  # T5-XXL encoder
+    assert 1.3 < billions["wan-t2v-1.3b"]["transformer"] < 1.5  # "1.3B"
+    assert 5.5 < billions["wan-t2v-1.3b"]["text_encoder"] < 5.9  # UMT5-XXL encoder
+
+
+def test_gpu_benchmark_runs_on_the_cpu_with_a_tiny_model(tmp_path):
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "bench/gpu.py", "--tiny", "--runs", "1", "--only", "ltx-tiny", "--json", str(out)],
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    import json
+
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["case"], r["path"]) for r in rows] == [("ltx-tiny", "plain diffusers"), ("ltx-tiny", "reelbot job")]
+    assert all(r["seconds"] > 0 for r in rows) and rows[1]["seconds"] >= rows[1]["model_seconds"]
