@@ -93,6 +93,8 @@ class Row:
     model_seconds: float  # median pipeline call
     peak_gib: float | None
     knobs: dict
+    # Medians of the worker's own stage timings (reelbot jobs): where the outside time goes.
+    stages: dict = dataclasses.field(default_factory=dict)
 
     @property
     def outside_share(self) -> float:
@@ -189,7 +191,7 @@ async def reelbot_jobs(renderer: Renderer, case: Case, steps: int | None, runs: 
             if (outcome.width, outcome.height, outcome.num_frames) != (case.width, case.height, case.frames):
                 raise RuntimeError(f"rendered {outcome.width}x{outcome.height}x{outcome.num_frames}")
             if run:
-                rows.append((elapsed, outcome.timings.render))
+                rows.append((elapsed, outcome.timings))
     finally:
         for task in serving:
             task.cancel()
@@ -201,8 +203,10 @@ async def reelbot_jobs(renderer: Renderer, case: Case, steps: int | None, runs: 
         redis_proc.terminate()
     spec = renderer.spec
     used = steps or (len(spec.timesteps) if spec.timesteps else spec.default_steps)
+    stages = {name: statistics.median(getattr(t, name) for _, t in rows)
+              for name in ("queue_wait", "inputs", "encode", "upload")}
     return Row(case.label, "reelbot job", used, statistics.median(e for e, _ in rows),
-               statistics.median(m for _, m in rows), peak(device), renderer.knobs.summary())
+               statistics.median(t.render for _, t in rows), peak(device), renderer.knobs.summary(), stages)
 
 
 def reapply(pipeline, before: speed.Knobs | None, knobs: speed.Knobs) -> speed.Knobs:
@@ -247,6 +251,12 @@ def report(rows: list[Row], header: str) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in row.knobs.items()) or "-"
         lines.append(f"| {row.case} | {row.path} | {row.steps} | {row.seconds:.3f} | {row.model_seconds:.3f} | "
                      f"{row.outside_share:.1%} | {speedup} | {peak_text} | {knobs} |")
+    staged = [row for row in rows if row.stages]
+    if staged:
+        lines += ["", "Outside the model, median seconds per job (the rest: arq pick-up, clip record, outcome event):",
+                  "", "| model | queue wait | inputs | encode + poster | upload |", "|---|---|---|---|---|"]
+        lines += [f"| {row.case} | {row.stages['queue_wait']:.3f} | {row.stages['inputs']:.3f} | "
+                  f"{row.stages['encode']:.3f} | {row.stages['upload']:.3f} |" for row in staged]
     return "\n".join(lines)
 
 

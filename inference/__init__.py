@@ -1,16 +1,20 @@
-"""Reelbot's models: the registry, loading, rendering and video encoding.
+"""Reelbot's models: the registry, loading, speed knobs, rendering and video encoding.
 
 Importing this package is cheap: it pulls in only the registry (plain data). Import
-`inference.render`, `inference.loading`, `inference.tiny` or `inference.encode` where
-torch, diffusers or PyAV are wanted.
+`inference.render` (Renderer, RenderInput), `inference.knobs`, `inference.loading`,
+`inference.tiny`, `inference.fullsize` or `inference.encode` where torch, diffusers or
+PyAV are wanted. inference/README.md has the models, the flag mapping and the knobs.
 """
 
 from .registry import (
     MODELS,
+    REAL_MODELS,
     TINY_LABEL,
+    TINY_MODELS,
     ModelSpec,
     Task,
     UnknownModel,
+    clip_frames,
     frame_count,
     get_model,
     models_for_task,
@@ -19,10 +23,13 @@ from .registry import (
 
 __all__ = [
     "MODELS",
+    "REAL_MODELS",
     "TINY_LABEL",
+    "TINY_MODELS",
     "ModelSpec",
     "Task",
     "UnknownModel",
+    "clip_frames",
     "frame_count",
     "get_model",
     "models_for_task",
