@@ -19,7 +19,8 @@ memory and the model's size:
 | fp8 | none, layerwise, torchao | FP8 transformer weights: diffusers layerwise casting (storage only), or torchao quantization |
 
 `apply` puts them on a pipeline in the order diffusers documents: precision and FP8
-first, then attention, caches and tiling, then placement (device or offload), compile last.
+first, then attention, caches and tiling, then placement (device or offload), compile last
+(with a cache, the block bodies are compiled before the cache's hooks wrap them).
 """
 
 from __future__ import annotations
@@ -194,12 +195,15 @@ def transformers_of(pipeline) -> list:
 def apply(pipeline, spec: ModelSpec, knobs: Knobs, device: str, current_timestep: Callable[[], Any]) -> None:
     """Put `knobs` on a loaded pipeline (weights on the CPU in their final dtype) and
     place it on `device`. `current_timestep` tells the PAB cache where the render is."""
+    compile_options = knobs.compile if isinstance(knobs.compile, dict) else {}
     for transformer in transformers_of(pipeline):
         if knobs.fp8:
             _fp8(transformer, knobs, device)
         if knobs.attention:
             _attention(transformer, knobs.attention)
         if knobs.cache:
+            if knobs.compile:
+                _compile_block_bodies(transformer, compile_options)
             transformer.enable_cache(_cache_config(knobs, current_timestep))
     if knobs.vae_tiling:
         options = knobs.vae_tiling if isinstance(knobs.vae_tiling, dict) else {}
@@ -208,10 +212,28 @@ def apply(pipeline, spec: ModelSpec, knobs: Knobs, device: str, current_timestep
         except TypeError as exc:
             raise KnobError(f"vae_tiling: {exc}") from None
     _place(pipeline, knobs, device)
-    if knobs.compile:
-        options = knobs.compile if isinstance(knobs.compile, dict) else {}
+    if knobs.compile and not knobs.cache:
         for transformer in transformers_of(pipeline):
-            transformer.compile_repeated_blocks(**options)
+            transformer.compile_repeated_blocks(**compile_options)
+
+
+def _compile_block_bodies(transformer, options: dict) -> None:
+    """Regional compile that leaves room for a step cache's hooks.
+
+    A cache wraps each block's forward in Python hooks that keep state between calls
+    (which step, cond or uncond). compile_repeated_blocks compiles through them, guards
+    on that state and recompiles until torch gives up (seen on Wan: the recompile limit
+    of 8 is hit in the first render). Compiling each repeated block's own forward
+    before the hooks go on keeps the hooks eager around compiled block bodies.
+    """
+    import torch
+
+    kinds = set(getattr(transformer, "_repeated_blocks", None) or ())
+    if not kinds:
+        raise KnobError(f"compile: {type(transformer).__name__} names no repeated blocks to compile")
+    for module in transformer.modules():
+        if type(module).__name__ in kinds:
+            module.forward = torch.compile(module.forward, **options)
 
 
 def _fp8(transformer, knobs: Knobs, device: str) -> None:
