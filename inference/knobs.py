@@ -73,6 +73,8 @@ class Knobs:
         if unknown:
             raise KnobError(f"{where}: unknown knob {unknown[0]!r}; knobs are {', '.join(sorted(names))}")
         knobs = dataclasses.replace(base or cls(), **values)
+        if values.get("offload") and "compile" not in values:
+            knobs.compile = False  # asked for offloading over defaults that compile: offloading wins
         knobs.check(where)
         return knobs
 

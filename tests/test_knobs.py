@@ -97,6 +97,10 @@ def test_configuration_goes_over_the_defaults():
                   "wan-tiny": {"fp8": "layerwise"}}
     knobs = resolve(spec, "cpu", configured)
     assert (knobs.dtype, knobs.vae_tiling, knobs.cache, knobs.fp8) == ("fp32", True, "first-block", None)
+    # Offloading asked over GPU defaults that compile: the defaults' compile gives way.
+    gpu_defaults = default_knobs(get_model("ltx-video"), "cuda", 24)
+    assert gpu_defaults.compile
+    assert Knobs.from_dict({"offload": "group"}, base=gpu_defaults).compile is False
 
 
 # --- each knob on a CPU render -----------------------------------------------------------------
