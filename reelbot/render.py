@@ -24,9 +24,9 @@ def render_to_file(settings: Settings, args) -> int:
     from core.jobs import new_job
     from inference.encode import encode_mp4
     from inference.registry import MODELS, UnknownModel, get_model
-    from inference.render import Renderer, UnsupportedTask
-    from worker.inputs import decode_image, decode_video, render_input
-    from worker.runtime import pick_device
+    from inference.render import UnsupportedTask
+    from worker.inputs import decode_input, render_input
+    from worker.runtime import check_model_settings, load_renderer, pick_device
 
     parsed = parse_prompt(args.prompt, max_prompt_chars=settings.max_prompt_chars, models=list(MODELS))
     if isinstance(parsed, FlagError):
@@ -39,14 +39,13 @@ def render_to_file(settings: Settings, args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     inputs = {}
-    if args.image:
-        inputs["image"] = decode_image(Path(args.image).read_bytes())
-    if args.video:
-        inputs["video"] = decode_video(Path(args.video).read_bytes())
+    for name in ("image", "video"):
+        if getattr(args, name):
+            inputs.update(decode_input(name, Path(getattr(args, name)).read_bytes()))
     job = new_job(parsed, model=model, task=_task(args))
 
-    renderer = Renderer(spec, settings.model_sources.get(model), models_dir=settings.models_dir,
-                        device=pick_device(settings.device))
+    check_model_settings(settings)
+    renderer = load_renderer(settings, model, pick_device(settings.device), warm_up=False)
     with tqdm(desc="rendering", unit="step", file=sys.stderr) as bar:
         def on_step(step: int, total: int) -> None:
             bar.total = total

@@ -122,3 +122,21 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_render_from_an_image_or_a_video(tmp_path, models_dir, kind):
+    from PIL import Image
+
+    from inference.encode import encode_mp4
+
+    if kind == "image":
+        Image.new("RGB", (90, 160), (200, 40, 40)).save(tmp_path / "first.png")
+        source = "first.png"
+    else:
+        (tmp_path / "source.mp4").write_bytes(encode_mp4(np.full((17, 96, 160, 3), 90, np.uint8), 16))
+        source = "source.mp4"
+    result = reelbot("render", "a fox -len 1 -seed 3", f"--{kind}", source, "--model", "ltx-tiny", "--out", "o.mp4",
+                     cwd=tmp_path, env={"REELBOT_MODELS_DIR": str(models_dir)})
+    assert result.returncode == 0, result.stderr
+    assert probe_mp4((tmp_path / "o.mp4").read_bytes())["codec"] == "h264"

@@ -50,16 +50,20 @@ def load_inputs(storage: Storage, job: RenderJob) -> dict:
     (image, last_image, video + video_fps, parent_video + parent_fps)."""
     out = {}
     for name, key in job.input_keys.items():
-        data = storage.get(key)
-        if name in CLIPS:
-            parent = name == "parent"
-            frames, rate = decode_clip(data, PARENT_FRAMES if parent else MAX_FRAMES, from_end=parent)
-            out[CLIPS[name]], out[CLIP_RATES[name]] = frames, rate
-        elif name in IMAGES:
-            out[IMAGES[name]] = decode_image(data)
-        else:  # a name this worker does not know: decode by its extension, as before
-            out[name] = decode_video(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)
+        out.update(decode_input(name, storage.get(key), key))
     return out
+
+
+def decode_input(name: str, data: bytes, key: str = "") -> dict:
+    """One named input's bytes as the RenderInput fields it fills."""
+    if name in CLIPS:
+        parent = name == "parent"
+        frames, rate = decode_clip(data, PARENT_FRAMES if parent else MAX_FRAMES, from_end=parent)
+        return {CLIPS[name]: frames, CLIP_RATES[name]: rate}
+    if name in IMAGES:
+        return {IMAGES[name]: decode_image(data)}
+    # A name this worker does not know: decode by its extension.
+    return {name: decode_video(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)}
 
 
 def render_input(job: RenderJob, inputs: dict, steps: int | None = None):

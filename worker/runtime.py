@@ -56,27 +56,29 @@ def check_model_settings(settings: Settings) -> None:
 
 
 def load_renderers(settings: Settings) -> dict:
-    """Blocking: load every served model once, at start, never per job. A model with
-    compile on renders one short warm-up clip, so the first member does not wait for it."""
+    """Blocking: load every served model once, at start, never per job."""
+    check_model_settings(settings)
+    device = pick_device(settings.device)
+    return {name: load_renderer(settings, name, device) for name in settings.served_models}
+
+
+def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = True):
+    """One model with its knobs and camera LoRAs. With compile on it renders one short
+    warm-up clip, so the first member does not wait for the compiler."""
     from inference.knobs import KnobError, resolve
     from inference.registry import get_model
     from inference.render import Renderer
 
-    check_model_settings(settings)
-    device = pick_device(settings.device)
-    renderers = {}
-    for name in settings.served_models:
-        spec = get_model(name)
-        t0 = time.perf_counter()
-        knobs = resolve(spec, device, settings.knobs)
-        try:
-            renderer = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir, device=device,
-                                knobs=knobs, camera_loras=settings.camera_loras.get(name))
-        except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
-            raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
-        log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),
-                 random_weights=spec.tiny, knobs=knobs.summary())
-        if knobs.compile:
-            log.info("warm-up render", model=name, seconds=round(renderer.warm_up(), 2))
-        renderers[name] = renderer
-    return renderers
+    spec = get_model(name)
+    t0 = time.perf_counter()
+    knobs = resolve(spec, device, settings.knobs)
+    try:
+        renderer = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir, device=device,
+                            knobs=knobs, camera_loras=settings.camera_loras.get(name))
+    except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
+        raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
+    log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),
+             random_weights=spec.tiny, knobs=knobs.summary())
+    if knobs.compile and warm_up:
+        log.info("warm-up render", model=name, seconds=round(renderer.warm_up(), 2))
+    return renderer
