@@ -170,3 +170,18 @@ async def test_an_offline_bot_gets_five_outcomes_once(stack):
     for mid, _ in got:
         await reader.ack(mid)
     assert await reader.read(block_ms=200) == []
+
+
+async def test_a_render_past_the_job_timeout_is_reported_failed(stack):
+    stack.env.update({"REELBOT_MODEL_STEPS": '{"ltx-tiny": 20000}', "REELBOT_JOB_TIMEOUT": "10"})
+    worker = stack.start_worker()
+    await stack.wait_ready(worker)
+    job = await stack.submit(LONG)
+    await _wait_running(stack, job.clip_id)
+    assert await stack.wait_final(job.clip_id, timeout=60) == "failed"
+    clip = await stack.store.get(job.clip_id)
+    assert "longer than this server allows" in clip.error
+    [outcome] = await _outcomes(stack)
+    assert outcome.status == "failed" and outcome.error == clip.error
+    assert stack.storage.keys(f"clips/{job.clip_id}/") == []
+    assert worker.proc.poll() is None  # the worker lives on for the next job

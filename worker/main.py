@@ -23,6 +23,8 @@ from worker.runtime import Runtime, load_renderers
 
 log = get_logger("worker")
 KEEP_RESULT_S = 24 * 3600
+# arq's own timeout sits past render_clip's, which reports the failure before arq cancels.
+JOB_TIMEOUT_SLACK_S = 60
 
 
 def build_workers(rt: Runtime) -> list[Worker]:
@@ -30,7 +32,7 @@ def build_workers(rt: Runtime) -> list[Worker]:
     workers = []
     for model in settings.served_models:
         worker = Worker(
-            functions=[func(render_clip, name=RENDER_FUNCTION, timeout=settings.job_timeout,
+            functions=[func(render_clip, name=RENDER_FUNCTION, timeout=settings.job_timeout + JOB_TIMEOUT_SLACK_S,
                             max_tries=settings.max_tries + 1)],  # the last one reports the failure
             queue_name=queue_name(model),
             redis_pool=rt.redis,

@@ -41,9 +41,17 @@ async def render_clip(ctx: dict, payload: dict) -> str:
                   attempt=ctx["job_try"]), metrics.BUSY.labels(job.model).track_inprogress():
         async with lease.held(rt.redis, ctx["job_id"], rt.settings.lease_seconds, rt.settings.heartbeat_seconds):
             try:
-                return await _render(rt, job, ctx["job_try"])
+                # Our own deadline, inside arq's: a render past it is reported, not dropped.
+                async with asyncio.timeout(rt.settings.job_timeout):
+                    return await _render(rt, job, ctx["job_try"])
+            except TimeoutError:
+                log.error("render timed out", limit_s=rt.settings.job_timeout)
+                await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+                minutes = max(1, round(rt.settings.job_timeout / 60))
+                return await _finish(rt, _failed(rt, job, f"The render took longer than this server allows "
+                                                         f"(about {minutes} min). Try a shorter clip (-len)."))
             except asyncio.CancelledError:
-                # Shutdown past stop_grace_seconds (arq hands the job back) or the job timeout.
+                # Shutdown past stop_grace_seconds: arq hands the job back to the queue.
                 metrics.record_outcome(job.model, "interrupted")
                 raise
 
