@@ -127,7 +127,7 @@ async def show_queued(interaction: discord.Interaction, queued: Queued, deferred
         if not isinstance(message, discord.InteractionMessage):
             message = await interaction.original_response()
     thread_id = await _open_thread(interaction, message, queued)
-    await services.store.update(queued.clip_id, status_message_id=str(message.id), thread_id=thread_id)
+    await records.set_status_message(services.store, queued.clip_id, str(message.id), thread_id)
     services.board.watch(Watched(queued.clip_id, queued.model, message.channel.id, message.id, text=text))
 
 

@@ -65,7 +65,7 @@ class Refused:
 
 async def submit(services, order: Order) -> Queued | Refused:
     settings = services.settings
-    guild = await records.guild(services.store, order.guild_id)
+    guild, member = await records.guild_and_member(services.store, order.guild_id, order.member_id)
     if guild is not None and guild.paused:
         return Refused("Making clips is paused on this server by its managers. Try again later.", "paused")
     if guild is not None and guild.allowed_channel_ids:
@@ -80,7 +80,7 @@ async def submit(services, order: Order) -> Queued | Refused:
         return Refused(str(parsed), "flags")
     if not parsed.prompt and order.prompt_required:
         return Refused(messages.empty_prompt(order.example), "prompt")
-    defaults = await records.member_defaults(services.store, order.member_id)
+    defaults = records.defaults_of(member)
     flags = parsed.flags.merged_over(defaults)
     if order.drop_seed:
         flags = flags.model_copy(update={"seed": None})
@@ -103,42 +103,41 @@ async def submit(services, order: Order) -> Queued | Refused:
         if isinstance(checked, attachments.MediaError):
             return Refused(checked.message, "attachment")
         media[name] = checked
-
-    refusal = await services.limits.reserve(order.member_id, order.member_name)
-    if refusal is not None:
-        return Refused(refusal.message, "limit")
-    try:
-        return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
-    except Exception:
-        log.exception("could not queue a clip", member_id=order.member_id)
-        await services.limits.release(order.member_id)
-        return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
-                       "queue")
+    return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
 
 
-async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued:
+async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued | Refused:
     clip_id = new_clip_id()
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
-        await asyncio.to_thread(services.storage.put, keys[name], item.data, item.content_type)
     job = new_job(request, model=model, task=order.task, member_id=order.member_id, parent_clip_id=order.parent_id,
                   input_keys=keys, clip_id=clip_id, max_bytes=order.max_bytes)
-    await services.store.add(
+    record = dict(
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,
         flags=job.flags, seed=job.seed, model=model, status=Status.QUEUED.value, private=request.flags.private,
         input_keys=keys, max_bytes=order.max_bytes,
     )
+    # The member's quota and the clip's record in one commit: a refused request writes nothing,
+    # and a counted job always has its record (the worker and /me see it at once).
+    if not await records.take_and_record(services.store, services.limits, order.member_id, order.member_name, record):
+        refusal = await services.limits.explain(order.member_id)
+        return Refused(refusal.message, "limit")
     # The status message must exist before delivery may post: delivery waits for this.
     services.setups[clip_id] = asyncio.Event()
     try:
+        for name, item in media.items():
+            await asyncio.to_thread(services.storage.put, keys[name], item.data, item.content_type)
         if not await enqueue(services.redis, job):
             raise RuntimeError(f"clip id {clip_id} already on the queue")
-    except BaseException:
+    except Exception:
+        log.exception("could not queue a clip", clip_id=clip_id, member_id=order.member_id)
         services.setups.pop(clip_id, None)
         await services.store.transition(clip_id, Status.FAILED, error="Reelbot couldn't queue this clip.")
-        raise
+        await services.limits.release(order.member_id)
+        return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
+                       "queue")
     place = await position(services.redis, clip_id, model)
     online = await services.workers.get()
     eta = services.eta.eta(model, place, online.workers.get(model, 1))

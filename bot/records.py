@@ -6,7 +6,7 @@ processes racing on one clip cannot both win.
 
 from __future__ import annotations
 
-from sqlalchemy import desc, func, or_, select, update
+from sqlalchemy import bindparam, desc, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,6 +20,14 @@ UNFINISHED = ("queued", "running")
 
 
 # --- Clips ---------------------------------------------------------------------------
+
+async def set_status_message(store: ClipStore, clip_id: str, message_id: str, thread_id: str | None) -> None:
+    """Where the clip's status message and thread are (Core: every command writes it)."""
+    clips = Clip.__table__
+    async with store.engine.begin() as conn:
+        await conn.execute(update(clips).where(clips.c.id == clip_id)
+                           .values(status_message_id=message_id, thread_id=thread_id, updated_at=utcnow()))
+
 
 async def mark_delivered(store: ClipStore, clip_id: str, message_id: str) -> bool:
     """Record the final post; False when another delivery recorded one first."""
@@ -95,7 +103,45 @@ async def recent_job_seconds(store: ClipStore, limit: int = 50) -> dict[str, lis
         return out
 
 
+async def take_and_record(store: ClipStore, limits, member_id: str, member_name: str, record: dict) -> bool:
+    """Count the job against the member's limits and write the clip's record, in one
+    transaction; False (and nothing written) when a limit refuses it. Core, not the ORM:
+    this is on every command's way to its answer."""
+    now = utcnow()
+    async with store.engine.begin() as conn:
+        if not await limits.take(conn, member_id, member_name, now):
+            return False
+        await conn.execute(insert(Clip.__table__).values(created_at=now, updated_at=now, vote_count=0,
+                                                         deleted=False, attempts=0, **record))
+    return True
+
+
 # --- Members -------------------------------------------------------------------------
+
+_GUILD = select(GuildSettings.__table__).where(GuildSettings.__table__.c.guild_id == bindparam("guild_id"))
+_MEMBER = select(Member.__table__.c.defaults, Member.__table__.c.banned).where(
+    Member.__table__.c.id == bindparam("member_id"))
+
+
+async def guild_and_member(store: ClipStore, guild_id: str | None, member_id: str) -> tuple:
+    """The server's settings and the member's row (rows, either may be None), on one connection."""
+    async with store.engine.connect() as conn:
+        guild_row = None
+        if guild_id is not None:
+            guild_row = (await conn.execute(_GUILD, {"guild_id": guild_id})).first()
+        member_row = (await conn.execute(_MEMBER, {"member_id": member_id})).first()
+    return guild_row, member_row
+
+
+def defaults_of(row) -> Flags:
+    """The member's /settings defaults; stored values that no longer validate are dropped."""
+    if row is None or not row.defaults:
+        return Flags()
+    try:
+        return Flags.from_dict(row.defaults)
+    except ValueError:
+        return Flags()
+
 
 async def member(store: ClipStore, member_id: str) -> Member | None:
     async with store.session() as s:
@@ -103,14 +149,7 @@ async def member(store: ClipStore, member_id: str) -> Member | None:
 
 
 async def member_defaults(store: ClipStore, member_id: str) -> Flags:
-    """The member's /settings defaults; stored values that no longer validate are dropped."""
-    row = await member(store, member_id)
-    if row is None or not row.defaults:
-        return Flags()
-    try:
-        return Flags.from_dict(row.defaults)
-    except ValueError:
-        return Flags()
+    return defaults_of(await member(store, member_id))
 
 
 async def set_defaults(store: ClipStore, member_id: str, name: str | None, defaults: Flags) -> None:

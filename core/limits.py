@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Date, DateTime, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from core.tables import Clip, Member
 
@@ -56,16 +56,50 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
-async def ensure_member(session: AsyncSession, member_id: str, name: str | None = None) -> None:
+def _dialect(session: AsyncSession | AsyncConnection) -> str:
+    return session.dialect.name if isinstance(session, AsyncConnection) else session.bind.dialect.name
+
+
+async def ensure_member(session: AsyncSession | AsyncConnection, member_id: str, name: str | None = None) -> None:
     """Create the member's row if missing (race-free on SQLite and PostgreSQL)."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    values = dict(id=member_id, name=(name or None) and name[:100], defaults={}, banned=False, jobs_today=0,
-                  clips_made=0, created_at=datetime.now(timezone.utc))
-    await session.execute(insert(Member).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    statement = _ENSURE_PG if _dialect(session) == "postgresql" else _ENSURE_SQLITE
+    await session.execute(statement, {"id": member_id, "name": (name or None) and name[:100],
+                                      "created_at": datetime.now(timezone.utc)})
+
+
+def _ensure_statement(insert):
+    return insert(Member.__table__).values(
+        id=bindparam("id"), name=bindparam("name"), defaults={}, banned=False, jobs_today=0, clips_made=0,
+        created_at=bindparam("created_at", type_=DateTime(timezone=True)),
+    ).on_conflict_do_nothing(index_elements=["id"])
+
+
+_ENSURE_PG, _ENSURE_SQLITE = _ensure_statement(pg_insert), _ensure_statement(sqlite_insert)
 
 
 def _in_flight(member_id: str):
     return select(func.count()).select_from(Clip).where(Clip.author_id == member_id, Clip.status.in_(UNFINISHED))
+
+
+def _take_statement():
+    # Built once on the Core table (not the ORM entity): every command runs it, and the ORM's
+    # bulk-update machinery costs more than the query itself.
+    m, c = Member.__table__.c, Clip.__table__.c
+    in_flight = (select(func.count()).select_from(Clip.__table__)
+                 .where(c.author_id == bindparam("member_id"), c.status.in_(UNFINISHED)).scalar_subquery())
+    today = bindparam("today", type_=Date)
+    return (
+        update(Member.__table__)
+        .where(m.id == bindparam("member_id"), m.banned.is_(False),
+               or_(m.usage_day.is_(None), m.usage_day != today, m.jobs_today < bindparam("per_day")),
+               or_(m.last_job_at.is_(None), m.last_job_at <= bindparam("cooled", type_=DateTime(timezone=True))),
+               in_flight < bindparam("in_flight"))
+        .values(jobs_today=case((m.usage_day == today, m.jobs_today + 1), else_=1), usage_day=today,
+                last_job_at=bindparam("now", type_=DateTime(timezone=True)))
+    )
+
+
+_TAKE = _take_statement()
 
 
 class MemberLimits:
@@ -76,25 +110,23 @@ class MemberLimits:
     async def reserve(self, member_id: str, name: str | None = None, now: datetime | None = None) -> Refusal | None:
         """Count one job for the member, or say which limit stops it. None means go ahead."""
         now = now or datetime.now(timezone.utc)
-        today = now.date()
-        limits = self.limits
-        cooled = now - timedelta(seconds=limits.cooldown_seconds)
         async with self.session.begin() as s:
-            await ensure_member(s, member_id, name)
-            result = await s.execute(
-                update(Member)
-                .where(Member.id == member_id, Member.banned.is_(False),
-                       or_(Member.usage_day.is_(None), Member.usage_day != today,
-                           Member.jobs_today < limits.jobs_per_day),
-                       or_(Member.last_job_at.is_(None), Member.last_job_at <= cooled),
-                       _in_flight(member_id).scalar_subquery() < limits.jobs_in_flight)
-                .values(jobs_today=case((Member.usage_day == today, Member.jobs_today + 1), else_=1),
-                        usage_day=today, last_job_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:
+            if await self.take(s, member_id, name, now):
                 return None
-        return await self._why(member_id, now)
+        return await self.explain(member_id, now)
+
+    async def take(self, session: AsyncSession | AsyncConnection, member_id: str, name: str | None,
+                   now: datetime) -> bool:
+        """`reserve` inside the caller's transaction (a session or a Core connection), so the
+        job's own record can be written in the same commit: True when the job was counted.
+        Refused: `explain` says why."""
+        limits = self.limits
+        await ensure_member(session, member_id, name)
+        result = await session.execute(_TAKE, {
+            "member_id": member_id, "today": now.date(), "now": now, "per_day": limits.jobs_per_day,
+            "cooled": now - timedelta(seconds=limits.cooldown_seconds), "in_flight": limits.jobs_in_flight,
+        })
+        return result.rowcount == 1
 
     async def release(self, member_id: str, now: datetime | None = None) -> None:
         """Give back a reservation whose job never got queued (so it costs nothing)."""
@@ -122,7 +154,9 @@ class MemberLimits:
             return 0.0
         return max(0.0, self.limits.cooldown_seconds - (now - last).total_seconds())
 
-    async def _why(self, member_id: str, now: datetime) -> Refusal:
+    async def explain(self, member_id: str, now: datetime | None = None) -> Refusal:
+        """Which limit refused the member, in words they understand."""
+        now = now or datetime.now(timezone.utc)
         usage = await self.usage(member_id, now)
         limits = self.limits
         if usage.banned:

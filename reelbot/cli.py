@@ -83,9 +83,9 @@ def cmd_exporter(args) -> int:
 
 def cmd_bot(args) -> int:
     settings = _settings()
-    from bot.main import serve
+    from bot.main import run
 
-    asyncio.run(serve(settings, sync=args.sync, guild_id=args.guild))
+    run(settings, sync=args.sync, guild_id=args.guild)
     return 0
 
 
