@@ -111,8 +111,11 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
+    # The upload limit stays with the clip (attach or link when posting) and is not handed to
+    # the worker: a worker that cannot squeeze a clip under it fails the job, and a link is
+    # better than no clip.
     job = new_job(request, model=model, task=order.task, member_id=order.member_id, parent_clip_id=order.parent_id,
-                  input_keys=keys, clip_id=clip_id, max_bytes=order.max_bytes)
+                  input_keys=keys, clip_id=clip_id)
     record = dict(
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,

@@ -481,3 +481,34 @@ async def test_commands_are_registered_with_their_options(world):
     names = {c["name"] for c in world.sim.commands()}
     assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show",
                      "help", "admin"}
+
+
+async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral_followup(world):
+    member = world.member("closed", dms_open=False)
+    ix = await world.slash(member, "create", {"prompt": f"for my eyes only {SHORT} -private"})
+    clip_id = clip_id_of(ix.message)
+    [post] = await world.wait_post(clip_id)
+    assert post.ephemeral and post.visible_to == member.id and post.attachments
+    assert post in ix.followups and world.sim.dms(member) == []
+
+
+async def test_a_clip_too_big_for_the_server_is_linked_not_attached(world):
+    guild = world.sim.add_guild("Tiny Uploads", attachment_size_limit=2048)
+    channel = world.sim.add_channel(guild, "general")
+    member = world.sim.add_member(guild, "small")
+    await asyncio.sleep(0.5)  # the bot hears of the new server over the gateway
+    ix = await world.slash(member, "create", {"prompt": f"a big clip -len 3 -fps 24"}, channel=channel)
+    clip_id = await made(world, ix)
+    [post] = await world.wait_post(clip_id)
+    clip = await world.store.get(clip_id)
+    assert clip.max_bytes == 2048 and clip.status == "done" and clip.video_bytes > 2048
+    assert post.attachments == [] and "download the MP4" in str(post.embeds[0]["fields"])
+    assert f"clips/{clip_id}/clip.mp4" in str(post.embeds[0]["fields"])
+
+
+async def test_a_malformed_command_is_answered_privately_and_the_bot_carries_on(world):
+    member = world.member("malformed")
+    ix = await world.slash(member, "create", {}, check=False)  # no prompt: Discord's client would refuse
+    assert ix.response.ephemeral
+    _ix, status = await world.create(member, f"a proper one {SHORT}")
+    await world.wait_post(clip_id_of(status))

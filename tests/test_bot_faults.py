@@ -209,9 +209,20 @@ async def test_sigterm_finishes_the_post_in_hand_then_exits(world):
     bot = world.bot
     bot.proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
+    await asyncio.sleep(0.3)
+    late = await world.slash(world.member("late"), "create", {"prompt": f"too late {SHORT}"})
+    kind, text = await world.answer(late)
+    assert kind == "refused" and "restarting" in text  # no new work while draining
     code = await asyncio.to_thread(bot.proc.wait, 30)
     assert code == 0 and time.monotonic() - started >= 1.0, world.bot_logs()
     assert len(world.posts_of(clip_id)) == 1  # finished before exiting
     bot.log.close()
     await world.start_bot()
     await posted_once(world, clip_id)  # and not posted again on return
+
+
+async def test_a_rate_limited_final_post_is_sent_once_after_waiting(world):
+    member = world.member("limited")
+    world.sim.rate_limit("POST", POST_ROUTE, retry_after=1.0, times=2)
+    _ix, status = await world.create(member, f"wait your turn {SHORT}")
+    await posted_once(world, clip_id_of(status))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import buttons, messages, posts
@@ -146,3 +146,24 @@ def test_eta_follows_recent_clips():
     assert book.eta("m", 3, 2) == 30.0
     book.record("m", 40.0)
     assert 20.0 < book.per_model["m"] < 40.0
+
+
+# --- anything a member can type stays within Discord's limits -----------------------
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(max_size=1500), st.text(max_size=200))
+def test_posts_and_threads_fit_discord_whatever_the_prompt(prompt, flag_text):
+    from core.flags import Request, parse_prompt
+
+    from bot.orders import text_of
+
+    parsed = parse_prompt(f"{prompt} {flag_text}")
+    if not isinstance(parsed, Request):
+        return
+    clip = _clip(prompt=parsed.prompt, flags=parsed.flags.to_dict())
+    embed = posts.result_post(clip, video=None, video_url="https://x/y.mp4", mention=True).embed
+    assert len(embed.description or "") <= 4096 and len(embed) <= 6000
+    name = messages.thread_name(parsed.prompt, clip.id)
+    assert 1 <= len(name) <= 100
+    # What Retry and the Remix modal put back in reads as the same request.
+    assert parse_prompt(text_of(clip)) == parsed
