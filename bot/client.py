@@ -56,6 +56,8 @@ class Reelbot(commands.Bot):
             await self.add_cog(cog(self))
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         services = self.services
+        if services is None:
+            return  # only registering the commands (reelbot sync-commands)
         services.board = StatusBoard(self, services)
         services.delivery = Delivery(self, services)
         await services.board.restore()
@@ -79,7 +81,7 @@ class Reelbot(commands.Bot):
 
     async def drain(self) -> None:
         """SIGTERM: take no new commands, finish the posts in hand, then disconnect."""
-        if self.services.draining:
+        if self.services is None or self.services.draining:
             return
         self.services.draining = True
         log.info("draining: finishing posts in hand", seconds=self.services.settings.bot_drain_seconds)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 import discord
+from redis.exceptions import RedisError
 
 from bot.endpoints import point_at
-from core.logging import get_logger
+from core.logging import get_logger, scrub
 from core.settings import Settings, SettingsError
 
 log = get_logger("bot")
@@ -17,21 +19,28 @@ log = get_logger("bot")
 def _token(settings: Settings) -> str:
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         raise SettingsError("bad setting REELBOT_DISCORD_TOKEN: the bot needs its Discord token")
-    if not settings.redis_url:
-        raise SettingsError("bad setting REELBOT_REDIS_URL: the bot needs a Redis URL (or run `reelbot up`)")
     return settings.discord_token.get_secret_value().strip()
 
 
 def run(settings: Settings, sync: bool = False, guild_id: int | None = None) -> None:
-    """Blocking. uvloop, where installed (the bot extra), roughly halves the event loop's own
-    cost per interaction; plain asyncio otherwise."""
+    """Blocking. uvloop, where installed (the bot extra), takes some of the event loop's own
+    cost off every interaction; plain asyncio otherwise."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(settings, sync, guild_id))
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings, sync, guild_id))
+        uvloop = None
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None) as runner:
+        with refused_token():
+            runner.run(serve(settings, sync, guild_id))
+
+
+@contextlib.contextmanager
+def refused_token():
+    """Discord refusing the token is a configuration error: one line, not a traceback."""
+    try:
+        yield
+    except discord.LoginFailure:
+        raise SettingsError("bad setting REELBOT_DISCORD_TOKEN: Discord refused the token") from None
 
 
 async def serve(settings: Settings, sync: bool = False, guild_id: int | None = None) -> None:
@@ -39,8 +48,13 @@ async def serve(settings: Settings, sync: bool = False, guild_id: int | None = N
     from bot.services import Services
 
     token = _token(settings)
+    if not settings.redis_url:
+        raise SettingsError("bad setting REELBOT_REDIS_URL: the bot needs a Redis URL (or run `reelbot up`)")
     point_at(settings.discord_api_base, settings.discord_gateway_url)
-    services = await Services.open(settings)
+    try:
+        services = await Services.open(settings)
+    except (OSError, RedisError) as exc:
+        raise SettingsError(f"bad setting REELBOT_REDIS_URL: cannot reach Redis ({scrub(str(exc))})") from None
     bot = Reelbot(services)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,20 +73,16 @@ async def serve(settings: Settings, sync: bool = False, guild_id: int | None = N
 
 
 async def sync_commands(settings: Settings, guild_id: int | None = None) -> list[str]:
-    """Register the slash commands with Discord, globally or for one server (instant)."""
+    """Register the slash commands with Discord, globally or for one server (instant).
+    Needs only the token: no Redis, no database."""
     from bot.client import Reelbot
-    from bot.services import Services
 
     token = _token(settings)
     point_at(settings.discord_api_base, settings.discord_gateway_url)
-    services = await Services.open(settings)
-    bot = Reelbot(services)
-    try:
-        async with bot:
+    async with Reelbot(None) as bot:
+        with refused_token():
             await bot.login(token)  # runs setup_hook: the cogs add their commands
-            return await _sync(bot, guild_id)
-    finally:
-        await services.close()
+        return await _sync(bot, guild_id)
 
 
 async def _sync(bot, guild_id: int | None) -> list[str]:
