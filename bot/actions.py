@@ -8,6 +8,7 @@ writes both ids into the clip record, so delivery can find them after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import discord
@@ -115,7 +116,8 @@ async def show_queued(interaction: discord.Interaction, queued: Queued, deferred
         else:
             await interaction.response.send_message(text, view=view, ephemeral=True)
             ACK_SECONDS.observe(_since(interaction))
-        services.board.watch(Watched(queued.clip_id, queued.model, interaction=interaction, text=text))
+        services.board.watch(Watched(queued.clip_id, queued.model, interaction=interaction, text=text,
+                                     position=queued.position))
         return
     if deferred:
         message = await interaction.channel.send(text, view=view)
@@ -128,7 +130,8 @@ async def show_queued(interaction: discord.Interaction, queued: Queued, deferred
             message = await interaction.original_response()
     thread_id = await _open_thread(interaction, message, queued)
     await records.set_status_message(services.store, queued.clip_id, str(message.id), thread_id)
-    services.board.watch(Watched(queued.clip_id, queued.model, message.channel.id, message.id, text=text))
+    services.board.watch(Watched(queued.clip_id, queued.model, message.channel.id, message.id, text=text,
+                                 position=queued.position))
 
 
 async def _open_thread(interaction: discord.Interaction, message: discord.Message, queued: Queued) -> str | None:
@@ -153,13 +156,18 @@ async def _open_thread(interaction: discord.Interaction, message: discord.Messag
 # --- Buttons ----------------------------------------------------------------------------
 
 async def run_button(action: str, interaction: discord.Interaction, clip_id: str) -> None:
-    handler = _BUTTONS[action]
-    clip = await services_of(interaction).store.get(clip_id)
-    if clip is None:
-        COMMANDS.labels(f"button:{action}", "refused").inc()
-        await reply_private(interaction, "This clip doesn't exist any more.")
-        return
-    await handler(interaction, clip)
+    try:
+        clip = await services_of(interaction).store.get(clip_id)
+        if clip is None:
+            COMMANDS.labels(f"button:{action}", "refused").inc()
+            await reply_private(interaction, "This clip doesn't exist any more.")
+            return
+        await _BUTTONS[action](interaction, clip)
+    except Exception as exc:  # noqa: BLE001 — the member gets an answer; the bot stays up
+        COMMANDS.labels(f"button:{action}", "error").inc()
+        log.error("button failed", action=action, clip_id=clip_id, error=repr(exc), exc_info=exc)
+        with contextlib.suppress(discord.HTTPException):
+            await reply_private(interaction, "Something went wrong on Reelbot's side; please try again.")
 
 
 async def _retry(interaction: discord.Interaction, clip) -> None:

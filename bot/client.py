@@ -17,6 +17,7 @@ from bot.delivery import Delivery
 from bot.metrics import COMMANDS
 from bot.status import StatusBoard
 from core.logging import get_logger
+from core.settings import SettingsError
 
 log = get_logger("bot")
 
@@ -44,12 +45,30 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class Reelbot(commands.Bot):
+def sharding(settings) -> dict:
+    """AutoShardedBot's options: Discord's recommended count, or this process's share of a fixed count."""
+    if settings is None or settings.discord_shard_count is None:
+        return {}
+    ids = settings.discord_shard_ids or None
+    if ids and any(not 0 <= i < settings.discord_shard_count for i in ids):
+        raise SettingsError("bad setting REELBOT_DISCORD_SHARD_IDS: every id must be below "
+                            f"REELBOT_DISCORD_SHARD_COUNT ({settings.discord_shard_count})")
+    return {"shard_count": settings.discord_shard_count, "shard_ids": ids}
+
+
+class Reelbot(commands.AutoShardedBot):
     def __init__(self, services, **options):
         super().__init__(command_prefix=commands.when_mentioned, intents=intents(), tree_cls=ReelbotTree,
-                         help_command=None, allowed_mentions=discord.AllowedMentions.none(), **options)
+                         help_command=None, allowed_mentions=discord.AllowedMentions.none(),
+                         **sharding(services.settings if services else None), **options)
         self.services = services
         self._loops: list[asyncio.Task] = []
+
+    def serves_guild(self, guild_id: str | None) -> bool:
+        """Whether this process's shards carry a server (DMs travel on shard 0)."""
+        count = self.shard_count or 1
+        shard = (int(guild_id) >> 22) % count if guild_id else 0
+        return self.shard_ids is None or shard in self.shard_ids
 
     async def setup_hook(self) -> None:
         for cog in COGS:

@@ -10,7 +10,6 @@ answer is overridden here too). After READY, resumes go to the READY payload's
 
 from __future__ import annotations
 
-import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import HTTPClient, Route
@@ -33,5 +32,3 @@ def point_at(api_base: str | None, gateway_url: str | None) -> None:
     else:
         HTTPClient.get_bot_gateway = _original_get_bot_gateway
 
-
-__all__ = ["point_at", "discord"]

@@ -34,12 +34,24 @@ class Watched:
     message_id: int | None = None
     interaction: discord.Interaction | None = None  # private status messages only
     text: str = ""
+    position: int | None = None  # the queue position the message shows, while queued
     edited_at: float = field(default_factory=time.monotonic)
     token_at: float = field(default_factory=time.monotonic)
 
     def token_fresh(self) -> bool:
         return (self.interaction is not None
                 and time.monotonic() - self.token_at < TOKEN_LIFETIME_S - TOKEN_MARGIN_S)
+
+
+def worth_editing(w: Watched, text: str | None, position: int | None) -> bool:
+    """Whether a new status line is worth an edit. Discord allows a channel only a few edits a
+    second, and a long queue would spend them all on positions: a queued message is edited
+    when it nears the front or its position fell by a fifth; progress always (throttled)."""
+    if text is None or text == w.text:
+        return False
+    if position is None or w.position is None:
+        return True
+    return position <= 3 or position <= 0.8 * w.position
 
 
 class StatusBoard:
@@ -58,9 +70,10 @@ class StatusBoard:
 
     async def restore(self) -> None:
         """Watch every unfinished public clip again after a restart."""
+        serves = getattr(self.client, "serves_guild", lambda _guild_id: True)
         for clip in await records.watched_clips(self.services.store):
-            if clip.private or clip.id in self.watched:
-                continue
+            if clip.private or clip.id in self.watched or not serves(clip.guild_id):
+                continue  # another shard process shows this one
             self.watch(Watched(clip.id, clip.model, int(clip.channel_id), int(clip.status_message_id),
                                edited_at=0.0))
         log.info("status board restored", watching=len(self.watched))
@@ -80,12 +93,11 @@ class StatusBoard:
         due = [w for w in self.watched.values() if now - w.edited_at >= self.interval]
         if not due:
             return
-        texts = await self._texts(due)
-        edits = [self._edit(w, text, buttons.cancel_view(w.clip_id)) for w, text in zip(due, texts)
-                 if text is not None and text != w.text]
+        edits = [self._edit(w, text, buttons.cancel_view(w.clip_id), position)
+                 for w, (text, position) in zip(due, await self._texts(due)) if worth_editing(w, text, position)]
         await asyncio.gather(*edits)
 
-    async def _texts(self, items: list[Watched]) -> list[str | None]:
+    async def _texts(self, items: list[Watched]) -> list[tuple[str | None, int | None]]:
         redis = self.services.redis
         async with redis.pipeline(transaction=False) as pipe:
             for w in items:
@@ -99,18 +111,19 @@ class StatusBoard:
             texts.append(self._text(w, progress, rank, online.workers.get(w.model, 1)))
         return texts
 
-    def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> str | None:
+    def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> tuple[str | None, int | None]:
+        """(what the status message should say, the queue position it shows)."""
         if progress and progress.get(b"status") == Status.RUNNING.value.encode():
             step, total = int(progress.get(b"step", 0)), int(progress.get(b"total", 0))
-            return messages.status_rendering(step / total if total else 0.0)
+            return messages.status_rendering(step / total if total else 0.0), None
         if progress:
-            return None  # final: delivery writes the last word
+            return None, None  # final: delivery writes the last word
         if rank is None:
-            return None  # between queue and worker, or gone: nothing new to say
+            return None, None  # between queue and worker, or gone: nothing new to say
         eta = self.services.eta.eta(w.model, rank + 1, workers)
-        return messages.status_queued(rank + 1, eta)
+        return messages.status_queued(rank + 1, eta), rank + 1
 
-    async def _edit(self, w: Watched, text: str, view: discord.ui.View | None) -> bool:
+    async def _edit(self, w: Watched, text: str, view: discord.ui.View | None, position: int | None = None) -> bool:
         async with self._edits:
             try:
                 if w.interaction is not None:
@@ -128,7 +141,7 @@ class StatusBoard:
             except discord.HTTPException as exc:
                 log.warning("status edit failed", clip_id=w.clip_id, status=exc.status)
                 return False
-            w.text, w.edited_at = text, time.monotonic()
+            w.text, w.position, w.edited_at = text, position, time.monotonic()
             return True
 
     async def finish(self, clip, text: str) -> None:

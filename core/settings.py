@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
+    # Sharding (bot/client.py): unset, one process runs every shard Discord recommends. Several
+    # processes: the same shard_count everywhere and each its own shard_ids (and bot_consumer).
+    discord_shard_count: int | None = Field(None, ge=1)
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     # Shared state. redis_url unset means "reelbot up" starts its own redis-server.
     redis_url: str | None = None
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
 
-    @field_validator("models", "banned_terms", mode="before")
+    @field_validator("models", "banned_terms", "discord_shard_ids", mode="before")
     @classmethod
     def _comma_list(cls, value):
         # Accept "a,b" as well as a JSON list: operators type both.

@@ -167,3 +167,29 @@ def test_posts_and_threads_fit_discord_whatever_the_prompt(prompt, flag_text):
     assert 1 <= len(name) <= 100
     # What Retry and the Remix modal put back in reads as the same request.
     assert parse_prompt(text_of(clip)) == parsed
+
+
+# --- status edits and shards ----------------------------------------------------------
+
+def test_queue_positions_are_edited_sparingly_and_progress_always():
+    from bot.status import Watched, worth_editing
+
+    w = Watched("c", "m", text="Queued · position 40 · ETA ~20 min", position=40)
+    assert not worth_editing(w, w.text, 40)
+    assert not worth_editing(w, "Queued · position 35 · ETA ~17 min", 35)  # a small move: not worth an edit
+    assert worth_editing(w, "Queued · position 32 · ETA ~16 min", 32)  # a fifth closer
+    near = Watched("c", "m", text="Queued · position 4 · ETA ~2 min", position=4)
+    assert worth_editing(near, "Queued · position 3 · ETA ~90 s", 3)
+    assert worth_editing(w, "Rendering ▰▱▱▱▱ 20%", None)
+    assert not worth_editing(w, None, None)
+
+
+def test_shard_settings_are_checked():
+    from bot.client import sharding
+    from core.settings import SettingsError, load_settings
+
+    assert sharding(load_settings()) == {}
+    assert sharding(load_settings(discord_shard_count=4, discord_shard_ids=[1, 3])) == \
+        {"shard_count": 4, "shard_ids": [1, 3]}
+    with pytest.raises(SettingsError, match="REELBOT_DISCORD_SHARD_IDS"):
+        sharding(load_settings(discord_shard_count=2, discord_shard_ids=[2]))
