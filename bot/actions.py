@@ -13,7 +13,7 @@ import time
 
 import discord
 
-from bot import buttons, messages, records
+from bot import buttons, messages, records, showcase
 from bot.metrics import ACK_SECONDS, COMMANDS
 from bot.orders import Order, Queued, Refused, inputs_of, submit, text_of
 from bot.status import Watched
@@ -210,6 +210,8 @@ async def _upvote(interaction: discord.Interaction, clip) -> None:
     await interaction.response.edit_message(view=buttons.clip_view(clip.id, result.count))
     ACK_SECONDS.observe(_since(interaction))
     COMMANDS.labels("button:upvote", "ok").inc()
+    if result.voted:
+        await showcase.after_upvote(interaction, clip, result.count)
 
 
 async def _delete(interaction: discord.Interaction, clip) -> None:
@@ -221,6 +223,7 @@ async def _delete(interaction: discord.Interaction, clip) -> None:
     await records.mark_deleted(services_of(interaction).store, clip.id)
     await reply_private(interaction, "Deleted: the clip is gone from this channel and from the galleries.")
     COMMANDS.labels("button:delete", "ok").inc()
+    await showcase.withdraw(interaction, clip)
     if interaction.message is not None:
         try:
             await interaction.message.delete()

@@ -9,6 +9,7 @@ import signal
 import discord
 from redis.exceptions import RedisError
 
+from bot import health
 from bot.endpoints import point_at
 from core.logging import get_logger, scrub
 from core.settings import Settings, SettingsError
@@ -59,6 +60,7 @@ async def serve(settings: Settings, sync: bool = False, guild_id: int | None = N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.drain()))
+    endpoints = await health.serve(settings, bot)
     try:
         async with bot:
             if sync:
@@ -68,6 +70,8 @@ async def serve(settings: Settings, sync: bool = False, guild_id: int | None = N
             else:
                 await bot.start(token)
     finally:
+        if endpoints is not None:
+            await endpoints.cleanup()
         await services.close()
         log.info("bot stopped")
 

@@ -208,6 +208,22 @@ async def page(session: AsyncSession, listing: Listing, *, cursor: str | None = 
     return Page(clips, encode_cursor(listing, clips[-1]))
 
 
+async def page_before(session: AsyncSession, listing: Listing, cursor: str, *, limit: int = PAGE_SIZE,
+                      now: datetime | None = None) -> tuple[list[Clip], bool]:
+    """Going back: the `limit` rows just before `cursor`'s row, in the listing's order, and
+    whether more come before them. Pass a cursor made from the first row of the page shown
+    (`encode_cursor(listing, page.clips[0])`); the Discord browser's previous button does."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ListingError(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    now = now or datetime.now(timezone.utc)
+    columns = _order(listing.sort)
+    position = (literal(value, column.type) for column, value in zip(columns, decode_cursor(listing, cursor)))
+    query = (select(Clip).where(*_filters(listing, now), tuple_(*columns) > tuple_(*position))
+             .order_by(*(column.asc() for column in columns)).limit(limit + 1))
+    clips = list(await session.scalars(query))
+    return list(reversed(clips[:limit])), len(clips) > limit
+
+
 async def public_clip(session: AsyncSession, clip_id: str) -> Clip | None:
     """The clip when it is public; None for unknown, private, deleted, unfinished or banned."""
     if not _is_id(clip_id):

@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import records
+from bot import records, showcase
 from bot.actions import reply_private, services_of
 from bot.messages import code
 from bot.metrics import COMMANDS
@@ -66,6 +66,21 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
         changed = await records.set_banned(services_of(interaction).store, str(member.id), member.name, False, None)
         await _done(interaction, f"{member.mention} can make clips again." if changed
                     else f"{member.mention} wasn't banned.")
+
+    @app_commands.command(name="gallery-channel", description="Where clips with enough upvotes are showcased")
+    @app_commands.describe(channel="The showcase channel (leave it out to stop showcasing)")
+    async def gallery_channel(self, interaction: discord.Interaction,
+                              channel: discord.TextChannel | None = None) -> None:
+        services = services_of(interaction)
+        changed = await showcase.set_channel(services.store, str(interaction.guild_id),
+                                             str(channel.id) if channel else None)
+        votes = services.settings.showcase_votes
+        if channel is None:
+            text = "Showcase off: no channel gets clips for their upvotes." if changed else "No showcase channel was set."
+        else:
+            text = (f"Clips that reach {votes} upvote{'s' if votes != 1 else ''} are posted in {channel.mention}, "
+                    "once each, credited to their authors." if changed else f"{channel.mention} already is the showcase.")
+        await _done(interaction, text)
 
     @terms.command(name="add", description="Block prompts containing this word or phrase")
     @app_commands.describe(term="A word or phrase (matched whole-word, ignoring case and accents)")
