@@ -479,7 +479,7 @@ async def test_admin_pause_channels_and_the_permission_guard(world):
 
 async def test_commands_are_registered_with_their_options(world):
     names = {c["name"] for c in world.sim.commands()}
-    assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show",
+    assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show", "gallery",
                      "help", "admin"}
 
 
