@@ -57,8 +57,9 @@ class BotProcess:
 
 
 class BotWorld:
-    def __init__(self, tmp: Path, database_url: str, models_dir: Path, **env: str):
+    def __init__(self, tmp: Path, database_url: str, models_dir: Path, shards: int = 1, **env: str):
         self.tmp = tmp
+        self.shards = shards
         self.database_url = database_url
         self.models_dir = models_dir
         self.extra_env = env
@@ -68,9 +69,9 @@ class BotWorld:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> "BotWorld":
+    async def start(self, bot: bool = True) -> "BotWorld":
         self.redis_server = RedisServer()
-        self.sim = await DiscordSim(token=TOKEN).start()
+        self.sim = await DiscordSim(token=TOKEN, shard_count=self.shards).start()
         self.guild = self.sim.add_guild("Test Server")
         self.channel = self.sim.add_channel(self.guild, "general")
         await upgrade_async(self.database_url)
@@ -102,7 +103,8 @@ class BotWorld:
         self.redis = await connect(self.redis_server.url)
         self.store = ClipStore.from_url(self.database_url)
         await self.start_worker()
-        await self.start_bot(sync=True)
+        if bot:
+            await self.start_bot(sync=True)
         return self
 
     async def close(self) -> None:
@@ -129,15 +131,16 @@ class BotWorld:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"worker did not come up: {worker.log_path.read_text()[-3000:]}")
 
-    async def start_bot(self, sync: bool = False) -> BotProcess:
+    async def start_bot(self, sync: bool = False, wait_all_shards: bool = True, **env: str) -> BotProcess:
         args = ("--sync",) if sync else ()  # global: the commands are needed in DMs too
         identified = self.sim.gateway.identify_count
-        bot = BotProcess(self.env, self.tmp / f"bot-{len(self.bots)}.log", *args)
+        bot = BotProcess({**self.env, **env}, self.tmp / f"bot-{len(self.bots)}.log", *args)
         self.bots.append(bot)
         self.bot = bot
         try:
             await self.sim.wait_for(lambda: self.sim.gateway.identify_count > identified or not bot.alive(), 60)
-            await self.sim.wait_connected(timeout=30)
+            if wait_all_shards:
+                await self.sim.wait_connected(timeout=30)
         except TimeoutError:
             raise RuntimeError(f"bot did not connect: {self.bot_logs()}") from None
         if not bot.alive():
