@@ -125,7 +125,8 @@ def empty_prompt(example: str) -> str:
 
 
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
-Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` do the same from a picture, two pictures or one of your clips.
+Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
+do the same from a picture, two pictures or one of your clips.
 
 **Flags** go after the prompt (`-x` and `--x` are the same):
 `-ar W:H` aspect ratio, e.g. 16:9, 9:16, 1:1, 21:9 (from 1:3 to 3:1)

@@ -173,7 +173,8 @@ async def test_fifteen_kinds_of_bad_attachment_then_a_good_command(world):
 ])
 async def test_good_attachments_are_rendered(world, option, filename, build, ctype, task):
     member = world.member("good")
-    ix = await world.slash(member, "create", {"prompt": f"a fox {SHORT}"}, attachments={option: (filename, build(), ctype)})
+    ix = await world.slash(member, "create", {"prompt": f"a fox {SHORT}"},
+                           attachments={option: (filename, build(), ctype)})
     assert ix.response.type == 5 and ix.response.ephemeral  # deferred privately while the file is checked
     kind, value = await world.answer(ix)
     if task not in await _online_tasks(world):
