@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import datetime, timezone
 
 import discord
 
@@ -157,6 +158,8 @@ class Delivery:
         clip = await store.get(outcome.clip_id)
         if clip.result_message_id:
             return True
+        if setup is None and _still_being_set_up(clip):
+            return False  # another shard process is opening its thread: try again in a moment
         redis = self.services.redis
         lock = f"reelbot:delivering:{clip.id}"
         if not await redis.set(lock, self.consumer, nx=True, px=LOCK_MS):
@@ -280,6 +283,14 @@ class Delivery:
             return posts.result_post(clip, video=video, video_url=None, mention=mention)
         url = await asyncio.to_thread(storage.url, video_key) if video_key else None
         return posts.result_post(clip, video=None, video_url=url, mention=mention)
+
+
+def _still_being_set_up(clip) -> bool:
+    """A public clip queued moments ago whose status message isn't recorded yet."""
+    if clip.private or clip.status_message_id or not clip.channel_id or clip.created_at is None:
+        return False
+    created = clip.created_at if clip.created_at.tzinfo else clip.created_at.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - created).total_seconds() < SETUP_WAIT_S
 
 
 def _status_line(clip, outcome: Outcome) -> str:
