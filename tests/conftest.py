@@ -1,3 +1,4 @@
+import itertools
 import os
 
 import pytest
@@ -8,6 +9,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.servers import PostgresServer, RedisServer, S3Server  # noqa: E402
+
+_stacks = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +38,24 @@ def s3_server():
 def models_dir(tmp_path_factory):
     """One folder of tiny random-weight models for the whole run (built once, reloaded offline)."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture
+async def stack(redis_server, postgres_server, s3_server, models_dir, tmp_path):
+    """A render stack with its own database, bucket and an empty Redis; start workers in the test."""
+    from redis.asyncio import Redis
+
+    from inference.loading import resolve_source
+    from inference.registry import get_model
+    from tests.stack import MODEL, Stack
+
+    # Build the tiny model once, before workers start, so two workers never race to build it.
+    resolve_source(get_model(MODEL), None, models_dir)
+    n = next(_stacks)
+    async with Redis.from_url(redis_server.url) as r:
+        await r.flushdb()
+    s = Stack(redis_server.url, postgres_server.new_database(f"stack_{n}"), s3_server,
+              s3_server.new_bucket(f"stack-{n}"), models_dir, tmp_path)
+    await s.start()
+    yield s
+    await s.close()

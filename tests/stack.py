@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from core.clips import ClipStore
-from core.contract import WORKERS_KEY, RenderJob, Status
+from core.contract import OUTCOMES_STREAM, WORKERS_KEY, Outcome, Progress, RenderJob, Status
+from core.events import read_progress
 from core.flags import parse_prompt
 from core.jobs import new_job
 from core.migrate import upgrade_async
@@ -116,6 +117,21 @@ class Stack:
 
     async def wait_final(self, clip_id: str, timeout: float = 120) -> str:
         return await self.wait_status(clip_id, {s.value for s in Status if s.final}, timeout)
+
+    async def wait_running(self, clip_id: str, min_step: int = 1, timeout: float = 60) -> Progress:
+        """Until a worker has reported `min_step` denoising steps of the clip."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            progress = await read_progress(self.redis, clip_id)
+            if progress and progress.status == "running" and progress.step >= min_step:
+                return progress
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"clip {clip_id} never ran; logs:\n{self.logs()}")
+
+    async def outcomes(self, clip_id: str | None = None) -> list[Outcome]:
+        """Every outcome in the stream (of one clip when given), oldest first."""
+        found = [Outcome.model_validate_json(f[b"outcome"]) for _, f in await self.redis.xrange(OUTCOMES_STREAM)]
+        return [o for o in found if clip_id is None or o.clip_id == clip_id]
 
     def logs(self) -> str:
         return "\n".join(w.log_path.read_text()[-4000:] for w in self.workers)

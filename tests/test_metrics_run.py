@@ -2,39 +2,20 @@
 while it loads, renders, holds a job and cancels one."""
 
 import asyncio
-import itertools
 import time
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
 from core.events import read_progress
 from core.queue import cancel
 from tests.servers import free_port
-from tests.stack import MODEL, Stack
+from tests.stack import MODEL
 from tests.test_metrics import samples
 
 pytestmark = pytest.mark.slow
-_n = itertools.count()
 SLOW = {"REELBOT_MODEL_STEPS": '{"ltx-tiny": 300}'}
 LONG = "a slow pan over a city -len 10 -fps 24 -ar 16:9"
-
-
-@pytest.fixture
-async def stack(redis_server, postgres_server, s3_server, models_dir, tmp_path):
-    from inference.loading import resolve_source
-    from inference.registry import get_model
-
-    resolve_source(get_model(MODEL), None, models_dir)  # built once, before any worker starts
-    n = next(_n)
-    async with Redis.from_url(redis_server.url) as r:
-        await r.flushdb()
-    s = Stack(redis_server.url, postgres_server.new_database(f"metrics_{n}"), s3_server,
-              s3_server.new_bucket(f"metrics-{n}"), models_dir, tmp_path)
-    await s.start()
-    yield s
-    await s.close()
 
 
 async def get(port: int, path: str) -> tuple[int, str]:

@@ -7,53 +7,16 @@ import json
 import time
 
 import pytest
-from redis.asyncio import Redis
 
-from core.contract import OUTCOMES_STREAM, PROGRESS_CHANNEL, Outcome
+from core.contract import PROGRESS_CHANNEL
 from core.events import OutcomeReader, read_progress
 from core.queue import cancel, enqueue
 from inference.encode import probe_mp4
-from tests.stack import MODEL, Stack
+from tests.stack import MODEL
 
 pytestmark = pytest.mark.slow
-_n = itertools.count()
 LONG = "a slow pan over a city -len 10 -fps 24 -ar 16:9"  # the tiny model's longest render
 SLOW = {"REELBOT_MODEL_STEPS": '{"ltx-tiny": 300}'}  # many steps, so a render can be caught mid-way
-
-
-@pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from inference.loading import resolve_source
-    from inference.registry import get_model
-
-    # Build once before workers start, so two workers never race to build it.
-    return resolve_source(get_model(MODEL), None, models_dir)
-
-
-@pytest.fixture
-async def stack(redis_server, postgres_server, s3_server, models_dir, tiny_model, tmp_path):
-    n = next(_n)
-    async with Redis.from_url(redis_server.url) as r:
-        await r.flushdb()
-    s = Stack(redis_server.url, postgres_server.new_database(f"render_{n}"), s3_server,
-              s3_server.new_bucket(f"render-{n}"), models_dir, tmp_path)
-    await s.start()
-    yield s
-    await s.close()
-
-
-async def _outcomes(stack) -> list[Outcome]:
-    return [Outcome.model_validate_json(f[b"outcome"]) for _, f in await stack.redis.xrange(OUTCOMES_STREAM)]
-
-
-async def _wait_running(stack, clip_id, min_step=1, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = await read_progress(stack.redis, clip_id)
-        if progress and progress.status == "running" and progress.step >= min_step:
-            return progress
-        await asyncio.sleep(0.02)
-    raise TimeoutError(stack.logs())
 
 
 async def test_twenty_jobs_on_two_workers(stack):
@@ -75,7 +38,7 @@ async def test_twenty_jobs_on_two_workers(stack):
         assert (info["codec"], info["pix_fmt"]) == ("h264", "yuv420p")
         assert (info["width"], info["height"], info["fps"]) == (clip.width, clip.height, job.flags["fps"])
         assert clip.timings["render"] > 0 and clip.attempts == 1
-    outcomes = await _outcomes(stack)
+    outcomes = await stack.outcomes()
     assert sorted(o.clip_id for o in outcomes) == sorted(j.clip_id for j in jobs)
     assert {o.worker for o in outcomes} == {w.worker_id for w in workers}  # both took work
 
@@ -91,7 +54,7 @@ async def test_twenty_jobs_on_two_workers(stack):
         await asyncio.sleep(0.1)
     after = stack.s3.client().head_object(Bucket=stack.bucket, Key=video)
     assert after["LastModified"] == before["LastModified"]
-    assert len(await _outcomes(stack)) == 20
+    assert len(await stack.outcomes()) == 20
 
 
 async def test_a_killed_workers_job_completes_elsewhere_within_30s(stack):
@@ -99,7 +62,7 @@ async def test_a_killed_workers_job_completes_elsewhere_within_30s(stack):
     workers = [stack.start_worker(), stack.start_worker()]
     await stack.wait_ready(*workers)
     job = await stack.submit(LONG)
-    await _wait_running(stack, job.clip_id)
+    await stack.wait_running(job.clip_id)
     holder = (await stack.store.get(job.clip_id)).worker
     victim = next(w for w in workers if w.worker_id == holder)
     victim.kill()
@@ -112,7 +75,7 @@ async def test_a_killed_workers_job_completes_elsewhere_within_30s(stack):
     assert clip.worker != holder and clip.attempts == 2
     assert stack.storage.keys(f"clips/{job.clip_id}/") == [f"clips/{job.clip_id}/clip.mp4",
                                                            f"clips/{job.clip_id}/poster.jpg"]
-    assert [o.status for o in await _outcomes(stack) if o.clip_id == job.clip_id] == ["done"]
+    assert [o.status for o in await stack.outcomes() if o.clip_id == job.clip_id] == ["done"]
     print(f"recovered {took:.1f} s after SIGKILL")
 
 
@@ -123,7 +86,7 @@ async def test_cancel_a_running_job_stops_within_one_step(stack):
     feed = stack.redis.pubsub()
     await feed.subscribe(PROGRESS_CHANNEL)
     job = await stack.submit(LONG)
-    at_cancel = await _wait_running(stack, job.clip_id)
+    at_cancel = await stack.wait_running(job.clip_id)
     assert at_cancel.step < at_cancel.total, "render finished before it could be cancelled"
     assert await cancel(stack.redis, stack.store, job.clip_id, MODEL) == "signalled"
     # The flag is set now: the step running at this moment is the last one allowed to finish.
@@ -137,7 +100,7 @@ async def test_cancel_a_running_job_stops_within_one_step(stack):
     await feed.aclose()
     assert max(steps) <= flagged.step + 1 < at_cancel.total, (steps, flagged)
     assert stack.storage.keys(f"clips/{job.clip_id}/") == []  # no media left behind
-    assert [o.status for o in await _outcomes(stack)] == ["cancelled"]
+    assert [o.status for o in await stack.outcomes()] == ["cancelled"]
 
 
 async def test_cancel_a_queued_job_means_it_never_starts(stack):
@@ -145,7 +108,7 @@ async def test_cancel_a_queued_job_means_it_never_starts(stack):
     worker = stack.start_worker()
     await stack.wait_ready(worker)
     first = await stack.submit(LONG)
-    await _wait_running(stack, first.clip_id)
+    await stack.wait_running(first.clip_id)
     waiting = await stack.submit("a second clip -len 1")
     assert await cancel(stack.redis, stack.store, waiting.clip_id, MODEL) == "unqueued"
     assert (await stack.store.get(waiting.clip_id)).status == "cancelled"
@@ -177,11 +140,11 @@ async def test_a_render_past_the_job_timeout_is_reported_failed(stack):
     worker = stack.start_worker()
     await stack.wait_ready(worker)
     job = await stack.submit(LONG)
-    await _wait_running(stack, job.clip_id)
+    await stack.wait_running(job.clip_id)
     assert await stack.wait_final(job.clip_id, timeout=60) == "failed"
     clip = await stack.store.get(job.clip_id)
     assert "longer than this server allows" in clip.error
-    [outcome] = await _outcomes(stack)
+    [outcome] = await stack.outcomes()
     assert outcome.status == "failed" and outcome.error == clip.error
     assert stack.storage.keys(f"clips/{job.clip_id}/") == []
     assert worker.proc.poll() is None  # the worker lives on for the next job

@@ -2,54 +2,26 @@
 back and finished by another worker; never lost, never delivered twice."""
 
 import asyncio
-import itertools
 import time
 
 import pytest
-from redis.asyncio import Redis
 
-from core.contract import OUTCOMES_STREAM, Outcome, queue_name
+from core.contract import queue_name
 from core.events import read_progress
 from inference.encode import probe_mp4
 from tests.servers import free_port
-from tests.stack import MODEL, Stack
+from tests.stack import MODEL
 from tests.test_metrics_run import get, wait_http_ready
 
 pytestmark = pytest.mark.slow
-_n = itertools.count()
 SLOW = {"REELBOT_MODEL_STEPS": '{"ltx-tiny": 300}'}
 LONG = "a slow pan over a city -len 10 -fps 24 -ar 16:9"
 
 
 @pytest.fixture
-async def stack(redis_server, postgres_server, s3_server, models_dir, tmp_path):
-    from inference.loading import resolve_source
-    from inference.registry import get_model
-
-    resolve_source(get_model(MODEL), None, models_dir)
-    n = next(_n)
-    async with Redis.from_url(redis_server.url) as r:
-        await r.flushdb()
-    s = Stack(redis_server.url, postgres_server.new_database(f"shutdown_{n}"), s3_server,
-              s3_server.new_bucket(f"shutdown-{n}"), models_dir, tmp_path, **SLOW)
-    await s.start()
-    yield s
-    await s.close()
-
-
-async def outcomes_of(stack, clip_id) -> list[Outcome]:
-    return [o for _, f in await stack.redis.xrange(OUTCOMES_STREAM)
-            if (o := Outcome.model_validate_json(f[b"outcome"])).clip_id == clip_id]
-
-
-async def wait_running(stack, clip_id, min_step=2, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = await read_progress(stack.redis, clip_id)
-        if progress and progress.status == "running" and progress.step >= min_step:
-            return progress
-        await asyncio.sleep(0.02)
-    raise TimeoutError(stack.logs())
+def stack(stack):
+    stack.env.update(SLOW)
+    return stack
 
 
 async def wait_exit(worker, timeout=120) -> int:
@@ -63,7 +35,7 @@ async def wait_exit(worker, timeout=120) -> int:
 async def assert_delivered_once(stack, clip_id, worker_id):
     clip = await stack.store.get(clip_id)
     assert (clip.status, clip.worker) == ("done", worker_id)
-    assert [o.status for o in await outcomes_of(stack, clip_id)] == ["done"]
+    assert [o.status for o in await stack.outcomes(clip_id)] == ["done"]
     assert stack.storage.keys(f"clips/{clip_id}/") == [f"clips/{clip_id}/clip.mp4", f"clips/{clip_id}/poster.jpg"]
     assert probe_mp4(stack.storage.get(f"clips/{clip_id}/clip.mp4"))["codec"] == "h264"
     return clip
@@ -76,7 +48,7 @@ async def test_sigterm_finishes_the_job_in_hand_and_takes_no_other(stack):
     await stack.wait_ready(worker)
     await wait_http_ready(port, worker)
     job = await stack.submit(LONG)
-    at_stop = await wait_running(stack, job.clip_id)
+    at_stop = await stack.wait_running(job.clip_id, min_step=2)
     assert at_stop.step < at_stop.total  # SIGTERM lands mid-render
     behind = await stack.submit("queued behind it -len 1")
 
@@ -114,7 +86,7 @@ async def test_sigterm_past_the_grace_period_hands_the_job_back_to_another_worke
     workers = [stack.start_worker(), stack.start_worker()]
     await stack.wait_ready(*workers)
     job = await stack.submit(LONG)
-    await wait_running(stack, job.clip_id)
+    await stack.wait_running(job.clip_id, min_step=2)
     holder_id = (await stack.store.get(job.clip_id)).worker
     holder = next(w for w in workers if w.worker_id == holder_id)
     other = next(w for w in workers if w is not holder)
