@@ -50,8 +50,9 @@ async def main(args) -> None:
         sys.path.insert(0, str(ROOT / "tests"))
         from tests.servers import S3Server
 
-        s3 = S3Server("bench")
-        env.update(REELBOT_STORAGE_URL="s3://bench/media", REELBOT_S3_ENDPOINT_URL=s3.endpoint)
+        s3 = S3Server("bench")  # sets moto's fake AWS credentials in os.environ
+        env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")},
+                   REELBOT_STORAGE_URL="s3://bench/media", REELBOT_S3_ENDPOINT_URL=s3.endpoint)
     await upgrade_async(env["REELBOT_DATABASE_URL"])
     worker = subprocess.Popen([sys.executable, "-m", "reelbot", "worker"], env=env, cwd=ROOT)
     redis = await connect(redis_url)
