@@ -24,6 +24,9 @@ from .registry import ModelSpec
 SEED = 0
 # The tiny text encoders' width; the transformers' text/caption input must match it.
 TEXT_DIM = 16
+# One tiny text-encoder size for both families (T5 for LTX, UMT5 for Wan).
+TINY_T5_SIZES = dict(d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                     relative_attention_num_buckets=8, relative_attention_max_distance=32)
 # Tiny CLIP image encoder: 32 px images in 8 px patches = 16 patches + the class token.
 CLIP_IMAGE_SIZE, CLIP_PATCH, CLIP_DIM = 32, 8, 8
 CLIP_TOKENS = (CLIP_IMAGE_SIZE // CLIP_PATCH) ** 2 + 1
@@ -119,16 +122,7 @@ def _wan_parts() -> dict:
 
     tokenizer = _tiny_t5_tokenizer()
     text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(tokenizer),
-            d_model=TEXT_DIM,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            relative_attention_max_distance=32,
-        )
+        UMT5Config(vocab_size=len(tokenizer), **TINY_T5_SIZES)
     )
     # Three spatial halvings (8 px), two temporal (4 frames): Wan 2.1's VAE compression.
     vae = AutoencoderKLWan(
@@ -219,16 +213,7 @@ def _tiny_t5(vocab_size: int):
     from transformers import T5Config, T5EncoderModel
 
     return T5EncoderModel(
-        T5Config(
-            vocab_size=vocab_size,
-            d_model=TEXT_DIM,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            relative_attention_max_distance=32,
-        )
+        T5Config(vocab_size=vocab_size, **TINY_T5_SIZES)
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from bot.buttons import custom_id
 from core.tables import Clip, Member
 from tests.test_attachments import BAD, image_bytes, video_bytes
-from tests.test_bot_world import BotWorld, clip_id_of, footer_of
+from tests.test_bot_world import BotWorld, clip_id_of, footer_of, no_violations  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.slow
 _n = itertools.count()
@@ -41,13 +41,6 @@ async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     await w.start()
     yield w
     await w.close()
-
-
-@pytest.fixture(autouse=True)
-def no_violations(world):
-    before = len(world.sim.violations)
-    yield
-    assert world.sim.violations[before:] == [], world.logs()
 
 
 async def clips_of(world, member) -> list[Clip]:

@@ -17,7 +17,7 @@ from bot.buttons import custom_id
 from core.contract import new_clip_id
 from reelbot.local import free_port
 from tests.stack import MODEL
-from tests.test_bot_world import BotWorld, clip_id_of, footer_of
+from tests.test_bot_world import BotWorld, clip_id_of, footer_of, no_violations  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.slow
 _n = itertools.count()
@@ -45,13 +45,6 @@ async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     await w.start_bot(sync=True, REELBOT_METRICS_PORT=str(w.bot_metrics_port))
     yield w
     await w.close()
-
-
-@pytest.fixture(autouse=True)
-def no_violations(world):
-    before = len(world.sim.violations)
-    yield
-    assert world.sim.violations[before:] == [], world.logs()
 
 
 async def seed(world, author, count: int, **fields) -> list[str]:

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from core.clips import ClipStore
 from core.contract import WORKERS_KEY
 from core.migrate import upgrade_async
@@ -224,6 +226,14 @@ class BotWorld:
                    for e in message.embeds):
                 found.append(message)
         return found
+
+
+@pytest.fixture(autouse=True)
+def no_violations(world):
+    """Imported by the bot test modules: no test may leave a Discord protocol violation."""
+    before = len(world.sim.violations)
+    yield
+    assert world.sim.violations[before:] == [], world.logs()
 
 
 def clip_id_of(message) -> str | None:
