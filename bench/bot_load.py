@@ -55,7 +55,7 @@ def pct(values: list[float], q: int) -> float:
 
 async def run(args) -> dict:
     from inference.loading import resolve_source
-    from inference.registry import get_model
+    from core.catalog import get_model
 
     tmp = Path(tempfile.mkdtemp(prefix="reelbot-botload-"))
     models_dir = tmp / "models"

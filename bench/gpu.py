@@ -48,7 +48,7 @@ from core.queue import connect, enqueue  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.storage import storage_from_settings  # noqa: E402
 from inference import knobs as speed  # noqa: E402
-from inference.registry import get_model  # noqa: E402
+from core.catalog import get_model  # noqa: E402
 from inference.render import Renderer  # noqa: E402
 from reelbot.local import start_redis  # noqa: E402
 from worker.main import build_workers  # noqa: E402

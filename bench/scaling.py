@@ -124,7 +124,7 @@ async def one_run(n_workers: int, args, pg: PostgresServer, redis_url: str, tmp:
 
 async def main(args) -> None:
     from inference.loading import resolve_source
-    from inference.registry import get_model
+    from core.catalog import get_model
 
     tmp = Path(tempfile.mkdtemp(prefix="reelbot-scaling-"))
     resolve_source(get_model(MODEL), None, tmp / "models")  # built once, before workers race to build it

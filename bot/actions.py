@@ -17,7 +17,8 @@ from bot import buttons, messages, records, showcase
 from bot.metrics import ACK_SECONDS, COMMANDS
 from bot.orders import Order, Queued, Refused, inputs_of, submit, text_of
 from bot.status import Watched
-from core.contract import Status, Task
+from core.contract import Status
+from core.catalog import Task
 from core.logging import get_logger
 from core.queue import cancel
 from core.votes import toggle_vote

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from core.contract import Status, Task, input_key, new_clip_id
+from core.contract import Status, input_key, new_clip_id
+from core.catalog import Task
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
 from core.logging import get_logger

@@ -10,13 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-
-class Task(StrEnum):
-    TEXT_TO_VIDEO = "text-to-video"
-    IMAGE_TO_VIDEO = "image-to-video"
-    VIDEO_TO_VIDEO = "video-to-video"
-    EXTEND = "extend"
-    KEYFRAMES = "keyframes"
+from core.catalog import Task
 
 
 class Status(StrEnum):

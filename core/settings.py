@@ -42,7 +42,12 @@ class Settings(BaseSettings):
 
     # Models
     model: str = "ltx-video"
+    # What a worker serves (default: REELBOT_MODEL).
     models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The deployment's models, for the bot, gallery, CLI and exporter: what members may ask for
+    # whether or not a worker is online (workers may be starting or scaled to zero).
+    # Default: REELBOT_MODELS, with REELBOT_MODEL always included.
+    catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
     model_sources: dict[str, str] = Field(default_factory=dict)
     # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
@@ -104,7 +109,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
 
-    @field_validator("models", "banned_terms", "discord_shard_ids", mode="before")
+    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", mode="before")
     @classmethod
     def _comma_list(cls, value):
         # Accept "a,b" as well as a JSON list: operators type both.
@@ -124,6 +129,21 @@ class Settings(BaseSettings):
     @property
     def served_models(self) -> list[str]:
         return self.models or [self.model]
+
+    @property
+    def catalog_models(self) -> list[str]:
+        names = self.catalog or self.served_models
+        return names if self.model in names else [self.model, *names]
+
+    def deployment(self):
+        """The catalog's specs of this deployment's models; a name no catalog knows is a bad setting."""
+        from core.catalog import UnknownModel, deployment
+
+        try:
+            return deployment(self.catalog_models)
+        except UnknownModel as exc:
+            variable = "REELBOT_CATALOG" if self.catalog else "REELBOT_MODELS or REELBOT_MODEL"
+            raise SettingsError(f"bad setting {variable}: {exc}") from None
 
 
 def load_settings(**overrides) -> Settings:

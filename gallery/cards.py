@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from core.flags import Flags, Request, format_flags
 from core.tables import Clip
 from gallery.media import MediaUrls
-from inference.registry import MODELS, TINY_LABEL
+from core.catalog import MODELS, TINY_LABEL
 
 PROMPT_TITLE_CHARS = 90  # page titles and unfurl titles
 

@@ -30,7 +30,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .registry import ModelSpec
+from core.catalog import ModelSpec
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 CACHES = ("first-block", "pab")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .registry import ModelSpec
+from core.catalog import ModelSpec
 
 # owner/name, as the hub spells repository ids.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .registry import ModelSpec, Task
+from core.catalog import ModelSpec, Task
 
 if TYPE_CHECKING:
     from .render import Plan

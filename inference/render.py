@@ -23,7 +23,7 @@ from . import ltx, media, wan
 from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
-from .registry import ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
+from core.catalog import ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
 
 if TYPE_CHECKING:
     import PIL.Image

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .registry import ModelSpec
+from core.catalog import ModelSpec
 
 SEED = 0
 # The tiny text encoders' width; the transformers' text/caption input must match it.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import media
-from .registry import WAN_I2V, WAN_V2V, WAN_VACE, ModelSpec, Task
+from core.catalog import WAN_I2V, WAN_V2V, WAN_VACE, ModelSpec, Task
 
 if TYPE_CHECKING:
     from .render import Plan

@@ -27,7 +27,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from inference.registry import MODELS
+    from core.catalog import MODELS
 
     settings = load_settings()
     rows = [("model", "family", "tasks", "weights", "")]

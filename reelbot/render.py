@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.contract import Task
+from core.catalog import Task
 from core.settings import Settings
 
 
@@ -23,7 +23,7 @@ def render_to_file(settings: Settings, args) -> int:
     from core.flags import FlagError, parse_prompt
     from core.jobs import new_job
     from inference.encode import encode_mp4
-    from inference.registry import MODELS, UnknownModel, get_model
+    from core.catalog import MODELS, UnknownModel, get_model
     from inference.render import UnsupportedTask
     from worker.inputs import decode_input, render_input
     from worker.runtime import check_model_settings, load_renderer, pick_device

@@ -46,7 +46,7 @@ async def stack(redis_server, postgres_server, s3_server, models_dir, tmp_path):
     from redis.asyncio import Redis
 
     from inference.loading import resolve_source
-    from inference.registry import get_model
+    from core.catalog import get_model
     from tests.stack import MODEL, Stack
 
     # Build the tiny model once, before workers start, so two workers never race to build it.

@@ -27,7 +27,7 @@ LONG = "-len 10 -fps 30"  # about 2-3 s on the world's worker: long enough to wa
 @pytest.fixture(scope="module")
 def tiny_model(models_dir):
     from inference.loading import resolve_source
-    from inference.registry import get_model
+    from core.catalog import get_model
 
     return resolve_source(get_model("ltx-tiny"), None, models_dir)
 

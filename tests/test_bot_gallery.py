@@ -29,7 +29,7 @@ THRESHOLD = 2
 @pytest.fixture(scope="module")
 def tiny_model(models_dir):
     from inference.loading import resolve_source
-    from inference.registry import get_model
+    from core.catalog import get_model
 
     return resolve_source(get_model("ltx-tiny"), None, models_dir)
 

@@ -400,7 +400,7 @@ def _check_worker(overlay, doc, spec, container, settings):
         assert "nvidia.com/gpu" not in resources.get("limits", {})
     assert resources["limits"]["memory"] and resources["requests"]["cpu"]
     # The weights pass through host memory on their way to the GPU: room for them and the process.
-    from inference.registry import get_model
+    from core.catalog import get_model
 
     weights = get_model(model).weights_gib
     assert _gib(resources["requests"]["memory"]) >= weights + 1, (name, weights, resources)

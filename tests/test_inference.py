@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from inference.registry import (  # noqa: E402
+from core.catalog import (  # noqa: E402
     MODELS,
     Task,
     UnknownModel,
@@ -45,7 +45,7 @@ def one_thread():
 
 
 def test_registry_imports_no_torch():
-    code = "import inference.registry, inference, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import core.catalog, inference, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 

@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core.contract import Task, input_key, video_key  # noqa: E402
+from core.contract import input_key, video_key  # noqa: E402
+from core.catalog import Task
 from core.flags import parse_prompt  # noqa: E402
 from core.jobs import new_job  # noqa: E402
 from core.settings import SettingsError, load_settings  # noqa: E402
@@ -82,7 +83,7 @@ def test_extend_and_keyframes_inputs_reach_render_input(tmp_path):
 
 def test_extend_job_renders_from_the_stored_parent(tmp_path, models_dir):
     """The whole worker path of an extend short of the queue: stored parent → frames."""
-    from inference.registry import clip_frames, get_model
+    from core.catalog import clip_frames, get_model
     from inference.render import Renderer
     from worker.inputs import load_inputs, render_input
 
@@ -124,7 +125,7 @@ def test_warm_up_only_when_compile_is_on(models_dir, monkeypatch):
 
 
 def test_warm_up_renders_every_kind_of_model(models_dir):
-    from inference.registry import TINY_MODELS
+    from core.catalog import TINY_MODELS
     from inference.render import Renderer
 
     for spec in TINY_MODELS.values():  # keyframes-only and extend-first models included

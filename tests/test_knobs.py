@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from inference.knobs import KnobError, Knobs, check_configuration, default_knobs, resolve  # noqa: E402
-from inference.registry import MODELS, get_model  # noqa: E402
+from core.catalog import MODELS, get_model  # noqa: E402
 
 NO_GPU = "no CUDA device on this machine: bf16/FP8 speed on a GPU is measured by bench/gpu.py where one exists"
 

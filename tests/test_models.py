@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from inference.registry import MODELS, REAL_MODELS, TINY_MODELS, Task, clip_frames, get_model, nearest_bucket  # noqa: E402
+from core.catalog import MODELS, REAL_MODELS, TINY_MODELS, Task, clip_frames, get_model, nearest_bucket  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PAIRS = [(name, task) for name, spec in TINY_MODELS.items() for task in Task if task in spec.tasks]

@@ -39,7 +39,7 @@ def check_model_settings(settings: Settings) -> None:
     """Refuse bad knobs or camera LoRA entries in one line, before any model loads."""
     from inference.knobs import KnobError, check_configuration
     from inference.phrasing import normalize_camera
-    from inference.registry import MODELS
+    from core.catalog import MODELS
 
     try:
         check_configuration(settings.knobs, list(MODELS))
@@ -66,7 +66,7 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     """One model with its knobs and camera LoRAs. With compile on it renders one short
     warm-up clip, so the first member does not wait for the compiler."""
     from inference.knobs import KnobError, resolve
-    from inference.registry import get_model
+    from core.catalog import get_model
     from inference.render import Renderer
 
     spec = get_model(name)

@@ -9,7 +9,7 @@ from discord.ext import commands
 
 from bot.actions import order_for, place_order, reply_private
 from bot.metrics import COMMANDS
-from core.contract import Task
+from core.catalog import Task
 
 PROMPT_MAX = 6000  # Discord's own limit; the prompt's real limit (flags excluded) is checked by the parser
 

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import order_for, place_order
-from core.contract import Task
+from core.catalog import Task
 
 
 class Keyframes(commands.Cog):

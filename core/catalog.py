@@ -1,12 +1,15 @@
-"""The models Reelbot can serve, as plain data.
+"""The model catalog: every model Reelbot can serve, and its tasks, as plain data.
 
-This module is read by every process (the bot checks flags and tasks against it, the
-worker picks what to load), so it imports nothing heavy: no torch, no diffusers.
+Every process reads it: the bot checks `-model` and tasks against the deployment's models
+(`deployment_models`), whether or not a worker is online; the worker picks what to load;
+the gallery, the CLI and the exporter name models from it. So it imports nothing heavy:
+no torch, no diffusers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -19,6 +22,8 @@ class Task(StrEnum):
     VIDEO_TO_VIDEO = "video-to-video"
     EXTEND = "extend"
     KEYFRAMES = "keyframes"
+    LIP_SYNC = "lip-sync"
+    EDIT = "edit"
 
 
 TINY_LABEL = "random weights — produces noise, not pictures"
@@ -38,7 +43,8 @@ def pipelines(*tasks: str, pipeline: str) -> tuple[tuple[str, str], ...]:
     return tuple((Task(task).value, pipeline) for task in tasks)
 
 
-EVERY_TASK = tuple(Task)
+# What a conditioning video model (LTX-Video's condition pipeline) does with one checkpoint.
+GENERATION_TASKS = (Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.VIDEO_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class ModelSpec:
     weights_gib: float = 0.0
     # For a tiny model: the real model whose architecture (classes, tasks) it mirrors.
     mirrors: str | None = None
+    # Its clips carry a sound track the model made (or, for lip-sync, the member's own).
+    sound: bool = False
 
     def __post_init__(self):
         for width, height in self.buckets:
@@ -218,7 +226,7 @@ LTX_DECODE = (("decode_timestep", 0.05), ("decode_noise_scale", 0.025))
 def _ltx(**overrides) -> ModelSpec:
     values = dict(
         family="ltx",
-        pipelines=pipelines(*EVERY_TASK, pipeline=LTX_CONDITION),
+        pipelines=pipelines(*GENERATION_TASKS, pipeline=LTX_CONDITION),
         tiny=False,
         native_fps=24,
         default_seconds=5.0,
@@ -371,10 +379,15 @@ def get_model(name: str) -> ModelSpec:
         raise UnknownModel(name) from None
 
 
-def models_for_task(task: str) -> list[ModelSpec]:
-    """The models that can do `task`, in registry order."""
+def models_for_task(task: str, among: Iterable[ModelSpec] | None = None) -> list[ModelSpec]:
+    """The models that can do `task` (of `among`, default every model), in catalog order."""
     task = Task(task)  # a ValueError for a task nobody has heard of
-    return [spec for spec in MODELS.values() if task in spec.tasks]
+    return [spec for spec in (MODELS.values() if among is None else among) if task in spec.tasks]
+
+
+def deployment(names: Iterable[str]) -> dict[str, ModelSpec]:
+    """The specs of a deployment's models, by name, in the order given (UnknownModel for a typo)."""
+    return {name: get_model(name) for name in dict.fromkeys(names)}
 
 
 def nearest_bucket(spec: ModelSpec, aspect_w: float, aspect_h: float) -> tuple[int, int]:
