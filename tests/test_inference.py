@@ -292,6 +292,36 @@ def test_encode_mp4_is_playable_h264():
     assert encode_mp4(frames, fps=12) == data  # deterministic
 
 
+ENCODE_ONCE = """
+import hashlib, sys
+import numpy as np
+from inference.encode import encode_mp4
+# Moving blocks, not noise: the lookahead's motion search is what read the stray memory.
+base = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+frames = np.stack([np.roll(base, (i, 2 * i), axis=(0, 1)) for i in range(25)])
+print(hashlib.sha256(encode_mp4(frames, fps=12)).hexdigest())
+"""
+
+
+def test_encode_mp4_gives_the_same_bytes_whatever_the_memory_holds():
+    # glibc fills fresh allocations with MALLOC_PERTURB_'s byte: an encoder that reads memory
+    # it never wrote gives other bytes for each value (x264's threaded lookahead did).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    digests = set()
+    for perturb in ("0", "85", "170"):
+        env = {**os.environ, "MALLOC_PERTURB_": perturb, "PYTHONPATH": str(root)}
+        run = subprocess.run([sys.executable, "-c", ENCODE_ONCE], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1
+
+
 def test_encode_mp4_odd_dimensions():
     from inference.encode import encode_mp4, probe_mp4
 
