@@ -65,6 +65,15 @@ def status_cancelled() -> str:
     return "Cancelled · nothing more will be rendered"
 
 
+def shortened_note(asked_seconds: float | None, seconds: float | None, model: str) -> str | None:
+    """The line a clip shorter than asked carries (-len past what the model renders at this
+    fps: Outcome.asked_seconds is set), or None when it is as long as asked."""
+    if not asked_seconds or not seconds or seconds >= asked_seconds:
+        return None
+    return (f"Shorter than asked: {seconds:.1f} s of the {asked_seconds:g} s you asked for, the longest "
+            f"{model} makes at this frame rate (a lower -fps gives more seconds).")
+
+
 def status_undeliverable() -> str:
     return "Done · but Reelbot couldn't post the clip here (check its permissions); use `/show` to see it"
 

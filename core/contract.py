@@ -49,6 +49,7 @@ class RenderJob(BaseModel):
 class Timings(BaseModel):
     queue_wait: float = 0.0
     inputs: float = 0.0  # fetching and decoding attachments / the parent clip
+    gpu_wait: float = 0.0  # ready to render, waiting for the GPU (a pipelined job waits for the one before)
     render: float = 0.0  # the model call
     encode: float = 0.0
     upload: float = 0.0
@@ -70,6 +71,9 @@ class Outcome(BaseModel):
     fps: int | None = None
     num_frames: int | None = None
     error: str | None = None  # member-readable
+    # Set when the clip is shorter than asked (-len past what the model can render at this
+    # fps): the seconds the member asked for. The clip's own length is num_frames / fps.
+    asked_seconds: float | None = None
     timings: Timings | None = None
     worker: str | None = None
     at: float = Field(default_factory=time.time)

@@ -24,17 +24,32 @@ end
 return false
 """
 
-# Progress write and cancel check in one round trip: the render thread waits on it each step.
+# A denoising step's progress and the cancel check in one round trip (the worker's event
+# loop sends it while the render thread goes on). A step of a clip asked to cancel is not
+# written: members never see it move on after they cancelled it.
 _STEP = """
+if ARGV[3] == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
 redis.call('HSET', KEYS[1], 'step', ARGV[1], 'total', ARGV[2], 'status', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[5])
 return redis.call('EXISTS', KEYS[3])
 """
 
+# A finished clip's outcome, published once and only if the member has not cancelled it:
+# the last word on a cancel that came after the last denoising step (decode, encode, upload).
+_PUBLISH_DONE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'cancelled' end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'outcome', ARGV[1])
+  return 'published'
+end
+return 'taken'
+"""
+
 
 async def report_progress(redis: Redis, progress: Progress) -> bool:
-    """Store and broadcast progress; returns True when the clip has been asked to cancel."""
+    """Store and broadcast progress; returns True when the clip has been asked to cancel
+    (a running step is then not stored; a final status always is)."""
     cancelled = await redis.eval(
         _STEP, 3, progress_key(progress.clip_id), PROGRESS_CHANNEL, cancel_key(progress.clip_id),
         progress.step, progress.total, progress.status.value, DAY, progress.model_dump_json(),
@@ -55,6 +70,15 @@ async def publish_outcome(redis: Redis, outcome: Outcome) -> bool:
     added = await redis.eval(_PUBLISH_ONCE, 2, outcome_key(outcome.clip_id), OUTCOMES_STREAM,
                              outcome.model_dump_json(), 30 * DAY, STREAM_MAXLEN)
     return bool(added)
+
+
+async def publish_done(redis: Redis, outcome: Outcome) -> str:
+    """Publish a finished clip's outcome unless it was cancelled. Returns "published",
+    "cancelled" (nothing published: the caller reports the cancel), or "taken" (another
+    try published first)."""
+    answer = await redis.eval(_PUBLISH_DONE, 3, outcome_key(outcome.clip_id), OUTCOMES_STREAM,
+                              cancel_key(outcome.clip_id), outcome.model_dump_json(), 30 * DAY, STREAM_MAXLEN)
+    return answer.decode() if isinstance(answer, bytes) else answer
 
 
 async def published_outcome(redis: Redis, clip_id: str) -> Outcome | None:

@@ -2,8 +2,8 @@
 
 arq keeps each model's queue as a Redis sorted set (`reelbot:queue:<model>`) scored by the
 enqueue time in milliseconds, and leaves a job in that set while it runs (a worker marks it
-with `arq:in-progress:<id>`). So one read gives what operators and the autoscaler need:
-depth (waiting + running), how many run, and how long the oldest waiting job has waited.
+with arq's in-progress key, core.queue.IN_PROGRESS_PREFIX). So one read gives what operators
+and the autoscaler need: depth (waiting + running), how many run, and how long the oldest waiting job has waited.
 
 `reelbot exporter` serves these for every model queue from a process that is always up,
 which is what lets KEDA scale a model's workers from zero: a worker that does not exist
@@ -19,13 +19,13 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Awaitable, Callable
 
-from arq.constants import in_progress_key_prefix
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis
 
 from core.contract import QUEUE_PREFIX, WORKERS_KEY, queue_name
 from core.logging import get_logger
+from core.queue import IN_PROGRESS_PREFIX
 
 log = get_logger("metrics")
 
@@ -67,7 +67,7 @@ class QueueStats:
 
 
 async def queue_stats(redis: Redis, model: str, now: float | None = None) -> QueueStats:
-    depth, running, oldest = await redis.eval(_QUEUE_STATS, 1, queue_name(model), in_progress_key_prefix, HEAD_SCAN)
+    depth, running, oldest = await redis.eval(_QUEUE_STATS, 1, queue_name(model), IN_PROGRESS_PREFIX, HEAD_SCAN)
     now_ms = (time.time() if now is None else now) * 1000
     # A retried job is re-scored into the future (arq's defer): it is not waiting yet.
     age = max(0.0, (now_ms - float(oldest)) / 1000) if oldest else 0.0

@@ -1,27 +1,45 @@
-"""Putting renders on the arq queue, cancelling them, and reading queue state.
+"""Reelbot and arq: putting renders on the queue, cancelling them, reading queue state, and
+the worker side of arq's queue (leases, admission).
 
 The arq job id is the clip id, so arq itself refuses to queue the same clip twice.
+
+This is the one module that relies on arq's internals, so an arq upgrade means reading
+this file (and pyproject.toml pins arq to the version it was read against):
+- the Redis key prefixes of `arq.constants`, used in the Lua scripts below and in
+  core/metrics.py's queue-stats script (through IN_PROGRESS_PREFIX);
+- the in-progress key a worker sets when it picks a job up, which `renew_lease` keeps
+  alive, and `Worker.in_progress_timeout_s`, its first lifetime;
+- `Worker.start_jobs` and `Worker.tasks`, through which `RenderWorker` admits jobs.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.worker import Worker
 from redis.asyncio import Redis
 
-from core.contract import WORKERS_KEY, RenderJob, cancel_key, queue_name
+from core.contract import WORKERS_KEY, RenderJob, cancel_key, outcome_key, queue_name
 
 RENDER_FUNCTION = "render_clip"
+IN_PROGRESS_PREFIX = in_progress_key_prefix
+RESULT_PREFIX = result_key_prefix
 
-# Remove a queued job unless a worker already holds it; atomic against arq's pick-up.
+# Remove a queued job unless a worker already holds it; atomic against arq's pick-up. A
+# clip whose outcome is already published is past cancelling: say so instead (ARGV[2]).
 _UNQUEUE = """
+local published = redis.call('GET', KEYS[4])
+if published then return published end
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return removed
 """
+CANCEL_FLAG_S = 24 * 3600
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -41,11 +59,16 @@ async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:
 
 async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:
     """Flag a clip as cancelled. Returns "unqueued" when it was still waiting (it will never
-    start) or "signalled" when a worker holds it (it stops at its next denoising step)."""
-    await redis.set(cancel_key(clip_id), b"1", ex=24 * 3600)
-    removed = await redis.eval(_UNQUEUE, 3, queue_name(model), job_key_prefix + clip_id,
-                               in_progress_key_prefix + clip_id, clip_id)
-    return "unqueued" if removed else "signalled"
+    start), "signalled" when a worker holds it (it stops at its next denoising step, or
+    before its clip is published), or the final status when its outcome is already out."""
+    answer = await redis.eval(_UNQUEUE, 5, queue_name(model), job_key_prefix + clip_id,
+                              in_progress_key_prefix + clip_id, outcome_key(clip_id), cancel_key(clip_id),
+                              clip_id, CANCEL_FLAG_S)
+    if isinstance(answer, (bytes, str)):
+        from core.contract import Outcome
+
+        return Outcome.model_validate_json(answer).status.value
+    return "unqueued" if answer else "signalled"
 
 
 async def position(redis: Redis, clip_id: str, model: str) -> int | None:
@@ -70,7 +93,8 @@ async def workers_online(redis: Redis, max_age_s: float = 30.0) -> list[dict]:
 
 async def cancel(redis: Redis, store, clip_id: str, model: str) -> str:
     """Cancel a clip for a member: a queued one is removed and reported here; a running one
-    is reported by its worker when it stops at the next step. Returns what happened."""
+    is reported by its worker when it stops. Returns what happened: "unqueued",
+    "signalled", or the clip's final status when it had already ended."""
     from core.contract import Outcome, Status
     from core.events import publish_outcome
 
@@ -83,3 +107,57 @@ async def cancel(redis: Redis, store, clip_id: str, model: str) -> str:
         if await publish_outcome(redis, outcome):
             await store.record_outcome(outcome)
     return how
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+async def renew_lease(redis: Redis, job_id: str, lease_ms: int) -> None:
+    """(Re)set the in-progress key of a job this process holds to `lease_ms`.
+
+    arq marks a picked-up job with that key, and only a job without it can be picked up
+    again. SET rather than PEXPIRE: after a Redis restart lost the key (or it expired in
+    an outage), the holder takes its job back instead of leaving it to another worker.
+    Call it only while the job function runs: arq deletes the key when the job ends.
+    """
+    await redis.set(in_progress_key_prefix + job_id, b"1", px=lease_ms)
+
+
+class Admission(Protocol):
+    """Decides, for every queue a process serves together, whether it may take a job now."""
+
+    def reserve(self, job_id: str) -> bool: ...
+
+    def release(self, job_id: str) -> None: ...
+
+
+class RenderWorker(Worker):
+    """arq's Worker for one model queue, with Reelbot's two changes:
+
+    - a short first lease (`lease_s`, renewed by the job through `renew_lease`) instead
+      of arq's job timeout + 10 s, so a dead worker's job is taken over quickly;
+    - one admission gate shared by every queue of the process: a job is leased only
+      when `admission.reserve(job_id)` says the process can start it soon, so a worker
+      never holds a job it cannot start while another worker idles.
+    """
+
+    def __init__(self, *args, admission: Admission, lease_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = lease_s
+        self.admission = admission
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        for raw in job_ids:
+            job_id = raw.decode()
+            if not self.admission.reserve(job_id):
+                return
+            await super().start_jobs([raw])  # another worker may have taken it meanwhile
+            task = self.tasks.get(job_id)
+            if task is None or task.done():
+                self.admission.release(job_id)
+            else:
+                task.add_done_callback(lambda _task, job_id=job_id: self.admission.release(job_id))
+
+    def jobs_in_hand(self) -> list:
+        """The job tasks this worker is running (not yet finished)."""
+        return [task for task in self.tasks.values() if not task.done()]

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     # arq polls the queue; this is the pick-up latency an idle worker adds to every job.
     poll_seconds: float = Field(0.05, gt=0, le=5)
     stop_grace_seconds: int = Field(900, ge=0, description="on SIGTERM, wait this long for the job in hand")
+    # Throughput (worker/admission.py): lease the next job while the GPU finishes this one, when
+    # its remaining denoising is due within pipeline_ahead_seconds (or it is past its last step).
+    pipelining: bool = True
+    pipeline_ahead_seconds: float = Field(1.0, ge=0, le=60)
+    # H.264 encoder (inference/encode.py): auto = NVENC when a probe at start finds it working.
+    encoder: str = Field("auto", pattern="^(auto|libx264|h264_nvenc)$")
+    # With compile on, these aspect ratios are compiled at start at each model's default length
+    # (worker/runtime.py), and torch's compile cache is kept under models_dir across restarts.
+    warm_up: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["16:9", "9:16", "1:1"])
 
     # Limits
     attachment_size_limit: int = Field(10 * 1024 * 1024, ge=1024)
@@ -109,7 +118,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
 
-    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", mode="before")
+    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", "warm_up", mode="before")
     @classmethod
     def _comma_list(cls, value):
         # Accept "a,b" as well as a JSON list: operators type both.
@@ -118,6 +127,15 @@ class Settings(BaseSettings):
         if value.lstrip().startswith("["):
             return json.loads(value)
         return [part.strip() for part in value.split(",") if part.strip()]
+
+    @field_validator("warm_up")
+    @classmethod
+    def _aspects(cls, value: list[str]) -> list[str]:
+        for aspect in value:
+            width, _, height = aspect.partition(":")
+            if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+                raise ValueError(f"{aspect!r} is not an aspect ratio W:H (e.g. 16:9)")
+        return value
 
     @field_validator("storage_url")
     @classmethod

@@ -134,16 +134,16 @@ def torchao_installed() -> bool:
     return importlib.util.find_spec("torchao") is not None
 
 
-def default_knobs(spec: ModelSpec, device: str, memory_gib: float | None) -> Knobs:
+def default_knobs(spec: ModelSpec, device: str, memory_gib: float | None, share: float = 1.0) -> Knobs:
     """What to turn on for `spec` on this device when the operator says nothing.
 
     CPU: plain fp32. GPU: bf16 and regional compile; a step cache for many-step models;
     VAE tiling on cards under 48 GiB; FP8 weights when bf16 weights would take more than
-    70 % of the card; group offload when even FP8 would not fit.
+    its `share` of 70 % of the card; group offload when even FP8 would not fit.
     """
     if memory_gib is None:
         return Knobs(dtype="fp32")
-    budget = memory_gib * WEIGHTS_SHARE
+    budget = memory_gib * WEIGHTS_SHARE * share
     fp8 = offload = None
     if spec.weights_gib > budget:
         fp8 = "torchao" if torchao_installed() else "layerwise"
@@ -161,9 +161,21 @@ def default_knobs(spec: ModelSpec, device: str, memory_gib: float | None) -> Kno
     )
 
 
-def resolve(spec: ModelSpec, device: str, configured: dict[str, dict] | None) -> Knobs:
-    """The defaults for `spec` on `device`, then "*" from configuration, then its own entry."""
-    knobs = default_knobs(spec, device, gpu_memory_gib(device))
+def memory_share(spec: ModelSpec, alongside: tuple[ModelSpec, ...] = ()) -> float:
+    """The share of a card's weight budget `spec` gets when the models `alongside` are
+    loaded on the same card (one worker serving several): in proportion to bf16 weights,
+    so that models which fit together keep their defaults and models which do not all
+    give way alike, instead of each assuming the whole card."""
+    models = [spec, *(other for other in alongside if other.name != spec.name)]
+    total = sum(model.weights_gib for model in models)
+    return spec.weights_gib / total if total > 0 else 1.0 / len(models)
+
+
+def resolve(spec: ModelSpec, device: str, configured: dict[str, dict] | None,
+            alongside: tuple[ModelSpec, ...] = ()) -> Knobs:
+    """The defaults for `spec` on `device` (sharing the card with the models `alongside`),
+    then "*" from configuration, then its own entry."""
+    knobs = default_knobs(spec, device, gpu_memory_gib(device), memory_share(spec, alongside))
     for key in ("*", spec.name):
         if configured and key in configured:
             knobs = Knobs.from_dict(configured[key], base=knobs, where=f"knobs[{key!r}]")
@@ -178,6 +190,24 @@ def check_configuration(configured: dict[str, dict] | None, model_names) -> None
         if key != "*" and key not in model_names:
             raise KnobError(f"{key!r} is not a model (models: {', '.join(model_names)})")
         Knobs.from_dict(values, where=f"knobs[{key!r}]")
+
+
+def use_compile_cache(folder, job_id: str) -> None:
+    """Keep torch.compile's artefacts in `folder` (on the models volume), so a restarted
+    worker loads compiled graphs instead of compiling again: inductor's FX graph and
+    AOTAutograd caches, Triton's kernels, and (keyed by `job_id`) dynamo's record of which
+    sizes turned out dynamic, so a restart compiles the dynamic graph at once instead of
+    a static one first. Call before anything compiles."""
+    import os
+    from pathlib import Path
+
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
+    torch.compiler.config.job_id = job_id
 
 
 # --- putting them on a pipeline -------------------------------------------------------------

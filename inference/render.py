@@ -199,7 +199,7 @@ class Renderer:
             "guidance_scale": spec.default_guidance if inp.guidance is None else inp.guidance,
             # A CPU generator gives the same noise for a seed on every device.
             "generator": torch.Generator("cpu").manual_seed(inp.seed),
-            "output_type": "np",
+            "output_type": "pt",  # a tensor on the device: see to_uint8
             **dict(spec.call_kwargs),
         }
         if inp.steps is None and spec.timesteps:
@@ -223,12 +223,13 @@ class Renderer:
         started = time.perf_counter()
         self._running = pipeline
         try:
-            video = pipeline(**arguments).frames[0]  # (F, H, W, 3) floats in [0, 1]
+            video = pipeline(**arguments).frames[0]  # (F, 3, H, W) floats in [0, 1]
+            frames = to_uint8(video)  # waits for the device: part of the model's time
         finally:
             self._running = None
         model_seconds = time.perf_counter() - started
 
-        frames = media.retime(to_uint8(video)[plan.skip:], plan.output_frames)
+        frames = media.retime(frames[plan.skip:], plan.output_frames)
         expected = (plan.output_frames, plan.height, plan.width, 3)
         if frames.shape != expected:
             raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
@@ -261,17 +262,18 @@ class Renderer:
     def _current_timestep(self):
         return self._running.current_timestep if self._running is not None else None
 
-    def warm_up(self, steps: int = 2) -> float:
-        """Render one short clip at the default bucket and length, so that compiled
-        graphs exist before the first member's job. Returns the seconds it took."""
+    def warm_up(self, aspects: list[tuple[int, int]] | None = None, steps: int = 2) -> float:
+        """Render one short clip per bucket that `aspects` snap to (default: the model's
+        default aspect) at the default length, so that compiled graphs for the sizes
+        members ask for exist before the first member's job. Returns the seconds it took."""
         task = next(task for task in Task if task in self.spec.tasks)
-        width, height = nearest_bucket(self.spec, *self.spec.default_aspect)
-        still = media.grey(width, height)
-        clip = [still] * self.spec.extend_frames
-        inp = RenderInput(task=task, prompt="warm-up", steps=steps, image=still, last_image=still, video=clip,
-                          parent_video=clip)
+        buckets = dict.fromkeys(nearest_bucket(self.spec, *aspect) for aspect in aspects or [self.spec.default_aspect])
         started = time.perf_counter()
-        self.render(inp)
+        for width, height in buckets:
+            still = media.grey(width, height)
+            clip = [still] * self.spec.extend_frames
+            self.render(RenderInput(task=task, prompt="warm-up", aspect=(width, height), steps=steps, image=still,
+                                    last_image=still, video=clip, parent_video=clip))
         return time.perf_counter() - started
 
 
@@ -290,6 +292,14 @@ def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):
 
 
 def to_uint8(video) -> np.ndarray:
-    """Pipeline frames in [0, 1] to (F, H, W, 3) uint8."""
+    """Pipeline frames in [0, 1] to (F, H, W, 3) uint8.
+
+    From a tensor (F, 3, H, W) the conversion runs where the tensor is, so a GPU sends back
+    a quarter of the bytes of float32 frames and the host CPU does no per-pixel work; an
+    array is taken as (F, H, W, 3). Both round the same way (half to even, in float32).
+    """
+    if isinstance(video, torch.Tensor):
+        frames = (video.float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+        return frames.permute(0, 2, 3, 1).contiguous().cpu().numpy()
     video = np.asarray(video, dtype=np.float32)
     return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -5,14 +5,13 @@ import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from arq.constants import in_progress_key_prefix
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from core.contract import queue_name
 from core.metrics import QueueCollector, exporter_app, queue_stats, queued_models
-from core.queue import connect, enqueue
+from core.queue import IN_PROGRESS_PREFIX, connect, enqueue
 from core.jobs import new_job
 from core.flags import parse_prompt
 from tests.servers import free_port
@@ -46,12 +45,12 @@ async def test_depth_running_waiting_and_oldest_wait(redis):
     # arq scores a job by its enqueue time in ms; the head one is running (it holds an in-progress key).
     await redis.zadd(key, {"running": (now - 60) * 1000, "old": (now - 30) * 1000, "new": (now - 5) * 1000,
                            "deferred-retry": (now + 20) * 1000})
-    await redis.set(in_progress_key_prefix + "running", b"1")
+    await redis.set(IN_PROGRESS_PREFIX + "running", b"1")
     stats = await queue_stats(redis, "m", now=now)
     assert (stats.depth, stats.running, stats.waiting) == (4, 1, 3)
     assert stats.oldest_age_s == pytest.approx(30, abs=0.01)  # not the running job's 60 s
 
-    await redis.delete(in_progress_key_prefix + "running")  # handed back: it waits again
+    await redis.delete(IN_PROGRESS_PREFIX + "running")  # handed back: it waits again
     assert (await queue_stats(redis, "m", now=now)).oldest_age_s == pytest.approx(60, abs=0.01)
     await redis.zrem(key, "running", "old", "new")
     assert (await queue_stats(redis, "m", now=now)).oldest_age_s == 0.0  # only a future retry left

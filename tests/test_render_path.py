@@ -10,7 +10,7 @@ import pytest
 
 from core.contract import PROGRESS_CHANNEL
 from core.events import OutcomeReader, read_progress
-from core.queue import cancel, enqueue
+from core.queue import RESULT_PREFIX, cancel, enqueue
 from inference.encode import probe_mp4
 from tests.stack import MODEL
 
@@ -47,7 +47,7 @@ async def test_twenty_jobs_on_two_workers(stack):
     # … and after the result expired, the worker sees the finished record and renders nothing.
     video = f"media/clips/{jobs[0].clip_id}/clip.mp4"
     before = stack.s3.client().head_object(Bucket=stack.bucket, Key=video)
-    await stack.redis.delete(f"arq:result:{jobs[0].clip_id}")
+    await stack.redis.delete(RESULT_PREFIX + jobs[0].clip_id)
     assert await enqueue(stack.redis, jobs[0])
     deadline = time.monotonic() + 30
     while await stack.redis.zcard(f"reelbot:queue:{MODEL}") and time.monotonic() < deadline:

@@ -3,7 +3,8 @@
 Live: the event loop answers (a wedged loop times the probe out and the pod is restarted).
 It stays live while the models load and while a stopping worker finishes its job, so the
 orchestrator never kills a worker for being slow to start or polite to stop.
-Ready: every served model is loaded, the worker is not stopping, and Redis answers.
+Ready: every served model is loaded (and warmed up), the worker is not stopping, and Redis
+answers. During a Redis outage it says so, and for how long, while the worker reconnects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from core.metrics import QueueCollector, redis_ping, serve_endpoints
 from core.settings import Settings
+from worker.outage import RedisWatch
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Health:
     redis: Redis
     loaded: set[str] = field(default_factory=set)
     stopping: bool = False
+    watch: RedisWatch = field(default_factory=RedisWatch)
 
     async def live(self) -> tuple[bool, str]:
         return True, "stopping: finishing the job in hand" if self.stopping else "ok"
@@ -33,7 +36,12 @@ class Health:
         missing = [m for m in self.models if m not in self.loaded]
         if missing:
             return False, "loading " + ", ".join(missing)
-        return await redis_ping(self.redis)
+        ok, detail = await redis_ping(self.redis)
+        if ok:
+            self.watch.up()
+        elif self.watch.outage_s is not None:
+            detail += f" for {self.watch.outage_s:.0f} s, reconnecting"
+        return ok, detail
 
 
 async def start(settings: Settings, health: Health):

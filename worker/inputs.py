@@ -1,4 +1,8 @@
-"""Turn a job's stored attachments and its flags into what the renderer takes."""
+"""Turn a job's stored attachments and its flags into what the renderer takes.
+
+Fetching an input can fail for a moment (storage away): the job is tried again. Decoding
+it fails the same way every time: BrokenInput, said to the member at once.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ import io
 from collections import deque
 
 from core.contract import RenderJob
+from core.logging import get_logger
 from core.storage import Storage
+
+log = get_logger("worker")
 
 # Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
 # in RenderInput. "parent" is the MP4 of the clip an extend continues.
@@ -18,6 +25,18 @@ MAX_FRAMES = 600
 PARENT_FRAMES = 120
 
 
+class BrokenInput(ValueError):
+    """An attachment that does not decode; the message is fit to show the member."""
+
+
+BROKEN = {
+    "image": "Your image could not be decoded: the file looks broken. Try another PNG, JPEG or WebP.",
+    "video": "Your video could not be decoded past its first frame: the file looks broken or cut short. "
+             "Export it again (MP4 with H.264 works everywhere) and try again.",
+    "parent": "The clip to continue could not be read back from storage, so it cannot be extended.",
+}
+
+
 def decode_image(data: bytes):
     from PIL import Image
 
@@ -27,17 +46,30 @@ def decode_image(data: bytes):
 
 
 def decode_clip(data: bytes, max_frames: int = MAX_FRAMES, from_end: bool = False) -> tuple[list, float | None]:
-    """(RGB frames, frames per second or None): the first `max_frames`, or the last."""
+    """(RGB frames, frames per second or None): the first `max_frames`, or the last.
+
+    A file that breaks off part-way gives the frames before the break (logged); one that
+    gives fewer than two frames is not a video: ValueError.
+    """
     import av
 
     frames = deque(maxlen=max_frames) if from_end else []
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        for frame in container.decode(stream):
-            frames.append(frame.to_image().convert("RGB"))
-            if not from_end and len(frames) >= max_frames:
-                break
+    rate = None
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            for frame in container.decode(stream):
+                frames.append(frame.to_image().convert("RGB"))
+                if not from_end and len(frames) >= max_frames:
+                    break
+    except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:  # IndexError: no video stream
+        if len(frames) < 2:
+            raise ValueError(f"decoded {len(frames)} frames before {type(exc).__name__}: {exc}") from exc
+        log.warning("video breaks off part-way; using the frames before", frames=len(frames),
+                    error=f"{type(exc).__name__}: {exc}")
+    if len(frames) < 2:
+        raise ValueError(f"decoded {len(frames)} frames")
     return list(frames), (float(rate) if rate else None)
 
 
@@ -48,10 +80,30 @@ def decode_video(data: bytes, max_frames: int = MAX_FRAMES) -> list:
 def load_inputs(storage: Storage, job: RenderJob) -> dict:
     """Blocking: fetch and decode every input the job names, as RenderInput fields
     (image, last_image, video + video_fps, parent_video + parent_fps)."""
+    return decode_inputs(job, fetch_inputs(storage, job))
+
+
+def fetch_inputs(storage: Storage, job: RenderJob) -> dict[str, bytes]:
+    """Blocking: every input's bytes, by name. Storage faults propagate (worth a retry)."""
+    return {name: storage.get(key) for name, key in job.input_keys.items()}
+
+
+def decode_inputs(job: RenderJob, fetched: dict[str, bytes]) -> dict:
+    """Blocking: the fetched inputs as RenderInput fields; BrokenInput for one that does not decode."""
     out = {}
-    for name, key in job.input_keys.items():
-        out.update(decode_input(name, storage.get(key), key))
+    for name, data in fetched.items():
+        key = job.input_keys[name]
+        try:
+            out.update(decode_input(name, data, key))
+        except Exception as exc:  # noqa: BLE001 — PIL and PyAV raise many kinds for a bad file
+            log.warning("input does not decode", input=name, key=key, error=f"{type(exc).__name__}: {exc}")
+            kind = "parent" if name == "parent" else "video" if name in CLIPS or _is_clip(key) else "image"
+            raise BrokenInput(BROKEN[kind]) from exc
     return out
+
+
+def _is_clip(key: str) -> bool:
+    return key.endswith((".mp4", ".webm", ".mov"))
 
 
 def decode_input(name: str, data: bytes, key: str = "") -> dict:
@@ -63,7 +115,7 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
     if name in IMAGES:
         return {IMAGES[name]: decode_image(data)}
     # A name this worker does not know: decode by its extension.
-    return {name: decode_video(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)}
+    return {name: decode_video(data) if _is_clip(key) else decode_image(data)}
 
 
 def render_input(job: RenderJob, inputs: dict, steps: int | None = None):

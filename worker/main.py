@@ -1,4 +1,5 @@
-"""`reelbot worker`: one arq worker per served model's queue, one render at a time."""
+"""`reelbot worker`: one arq worker per served model's queue, one admission gate for them
+all (worker/admission.py), one render on the GPU at a time."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ import asyncio
 import signal
 import time
 
-from arq import Worker
 from arq.worker import func
 
 from core.clips import ClipStore
 from core.contract import queue_name
 from core.logging import get_logger
-from core.queue import RENDER_FUNCTION, connect
+from core.queue import RENDER_FUNCTION, RenderWorker, connect
 from core.settings import Settings
 from core.storage import storage_from_settings
 from worker import health as endpoints
 from worker import metrics, presence
+from worker.admission import Admission
 from worker.health import Health
+from worker.outage import REDIS_DOWN, RedisWatch, backoff, until_up
 from worker.render_clip import render_clip
-from worker.runtime import Runtime, load_renderers
+from worker.runtime import (Runtime, check_model_settings, load_renderer, pick_device, pick_encoder,
+                            use_compile_cache, warm_up_renderer)
 
 log = get_logger("worker")
 KEEP_RESULT_S = 24 * 3600
@@ -27,53 +30,60 @@ KEEP_RESULT_S = 24 * 3600
 JOB_TIMEOUT_SLACK_S = 60
 
 
-def build_workers(rt: Runtime) -> list[Worker]:
+def build_workers(rt: Runtime) -> list[RenderWorker]:
     settings = rt.settings
-    workers = []
-    for model in settings.served_models:
-        worker = Worker(
+    # With pipelining a queue's worker may hold a second job of its model; the gate decides.
+    per_queue = 2 if rt.admission.pipelining else 1
+    return [
+        RenderWorker(
             functions=[func(render_clip, name=RENDER_FUNCTION, timeout=settings.job_timeout + JOB_TIMEOUT_SLACK_S,
                             max_tries=settings.max_tries + 1)],  # the last one reports the failure
             queue_name=queue_name(model),
             redis_pool=rt.redis,
-            max_jobs=1,
+            max_jobs=per_queue,
             poll_delay=settings.poll_seconds,
             keep_result=KEEP_RESULT_S,
             handle_signals=False,
             job_completion_wait=settings.stop_grace_seconds,
             ctx={"runtime": rt},
+            admission=rt.admission,
+            lease_s=settings.lease_seconds,
         )
-        # A short lease, renewed while the job lives (worker.lease), instead of timeout + 10 s.
-        worker.in_progress_timeout_s = settings.lease_seconds
-        workers.append(worker)
-    return workers
+        for model in settings.served_models
+    ]
 
 
 async def serve(settings: Settings) -> None:
-    redis = await connect(settings.redis_url)
-    health = Health(models=settings.served_models, redis=redis)
+    watch = RedisWatch()
+    redis = await until_up(watch, lambda: connect(settings.redis_url), "connecting")
+    health = Health(models=settings.served_models, redis=redis, watch=watch)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
     store = ClipStore.from_url(settings.database_url)
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
-                 worker_id=presence.worker_id())
+                 worker_id=presence.worker_id(), watch=watch,
+                 admission=Admission(pipelining=settings.pipelining, ahead_s=settings.pipeline_ahead_seconds))
+    rt.encoder = await asyncio.to_thread(pick_encoder, settings)
     await _load_models(rt, health)
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
-    announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks))
+    announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks, watch))
     workers = build_workers(rt)
+    stopping = asyncio.Event()
 
     def stop(signum: int) -> None:
-        # Finish the render in hand (or hand it back after stop_grace_seconds), take no new job, then exit.
+        # Finish the renders in hand (or hand them back after stop_grace_seconds), take no new job, then exit.
         log.info("stopping: finishing the job in hand", signal=signal.Signals(signum).name)
         health.stopping = True
+        stopping.set()
         for w in workers:
             w.handle_sig_wait_for_completion(signum)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
-    log.info("worker ready", worker=rt.worker_id, queues=[w.queue_name for w in workers])
+    log.info("worker ready", worker=rt.worker_id, queues=[w.queue_name for w in workers],
+             pipelining=settings.pipelining, encoder=rt.encoder)
     try:
-        await _run(workers)
+        await _run(workers, watch, stopping)
     finally:
         announcing.cancel()
         await presence.withdraw(redis, rt.worker_id)
@@ -85,33 +95,69 @@ async def serve(settings: Settings) -> None:
 
 
 async def _load_models(rt: Runtime, health: Health) -> None:
-    """Load each served model once, timing each for reelbot_worker_render_seconds{stage="load"}."""
-    for model in rt.settings.served_models:
+    """Load each served model once (its knobs sharing the card with the others), and with
+    compile on warm it up for the sizes members ask for, timing both for
+    reelbot_worker_render_seconds{stage="load"|"warm_up"} and the start-up log."""
+    settings = rt.settings
+    check_model_settings(settings)
+    use_compile_cache(settings)
+    device = await asyncio.to_thread(pick_device, settings.device)
+    warm_up_total = 0.0
+    for model in settings.served_models:
         started = time.perf_counter()
-        one = rt.settings.model_copy(update={"models": [model]})
-        rt.renderers.update(await asyncio.to_thread(load_renderers, one))
-        metrics.record_load(model, time.perf_counter() - started)
+        renderer = await asyncio.to_thread(load_renderer, settings, model, device, False)
+        loaded_s = time.perf_counter() - started
+        warm_up_s = await asyncio.to_thread(warm_up_renderer, settings, renderer)
+        warm_up_total += warm_up_s
+        rt.renderers[model] = renderer
+        metrics.record_load(model, loaded_s, warm_up_s)
         health.loaded.add(model)
+    log.info("models ready", models=settings.served_models, warm_up_s=round(warm_up_total, 2))
 
 
-async def _run(workers: list[Worker]) -> None:
+async def _run(workers: list[RenderWorker], watch: RedisWatch, stopping: asyncio.Event) -> None:
     """Run each queue's worker until all have stopped.
 
-    On SIGTERM arq cancels a worker's main task once its job is done, or cancels the job after
-    stop_grace_seconds, which hands it back to the queue. Waiting for every worker (not the
-    first to stop) keeps a second model's render from being cut off; waiting for the job
-    tasks lets a handed-back job clear its lease before Redis closes, so another worker takes
-    it at once instead of after the lease expires. A worker that crashes stops the others.
+    On SIGTERM arq cancels a worker's main task once its jobs are done, or cancels the jobs
+    after stop_grace_seconds, which hands them back to the queue. Waiting for every worker
+    (not the first to stop) keeps a second model's render from being cut off; waiting for
+    the job tasks lets a handed-back job clear its lease before Redis closes, so another
+    worker takes it at once instead of after the lease expires. A worker that crashes for
+    any reason but Redis being away stops the others.
     """
-    runs = [asyncio.ensure_future(w.async_run()) for w in workers]
+    runs = [asyncio.ensure_future(_keep_polling(w, watch, stopping)) for w in workers]
     done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
     crashed = [r.exception() for r in done if not r.cancelled() and r.exception() is not None]
     if crashed:
+        stopping.set()
         for w in workers:
             w.handle_sig(signal.SIGTERM)  # hand jobs in hand back
     await asyncio.wait(runs)
-    jobs = [t for w in workers for t in w.tasks.values() if not t.done()]
+    jobs = [t for w in workers for t in w.jobs_in_hand()]
     if jobs:
         await asyncio.wait(jobs, timeout=60)
     if crashed:
         raise crashed[0]
+
+
+async def _keep_polling(w: RenderWorker, watch: RedisWatch, stopping: asyncio.Event) -> None:
+    """arq's poll loop, restarted with backoff when Redis goes away (arq's loop raises on
+    the first failed call). Jobs in hand run on meanwhile: they are tasks of their own."""
+    while True:
+        try:
+            await w.async_run()
+            return
+        except asyncio.CancelledError:
+            return  # stopped: arq cancels its main task when the jobs in hand are done
+        except REDIS_DOWN as exc:
+            watch.down(exc, f"polling {w.queue_name}")
+        for delay in backoff():
+            await asyncio.sleep(delay)
+            if stopping.is_set() and not w.jobs_in_hand():
+                return  # told to stop, nothing left to finish: no need to wait for Redis
+            try:
+                await w.pool.ping()
+                break
+            except REDIS_DOWN:
+                continue
+        watch.up()

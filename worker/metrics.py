@@ -2,10 +2,11 @@
 carries the process_* series: memory, CPU, open files).
 
 Stages of `reelbot_worker_render_seconds` follow a job through the worker:
-queue_wait (enqueue → start), inputs (attachments, parent clip), denoise (the pipeline up
-to its last step, prompt encoding included), decode (after the last step: VAE decode and
-frame conversion), encode (MP4 + poster), upload, total; and load, observed once per model
-when the worker starts (weights read and moved to the device).
+queue_wait (enqueue → start), inputs (attachments, parent clip), gpu_wait (ready, waiting
+for the GPU: a pipelined job waits for the one before), denoise (the pipeline up to its
+last step, prompt encoding included), decode (after the last step: VAE decode and frame
+conversion), encode (MP4 + poster), upload, total; and load and warm_up, observed once per
+model when the worker starts (weights read and moved to the device; compiling).
 """
 
 from __future__ import annotations
@@ -45,17 +46,29 @@ class StepClock:
     first_step: float | None = None
     last_step: float | None = None
     steps: int = 0
+    total: int | None = None
     first_index: int = 0
     ended: float | None = None
 
     def start(self) -> None:
         self.started = time.perf_counter()
 
-    def tick(self, step: int) -> None:
+    def tick(self, step: int, total: int | None = None) -> None:
         now = time.perf_counter()
         if self.first_step is None:
             self.first_step, self.first_index = now, step
         self.last_step, self.steps = now, step
+        self.total = total or self.total
+
+    def remaining_s(self) -> float:
+        """Seconds of denoising left at the current rate: 0 once the last step is done,
+        infinite before a rate is known."""
+        if self.total is not None and self.steps >= self.total:
+            return 0.0
+        rate = self.steps_per_second
+        if self.total is None or rate <= 0:
+            return float("inf")
+        return (self.total - self.steps) / rate
 
     def end(self) -> None:
         self.ended = time.perf_counter()
@@ -76,14 +89,17 @@ class StepClock:
         return self.steps / self.denoise_s if self.denoise_s > 0 else 0.0
 
 
-def record_load(model: str, seconds: float) -> None:
+def record_load(model: str, seconds: float, warm_up_s: float = 0.0) -> None:
     RENDER_SECONDS.labels(model, "load").observe(seconds)
+    if warm_up_s:
+        RENDER_SECONDS.labels(model, "warm_up").observe(warm_up_s)
     MODEL_LOADED.labels(model).set(1)
 
 
 def record_render(model: str, timings: Timings, clock: StepClock) -> None:
     """A render that produced a clip: every stage it went through."""
-    stages = {"queue_wait": timings.queue_wait, "inputs": timings.inputs, "denoise": clock.denoise_s,
+    stages = {"queue_wait": timings.queue_wait, "inputs": timings.inputs, "gpu_wait": timings.gpu_wait,
+              "denoise": clock.denoise_s,
               "decode": clock.decode_s, "encode": timings.encode, "upload": timings.upload, "total": timings.total}
     for stage, seconds in stages.items():
         RENDER_SECONDS.labels(model, stage).observe(seconds)

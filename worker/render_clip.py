@@ -3,35 +3,43 @@
 Order matters for "never lost, never twice": the outcome is published (once, guarded in
 Redis) before the clip record is finalised, and a re-run first looks for a published
 outcome, so a worker that dies at any point leaves a job that the next try completes or
-recognises as finished.
+recognises as finished. A clip cancelled at any point before its outcome is published
+(while queued, denoising, decoding, encoding or uploading) ends cancelled, its media
+removed. Faults a second try can fix are retried; the rest fail at once, in words the
+member understands.
+
+With pipelining (worker/admission.py) two jobs can be in one process: the GPU lock is
+held for the model call only, so one job's encode and upload run beside the next one's
+denoising.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import sys
 import time
 
 from arq import Retry
 
+from core.catalog import get_model
 from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key
-from core.events import published_outcome, publish_outcome, report_progress
+from core.events import publish_done, publish_outcome, published_outcome, report_progress
 from core.logging import bind_job, get_logger
-from worker import lease, metrics
-from worker.inputs import load_inputs, render_input
+from core.queue import renew_lease
+from worker import metrics
+from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input
+from worker.outage import REDIS_DOWN, until_up
+from worker.progress import Cancelled, StepReporter
 from worker.runtime import Runtime
 from worker.upload import encode_and_upload, remove_media
 
 log = get_logger("worker")
 
 
-class Cancelled(Exception):
-    """Raised from the step callback to stop the pipeline at the current step."""
-
-
 class MemberError(Exception):
-    """A failure whose message is fit to show the member (bad input, unsupported task)."""
+    """A failure whose message is fit to show the member, the same on every try (bad
+    input, unsupported task, out of memory): final at once."""
 
 
 async def render_clip(ctx: dict, payload: dict) -> str:
@@ -39,7 +47,7 @@ async def render_clip(ctx: dict, payload: dict) -> str:
     rt: Runtime = ctx["runtime"]
     with bind_job(clip_id=job.clip_id, job_id=ctx["job_id"], member_id=job.member_id, model=job.model,
                   attempt=ctx["job_try"]), metrics.BUSY.labels(job.model).track_inprogress():
-        async with lease.held(rt.redis, ctx["job_id"], rt.settings.lease_seconds, rt.settings.heartbeat_seconds):
+        async with _lease(rt, ctx["job_id"]):
             try:
                 # Our own deadline, inside arq's: a render past it is reported, not dropped.
                 async with asyncio.timeout(rt.settings.job_timeout):
@@ -57,9 +65,9 @@ async def render_clip(ctx: dict, payload: dict) -> str:
 
 
 async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
-    earlier = await published_outcome(rt.redis, job.clip_id)
+    # 1. Already finished? A previous try may have published and died before the record.
+    earlier = await until_up(rt.watch, lambda: published_outcome(rt.redis, job.clip_id), "reading the outcome")
     if earlier is not None:
-        # A previous try published but died before the record was written: finish that.
         await rt.store.record_outcome(earlier)
         return earlier.status.value
     clip = await rt.store.get(job.clip_id)
@@ -71,85 +79,138 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         log.error("render abandoned: every try died", tries=job_try - 1)
         return await _finish(rt, _failed(rt, job, "The render stopped several times on the workers. "
                                                  "Please try again, or try a shorter clip."))
-    if await rt.redis.exists(cancel_key(job.clip_id)):
-        return await _finish(rt, Outcome(clip_id=job.clip_id, status=Status.CANCELLED, model=job.model, worker=rt.worker_id))
+    if await _cancel_asked(rt, job):
+        return await _cancelled(rt, job, "before it started")
     if clip is None:
         await rt.store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                            model=job.model, author_id=job.member_id, parent_id=job.parent_clip_id,
                            private=bool(job.flags.get("private")))
-    await rt.store.transition(job.clip_id, Status.RUNNING, worker=rt.worker_id)
-    started = time.time()
-    log.info("render started", queue_wait=round(started - job.enqueued_at, 3))
+    leased = time.time()
+    timings = Timings(queue_wait=max(0.0, leased - job.enqueued_at))
 
     try:
-        timings = Timings(queue_wait=max(0.0, started - job.enqueued_at))
+        # 2. The inputs: fetched (a storage fault is retried) and decoded (a broken file is final).
         t0 = time.perf_counter()
-        inputs = await asyncio.to_thread(load_inputs, rt.storage, job)
+        fetched = await asyncio.to_thread(fetch_inputs, rt.storage, job)
+        inputs = await asyncio.to_thread(decode_inputs, job, fetched)
         timings.inputs = time.perf_counter() - t0
+
+        # 3. The render, on the GPU; a pipelined job waits here for the one before.
         clock = metrics.StepClock()
-        out = await _run_model(rt, job, inputs, clock)
+        out = await _run_model(rt, job, inputs, clock, timings)
         timings.render = out.model_seconds
-        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes)
+
+        # 4. Cancelled after the last step (during the VAE decode)? Then nothing more is made.
+        if await _cancel_asked(rt, job):
+            raise Cancelled(clock.steps)
+
+        # 5. The MP4 and poster, encoded and uploaded beside the next job's denoising.
+        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps,
+                                     max_bytes=job.max_bytes, codec=rt.encoder)
         timings.encode, timings.upload = up.encode_s, up.upload_s
-    except Cancelled:
-        await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
-        log.info("render cancelled")
-        return await _finish(rt, Outcome(clip_id=job.clip_id, status=Status.CANCELLED, model=job.model,
-                                         seed=job.seed, worker=rt.worker_id))
-    except MemberError as exc:
+    except Cancelled as stop:
+        return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
+    except (MemberError, BrokenInput) as exc:
         return await _finish(rt, _failed(rt, job, str(exc)))
     except Exception as exc:  # noqa: BLE001 — any model/encode/storage fault
+        if _out_of_memory(exc):
+            log.error("render ran out of GPU memory", error=str(exc)[:300])
+            _free_gpu_memory()
+            return await _finish(rt, _failed(rt, job, _OUT_OF_MEMORY))
         log.exception("render failed", error=type(exc).__name__)
         if job_try < rt.settings.max_tries:
             await rt.store.transition(job.clip_id, Status.QUEUED, error=None)
             metrics.record_outcome(job.model, "retried")
             raise Retry(defer=1) from exc
-        return await _finish(rt, _failed(rt, job, _member_reason(exc)))
+        return await _finish(rt, _failed(rt, job, "The render failed on the worker after several tries. "
+                                                 "Please try again in a moment."))
 
-    timings.total = time.time() - started + timings.queue_wait
+    # 6. One outcome: published unless the member cancelled meanwhile (the last word on a cancel).
+    timings.total = time.time() - leased + timings.queue_wait
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      timings=timings, worker=rt.worker_id)
+                      asked_seconds=_shortened(job, out), timings=timings, worker=rt.worker_id)
+    published = await until_up(rt.watch, lambda: publish_done(rt.redis, outcome), "publishing the outcome")
+    if published == "cancelled":
+        return await _cancelled(rt, job, "after the last step")
     log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
     metrics.record_render(job.model, timings, clock)
-    return await _finish(rt, outcome)
+    return await _finish(rt, outcome, published=published == "published")
 
 
-async def _run_model(rt: Runtime, job: RenderJob, inputs: dict, clock: metrics.StepClock):
-    """Run the pipeline in a thread; the step callback reports progress and stops on cancel,
-    and ticks `clock` (denoise vs decode time, steps per second)."""
+async def _run_model(rt: Runtime, job: RenderJob, inputs: dict, clock: metrics.StepClock, timings: Timings):
+    """Run the pipeline in a thread while holding the GPU. Progress leaves and cancels
+    arrive through a StepReporter, so no step waits on Redis; `clock` splits denoise from
+    decode time and tells the admission gate when the GPU will be free."""
     from inference.render import UnsupportedTask
 
     renderer = rt.renderers[job.model]
     inp = render_input(job, inputs, steps=rt.settings.model_steps.get(job.model))
-    loop = asyncio.get_running_loop()
-    stop = threading.Event()
-
-    def on_step(step: int, total: int) -> None:
-        clock.tick(step)
-        if stop.is_set():
-            raise Cancelled()
-        asked = asyncio.run_coroutine_threadsafe(
-            report_progress(rt.redis, Progress(clip_id=job.clip_id, step=step, total=total)), loop)
-        if asked.result(timeout=30):
-            raise Cancelled()
-
+    waited = time.perf_counter()
     async with rt.gpu:  # one render at a time in this process
-        clock.start()
-        task = asyncio.ensure_future(asyncio.to_thread(renderer.render, inp, on_step))
-        try:
-            out = await asyncio.shield(task)
+        timings.gpu_wait = time.perf_counter() - waited
+        if await _cancel_asked(rt, job):  # cancelled while it waited for the GPU
+            raise Cancelled()
+        await rt.store.transition(job.clip_id, Status.RUNNING, worker=rt.worker_id)
+        log.info("render started", queue_wait=round(timings.queue_wait, 3), gpu_wait=round(timings.gpu_wait, 3))
+        rt.admission.on_gpu(job.clip_id, clock.remaining_s)
+        async with StepReporter(rt.redis, job.clip_id, rt.watch) as reporter:
+
+            def on_step(step: int, total: int) -> None:
+                clock.tick(step, total)
+                reporter.step(step, total)
+
+            clock.start()
+            task = asyncio.ensure_future(asyncio.to_thread(renderer.render, inp, on_step))
+            try:
+                out = await asyncio.shield(task)
+            except UnsupportedTask as exc:
+                raise MemberError(str(exc)) from exc
+            except asyncio.CancelledError:
+                # Timeout or shutdown: stop the thread at its next step before giving up the GPU.
+                reporter.stop.set()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise
+            finally:
+                rt.admission.off_gpu(job.clip_id)
             clock.end()
             return out
-        except UnsupportedTask as exc:
-            raise MemberError(str(exc)) from exc
-        except asyncio.CancelledError:
-            # Timeout or shutdown: stop the thread at its next step before giving up the GPU.
-            stop.set()
-            with contextlib.suppress(BaseException):
-                await task
-            raise
+
+
+@contextlib.asynccontextmanager
+async def _lease(rt: Runtime, job_id: str):
+    """Renew arq's in-progress key while the job runs (core.queue.renew_lease), so a
+    killed worker's job is taken over within lease_seconds; through a Redis outage the
+    renewal keeps trying, and takes the job back as soon as Redis answers again."""
+
+    async def renew() -> None:
+        while True:
+            try:
+                await renew_lease(rt.redis, job_id, int(rt.settings.lease_seconds * 1000))
+            except REDIS_DOWN as exc:
+                rt.watch.down(exc, "renewing the job's lease")
+            await asyncio.sleep(rt.settings.heartbeat_seconds)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _cancel_asked(rt: Runtime, job: RenderJob) -> bool:
+    return bool(await until_up(rt.watch, lambda: rt.redis.exists(cancel_key(job.clip_id)), "reading the cancel flag"))
+
+
+async def _cancelled(rt: Runtime, job: RenderJob, when: str) -> str:
+    await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+    log.info("render cancelled", when=when)
+    return await _finish(rt, Outcome(clip_id=job.clip_id, status=Status.CANCELLED, model=job.model, seed=job.seed,
+                                     worker=rt.worker_id))
 
 
 def _failed(rt: Runtime, job: RenderJob, reason: str) -> Outcome:
@@ -157,21 +218,50 @@ def _failed(rt: Runtime, job: RenderJob, reason: str) -> Outcome:
                    error=reason, worker=rt.worker_id)
 
 
-def _member_reason(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}".lower()
-    if "out of memory" in text:
-        return "The GPU ran out of memory for this clip. Try a shorter clip (-len) or another aspect ratio."
-    return "The render failed on the worker after several tries. Please try again in a moment."
+_OUT_OF_MEMORY = ("The GPU ran out of memory for this clip. Try a shorter clip (-len 3) or a smaller "
+                  "aspect ratio (-ar 1:1).")
 
 
-async def _finish(rt: Runtime, outcome: Outcome) -> str:
-    published = await publish_outcome(rt.redis, outcome)
+def _out_of_memory(exc: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return "out of memory" in str(exc).lower()
+
+
+def _free_gpu_memory() -> None:
+    """Give the failed render's cached blocks back, so the next clip starts from a clean pool."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _shortened(job: RenderJob, out) -> float | None:
+    """The seconds asked when the clip came out shorter than -len asked by more than the
+    rounding to a valid frame count (the model's frame cap), else None."""
+    asked = job.flags.get("length")
+    if not asked or not out.fps:
+        return None
+    spec = get_model(job.model)
+    block_s = spec.frames_multiple / (out.fps if spec.fps_conditioned else spec.native_fps)
+    return float(asked) if asked - out.num_frames / out.fps > block_s / 2 + 1e-6 else None
+
+
+async def _finish(rt: Runtime, outcome: Outcome, published: bool | None = None) -> str:
+    """Publish `outcome` (unless already done: `published`), record it, and report the final status."""
+    if published is None:
+        published = await until_up(rt.watch, lambda: publish_outcome(rt.redis, outcome), "publishing the outcome")
     if published:
         metrics.record_outcome(outcome.model or "unknown", outcome.status.value)
     else:
         # Another try got there first: keep the record in line with what members were told.
-        outcome = await published_outcome(rt.redis, outcome.clip_id) or outcome
+        outcome = await until_up(rt.watch, lambda: published_outcome(rt.redis, outcome.clip_id),
+                                 "reading the outcome") or outcome
     await rt.store.record_outcome(outcome)
     done = int(outcome.status is Status.DONE)
-    await report_progress(rt.redis, Progress(clip_id=outcome.clip_id, step=done, total=1, status=outcome.status))
+    final = Progress(clip_id=outcome.clip_id, step=done, total=1, status=outcome.status)
+    await until_up(rt.watch, lambda: report_progress(rt.redis, final), "reporting the final status")
     return outcome.status.value

@@ -18,12 +18,13 @@ class Uploaded:
     upload_s: float
 
 
-def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None) -> Uploaded:
+def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, *, max_bytes: int | None = None,
+                      codec: str = "libx264") -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
     from inference.encode import encode_mp4, poster_jpeg
 
     t0 = time.perf_counter()
-    mp4 = encode_mp4(frames, fps, max_bytes=max_bytes)
+    mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
