@@ -126,6 +126,8 @@ async def renew_lease(redis: Redis, job_id: str, lease_ms: int) -> None:
 class Admission(Protocol):
     """Decides, for every queue a process serves together, whether it may take a job now."""
 
+    def holds(self, job_id: str) -> bool: ...
+
     def reserve(self, job_id: str) -> bool: ...
 
     def release(self, job_id: str) -> None: ...
@@ -149,6 +151,8 @@ class RenderWorker(Worker):
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         for raw in job_ids:
             job_id = raw.decode()
+            if self.admission.holds(job_id):
+                continue  # running here: arq keeps a job in its queue until it ends
             if not self.admission.reserve(job_id):
                 return
             await super().start_jobs([raw])  # another worker may have taken it meanwhile

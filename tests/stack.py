@@ -98,9 +98,9 @@ class Stack:
             await asyncio.sleep(0.2)
         raise TimeoutError("workers did not come up")
 
-    async def submit(self, prompt: str, **kw) -> RenderJob:
+    async def submit(self, prompt: str, model: str = MODEL, **kw) -> RenderJob:
         """What the bot does: record the clip, then queue it."""
-        job = new_job(parse_prompt(prompt), model=MODEL, member_id="42", **kw)
+        job = new_job(parse_prompt(prompt), model=model, member_id="42", **kw)
         await self.store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags,
                              seed=job.seed, model=job.model, author_id=job.member_id, status="queued")
         assert await enqueue(self.redis, job)

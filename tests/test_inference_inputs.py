@@ -114,7 +114,7 @@ def test_warm_up_only_when_compile_is_on(models_dir, monkeypatch):
     from worker.runtime import load_renderers
 
     warmed = []
-    monkeypatch.setattr(Renderer, "warm_up", lambda self, steps=2: warmed.append(self.spec.name) or 0.1)
+    monkeypatch.setattr(Renderer, "warm_up", lambda self, **_: warmed.append(self.spec.name) or 0.1)
     plain = load_settings(models=["ltx-tiny", "wan-tiny"], models_dir=models_dir, device="cpu")
     assert set(load_renderers(plain)) == {"ltx-tiny", "wan-tiny"} and warmed == []
     compiled = load_settings(models=["ltx-tiny", "wan-tiny"], models_dir=models_dir, device="cpu",

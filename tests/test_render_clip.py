@@ -1,5 +1,6 @@
 """The job function's guards, run in-process against real Redis and SQLite."""
 
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 
@@ -83,3 +84,135 @@ async def test_a_cancelled_queued_job_that_slipped_through_does_not_render(rt):
     await rt.redis.set("reelbot:cancel:c1", 1)
     assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, _job()) == "cancelled"
     assert [o.status for o in await _outcomes(rt.redis)] == [Status.CANCELLED]
+
+
+# --- failures, cancels after the last step, short clips: a stand-in model -----------------------
+
+
+class FakeModel:
+    """Renders `frames` of noise at once, calling on_step like a pipeline; `during` runs in the
+    render thread after the last step (the VAE decode) and `error` is raised instead of rendering."""
+
+    def __init__(self, frames=9, fps=24, during=None, error=None):
+        self.frames, self.fps, self.during, self.error = frames, fps, during, error
+        self.calls = 0
+
+    def render(self, inp, on_step=None):
+        from inference.render import RenderOutput
+
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        for step in range(1, 5):
+            on_step(step, 4)
+        if self.during:
+            self.during()
+        pixels = np.random.default_rng(inp.seed).integers(0, 256, (self.frames, 32, 48, 3), dtype=np.uint8)
+        return RenderOutput(frames=pixels, fps=self.fps, width=48, height=32, num_frames=self.frames, seed=inp.seed,
+                            model_seconds=0.01)
+
+
+@pytest.fixture
+def queued(rt):
+    async def add(clip_id="c1", **job):
+        await rt.store.add(id=clip_id, task="text-to-video", prompt="a fox", seed=1, model="ltx-tiny", status="queued")
+        return {**_job(clip_id), **job}
+    return add
+
+
+def _set_cancel_flag(url: str, clip_id: str = "c1"):
+    """From the render thread, as a member pressing Cancel would, through another connection."""
+    import redis
+
+    def press():
+        with redis.Redis.from_url(url) as r:
+            r.set(f"reelbot:cancel:{clip_id}", 1)
+    return press
+
+
+async def test_a_cancel_during_the_decode_posts_nothing_and_leaves_no_media(rt, queued, redis_server):
+    rt.renderers["ltx-tiny"] = FakeModel(during=_set_cancel_flag(redis_server.url))
+    payload = await queued()
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, payload) == "cancelled"
+    assert [o.status for o in await _outcomes(rt.redis)] == [Status.CANCELLED]
+    assert (await rt.store.get("c1")).status == "cancelled"
+    assert rt.storage.keys("clips/") == []
+
+
+async def test_a_cancel_during_the_upload_still_cancels(rt, queued, redis_server, monkeypatch):
+    from worker import render_clip as job_module
+    from worker.upload import encode_and_upload
+
+    def upload_then_cancel(*args, **kwargs):
+        uploaded = encode_and_upload(*args, **kwargs)
+        _set_cancel_flag(redis_server.url)()  # the member presses Cancel as the upload ends
+        return uploaded
+
+    monkeypatch.setattr(job_module, "encode_and_upload", upload_then_cancel)
+    rt.renderers["ltx-tiny"] = FakeModel()
+    payload = await queued()
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, payload) == "cancelled"
+    assert [o.status for o in await _outcomes(rt.redis)] == [Status.CANCELLED]
+    assert rt.storage.keys("clips/") == []  # the uploaded clip and poster were removed
+
+
+async def test_a_cancel_after_the_outcome_is_out_is_too_late(rt, queued):
+    from core.queue import cancel
+
+    rt.renderers["ltx-tiny"] = FakeModel()
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued()) == "done"
+    await rt.store.update("c1", status="running")  # as if the record lagged behind the outcome
+    assert await cancel(rt.redis, rt.store, "c1", "ltx-tiny") == "done"
+    assert not await rt.redis.exists("reelbot:cancel:c1")
+
+
+async def test_out_of_gpu_memory_fails_at_once_with_what_to_try(rt, queued, monkeypatch):
+    import torch
+
+    from worker import render_clip as job_module
+
+    freed = []
+    monkeypatch.setattr(job_module, "_free_gpu_memory", lambda: freed.append(1))
+    model = FakeModel(error=torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"))
+    rt.renderers["ltx-tiny"] = model
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued()) == "failed"
+    [outcome] = await _outcomes(rt.redis)
+    assert "ran out of memory" in outcome.error and "-len" in outcome.error and "-ar" in outcome.error
+    assert model.calls == 1 and freed == [1]  # no second try, and the cache was given back
+
+
+async def test_a_broken_video_fails_at_once_and_says_the_file_is_broken(rt, queued):
+    from core.contract import input_key
+    from inference.encode import encode_mp4
+
+    good = encode_mp4(np.random.default_rng(0).integers(0, 256, (24, 96, 160, 3), dtype=np.uint8), 24)
+    rt.renderers["ltx-tiny"] = model = FakeModel()
+    for n, data in enumerate([good[:4000], b"not a video at all" * 50]):
+        clip_id = f"b{n}"
+        rt.storage.put(input_key(clip_id, "video.mp4"), data, "video/mp4")
+        payload = await queued(clip_id, task="video-to-video", input_keys={"video": input_key(clip_id, "video.mp4")})
+        assert await render_clip({"runtime": rt, "job_id": clip_id, "job_try": 1}, payload) == "failed"
+        clip = await rt.store.get(clip_id)
+        assert clip.error.startswith("Your video could not be decoded past its first frame")
+    assert model.calls == 0
+
+
+async def test_a_transient_fault_is_tried_again(rt, queued):
+    from arq import Retry
+
+    rt.renderers["ltx-tiny"] = FakeModel(error=ConnectionResetError("storage hiccup"))
+    with pytest.raises(Retry):
+        await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued())
+    assert await _outcomes(rt.redis) == []
+
+
+async def test_a_clip_cut_short_by_the_models_frame_cap_says_what_was_asked(rt, queued):
+    rt.renderers["ltx-tiny"] = FakeModel(frames=257, fps=30)  # LTX's most frames, at 30 fps: 8.6 s
+    payload = await queued(flags={"length": 10, "fps": 30})
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, payload) == "done"
+    [outcome] = await _outcomes(rt.redis)
+    assert outcome.asked_seconds == 10 and outcome.num_frames == 257
+    rt.renderers["ltx-tiny"] = FakeModel(frames=121, fps=24)  # 5 s asked, 5.04 s made: as asked
+    assert await render_clip({"runtime": rt, "job_id": "c2", "job_try": 1},
+                             await queued("c2", flags={"length": 5, "fps": 24})) == "done"
+    assert (await _outcomes(rt.redis))[1].asked_seconds is None

@@ -41,6 +41,9 @@ async def test_twenty_jobs_on_two_workers(stack):
     outcomes = await stack.outcomes()
     assert sorted(o.clip_id for o in outcomes) == sorted(j.clip_id for j in jobs)
     assert {o.worker for o in outcomes} == {w.worker_id for w in workers}  # both took work
+    # Pipelining: on some worker a clip was on the GPU before the one before it was finished.
+    clips = sorted([await stack.store.get(j.clip_id) for j in jobs], key=lambda c: (c.worker, c.started_at))
+    assert any(a.worker == b.worker and b.started_at < a.finished_at for a, b in zip(clips, clips[1:]))
 
     # The same clip id again: arq refuses it while its result is kept …
     assert not await enqueue(stack.redis, jobs[0])
@@ -55,6 +58,31 @@ async def test_twenty_jobs_on_two_workers(stack):
     after = stack.s3.client().head_object(Bucket=stack.bucket, Key=video)
     assert after["LastModified"] == before["LastModified"]
     assert len(await stack.outcomes()) == 20
+
+
+async def test_a_process_serving_two_models_leases_one_job_and_leaves_the_other_to_an_idle_worker(stack):
+    from core.catalog import get_model
+    from core.queue import IN_PROGRESS_PREFIX
+    from inference.loading import resolve_source
+
+    resolve_source(get_model("wan-tiny"), None, stack.env["REELBOT_MODELS_DIR"])
+    stack.env.update(REELBOT_MODEL_STEPS='{"ltx-tiny": 3000}', REELBOT_MODELS="ltx-tiny,wan-tiny")
+    both = stack.start_worker()
+    await stack.wait_ready(both)
+    busy = await stack.submit(LONG)
+    await stack.wait_running(busy.clip_id)
+    other = await stack.submit("a wan clip -len 1", model="wan-tiny")
+    await asyncio.sleep(2)  # many polls of the wan queue
+    # Its GPU is busy for a long while, so the worker does not hold a job it cannot start.
+    assert not await stack.redis.exists(IN_PROGRESS_PREFIX + other.clip_id)
+    assert (await stack.store.get(other.clip_id)).status == "queued"
+    stack.env["REELBOT_MODELS"] = "wan-tiny"
+    idle = stack.start_worker()
+    assert await stack.wait_final(other.clip_id, timeout=90) == "done", stack.logs()
+    assert (await stack.store.get(other.clip_id)).worker == idle.worker_id
+    assert (await stack.store.get(busy.clip_id)).status == "running"
+    await cancel(stack.redis, stack.store, busy.clip_id, MODEL)
+    assert await stack.wait_final(busy.clip_id, timeout=60) == "cancelled"
 
 
 async def test_a_killed_workers_job_completes_elsewhere_within_30s(stack):

@@ -31,6 +31,9 @@ class Admission:
     held: dict[str, str] = field(default_factory=dict)  # job id → WAITING / ON_GPU / DONE_WITH_GPU
     _remaining: dict[str, Callable[[], float]] = field(default_factory=dict)
 
+    def holds(self, job_id: str) -> bool:
+        return job_id in self.held
+
     def reserve(self, job_id: str) -> bool:
         """Take `job_id` if this process may lease it now (called by each queue's arq worker)."""
         if job_id in self.held:  # already ours (a lease lost in a Redis restart, picked up again)
