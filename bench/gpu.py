@@ -1,20 +1,31 @@
-"""Plain diffusers against a Reelbot worker job, per model, at real size on a GPU.
+"""Reelbot on a GPU, measured like against like, with random weights (nothing downloaded).
 
-For LTX-Video (768×512, 121 frames) and Wan 2.1 1.3B (832×480, 81 frames) it times
-  (a) a plain diffusers pipeline call with the model card's defaults (bf16, no knobs),
-  (b) a Reelbot job with the speed knobs this card gets, through the real path: arq
-      queue in a local redis-server, the worker's job function, MP4 encode, upload to
-      file storage, the clip record in SQLite and the outcome stream,
-and prints seconds per clip (median), the speedup (a)/(b), peak GPU memory, and the
-share of (b) spent outside the model call. For LTX it also times (b) with the
-distilled settings (8 timesteps, no guidance) on the same architecture.
+Per model (LTX-Video 2B at 768x512x121, the LTX distilled settings at the same size, Wan 2.1
+1.3B at 832x480x81; real architectures from inference/fullsize.py, random weights), in
+three parts, each at the same model, steps and size as what it is compared with:
 
-Weights: a local diffusers folder when given (--weights ltx-video=/models/ltx), else the
-same architecture built from its configuration with random weights (inference/fullsize.py):
-the arithmetic is the same. With --tiny, or on a machine without CUDA, it runs the tiny
-random-weight models at their own sizes instead, so the whole path can be checked on a CPU.
+1. model call: the plain diffusers call (the model card's dtypes and settings, output as
+   numpy) against Reelbot's Renderer with no knobs, each speed knob of this card alone,
+   and all of them together (the worker's defaults). The distilled model is compared
+   with its own plain call at its own timesteps. Each configuration gets a freshly built
+   pipeline and one uncounted call first (compiling, when it compiles).
+2. one job: a Reelbot job through the real path (arq queue in a local redis-server, the
+   worker's job function, encode with the probed encoder, upload to file storage, the
+   SQLite record, the outcome stream), one at a time: seconds per clip, and the share of
+   it spent outside the model call, with the stages it goes to.
+3. a queue: 20 mixed requests (aspects, lengths) queued at once, pipelining off and on:
+   clips per hour, the GPU's idle share between back-to-back jobs (the gaps between one
+   model call and the next over the whole run), and the share outside the model call.
 
-    python bench/gpu.py [--tiny] [--runs 3] [--steps N] [--only ltx-video] [--json out.json]
+Every row is printed as soon as it is measured (a run cut short still says something),
+and parts past --budget-s are skipped with a line saying so.
+
+    python bench/gpu.py --runs 2 --steps 20 --json /tmp/gpu.json    # on one H200: see RESULTS.md
+    python bench/gpu.py --tiny --runs 2                              # the same path on a CPU
+
+--weights NAME=FOLDER loads real weights instead (ltx-video, ltx-video-distilled,
+wan-t2v-1.3b); without it the distilled row runs the distilled *settings* (8 timesteps,
+no guidance) on the 2B architecture, since no 13B architecture is built in code.
 """
 
 from __future__ import annotations
@@ -23,9 +34,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
+import math
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -38,6 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from core.catalog import get_model  # noqa: E402
 from core.clips import ClipStore  # noqa: E402
 from core.events import OutcomeReader  # noqa: E402
 from core.flags import parse_prompt  # noqa: E402
@@ -48,95 +61,123 @@ from core.queue import connect, enqueue  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.storage import storage_from_settings  # noqa: E402
 from inference import knobs as speed  # noqa: E402
-from core.catalog import get_model  # noqa: E402
-from inference.render import Renderer  # noqa: E402
+from inference.encode import pick_encoder  # noqa: E402
+from inference.render import Renderer, RenderInput  # noqa: E402
 from reelbot.local import start_redis  # noqa: E402
+from worker.admission import Admission  # noqa: E402
 from worker.main import build_workers  # noqa: E402
 from worker.runtime import Runtime  # noqa: E402
 
 PROMPT = "a red fox running through fresh snow in a pine forest, morning light"
+QUEUE_JOBS = 20
+# The queue's mix: what members ask for most (aspects) and a spread of lengths.
+QUEUE_ASPECTS = ("16:9", "9:16", "1:1", "4:3")
+QUEUE_SECONDS = (5, 3, 4, 2)
+KNOB_NAMES = ("attention", "compile", "cache", "fp8", "vae_tiling", "offload")
 
 
 @dataclasses.dataclass
 class Case:
-    """One model at one size: the registry entry whose settings (b) uses, and the
-    architecture that runs."""
-
     label: str
-    model: str  # registry name used for the job
+    model: str  # catalog name whose settings (steps, guidance, knobs) are used
     architecture: str  # fullsize.build_fullsize name, or the tiny model's name
     width: int
     height: int
     frames: int
     fps: int
-    flags: str  # what the member would type to get this size and length
+
+    @property
+    def aspect(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
 
 
 REAL = [
-    Case("LTX-Video 2B", "ltx-video", "ltx-video", 768, 512, 121, 24, "-ar 3:2 -fps 24 -len 5"),
-    Case("LTX-Video 2B, distilled settings", "ltx-video-distilled", "ltx-video", 768, 512, 121, 24,
-         "-ar 3:2 -fps 24 -len 5"),
-    Case("Wan 2.1 1.3B", "wan-t2v-1.3b", "wan-t2v-1.3b", 832, 480, 81, 16, "-ar 16:9 -fps 16 -len 5"),
+    Case("LTX-Video 2B", "ltx-video", "ltx-video", 768, 512, 121, 24),
+    Case("LTX-Video distilled", "ltx-video-distilled", "ltx-video", 768, 512, 121, 24),
+    Case("Wan 2.1 1.3B", "wan-t2v-1.3b", "wan-t2v-1.3b", 832, 480, 81, 16),
 ]
 TINY = [
-    Case("ltx-tiny", "ltx-tiny", "ltx-tiny", 160, 96, 121, 24, "-ar 16:9 -fps 24 -len 5"),
-    Case("wan-tiny", "wan-tiny", "wan-tiny", 80, 48, 81, 16, "-ar 16:9 -fps 16 -len 5"),
+    Case("ltx-tiny", "ltx-tiny", "ltx-tiny", 160, 96, 121, 24),
+    Case("wan-tiny", "wan-tiny", "wan-tiny", 80, 48, 81, 16),
 ]
 
 
-@dataclasses.dataclass
-class Row:
-    case: str
-    path: str  # "plain" or "reelbot"
-    steps: int
-    seconds: float  # median per clip, end to end for reelbot
-    model_seconds: float  # median pipeline call
-    peak_gib: float | None
-    knobs: dict
-    # Medians of the worker's own stage timings (reelbot jobs): where the outside time goes.
-    stages: dict = dataclasses.field(default_factory=dict)
+class Clock:
+    """Stops parts that would start past the budget (a run must end before its time does)."""
 
-    @property
-    def outside_share(self) -> float:
-        return max(0.0, self.seconds - self.model_seconds) / self.seconds
+    def __init__(self, budget_s: float):
+        self.started, self.budget_s = time.perf_counter(), budget_s
+        self.skipped: list[str] = []
+
+    def allows(self, part: str) -> bool:
+        if time.perf_counter() - self.started < self.budget_s:
+            return True
+        self.skipped.append(part)
+        print(f"skipped (past --budget-s {self.budget_s:.0f}): {part}", flush=True)
+        return False
 
 
-# --- building the pipeline -----------------------------------------------------------------
+# --- building ----------------------------------------------------------------------------------
 
 
 def build_pipeline(case: Case, device: str, weights: dict, models_dir: Path):
-    """The pipeline (a) runs, in the dtypes of the model card: bf16, Wan's VAE in fp32."""
-    spec = get_model(case.architecture if case.architecture.endswith("tiny") else case.model)
+    """A fresh pipeline in the model card's dtypes (bf16 on a GPU; Wan's VAE fp32), on `device`."""
+    spec = get_model(case.model)
     dtypes = speed.component_dtypes(spec, speed.Knobs(dtype="auto"), device)
-    if case.architecture in weights:
-        from inference.loading import read_pipeline
+    from inference.loading import read_pipeline, resolve_source
 
-        pipeline = read_pipeline(spec, weights[case.architecture], dtype=dtypes)
-        source = weights[case.architecture]
-    elif case.architecture.endswith("tiny"):
-        from inference.loading import read_pipeline, resolve_source
-
-        source = resolve_source(spec, None, models_dir)
-        pipeline = read_pipeline(spec, source, dtype=dtypes)
+    if case.model in weights or case.architecture in weights:
+        pipeline = read_pipeline(spec, weights.get(case.model) or weights[case.architecture], dtype=dtypes)
+    elif spec.tiny:
+        pipeline = read_pipeline(spec, resolve_source(spec, None, models_dir), dtype=dtypes)
     else:
         from inference.fullsize import build_fullsize
 
         with torch.device(device):
             pipeline = build_fullsize(case.architecture, dtype=dtypes["default"], vae_dtype=dtypes.get("vae"))
-        source = "random weights, real-size architecture"
     pipeline.to(device)
     pipeline.set_progress_bar_config(disable=True)
-    return pipeline, source
+    return pipeline
 
 
-# --- (a) plain diffusers -----------------------------------------------------------------------
+def free() -> None:
+    """Give the memory of what the caller just dropped back (before the next build)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
-def plain_call(pipeline, case: Case, steps: int, runs: int, device: str) -> Row:
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_gib(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+
+
+def reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+# --- 1. the model call -------------------------------------------------------------------------
+
+
+def plain_call(case: Case, pipeline, steps: int | None, runs: int, device: str) -> dict:
+    """diffusers as its documentation calls it: the card's settings, numpy frames out."""
     spec = get_model(case.model)
     arguments = dict(prompt=PROMPT, negative_prompt=spec.default_negative_prompt or "", width=case.width,
-                     height=case.height, num_frames=case.frames, num_inference_steps=steps,
-                     guidance_scale=spec.default_guidance, output_type="np", **dict(spec.call_kwargs))
+                     height=case.height, num_frames=case.frames, guidance_scale=spec.default_guidance,
+                     output_type="np", **dict(spec.call_kwargs))
+    if steps is None and spec.timesteps:
+        arguments.update(timesteps=list(spec.timesteps), num_inference_steps=len(spec.timesteps))
+    else:
+        arguments["num_inference_steps"] = steps or spec.default_steps
     if spec.family == "ltx":
         arguments["frame_rate"] = case.fps
     times = []
@@ -148,167 +189,274 @@ def plain_call(pipeline, case: Case, steps: int, runs: int, device: str) -> Row:
         sync(device)
         if run:
             times.append(time.perf_counter() - started)
-    seconds = statistics.median(times)
-    return Row(case.label, "plain diffusers", steps, seconds, seconds, peak(device), {})
+    return {"case": case.label, "config": "plain diffusers", "steps": arguments["num_inference_steps"],
+            "model_s": statistics.median(times), "peak_gib": peak_gib(device)}
 
 
-# --- (b) a Reelbot job -------------------------------------------------------------------------
+def knob_configs(spec, device: str, configured: dict | None) -> list[tuple[str, speed.Knobs]]:
+    """Reelbot with no knobs, each knob this card gets alone, then all of them (the defaults)."""
+    defaults = speed.resolve(spec, device, configured)
+    base = speed.Knobs(dtype=defaults.dtype)
+    configs = [("reelbot, no knobs", base)]
+    on = [name for name in KNOB_NAMES if getattr(defaults, name)]
+    for name in on:
+        alone = dataclasses.replace(base, **{name: getattr(defaults, name)}, cache_threshold=defaults.cache_threshold)
+        configs.append((f"reelbot, {name} only", alone))
+    if len(on) > 1:
+        configs.append(("reelbot, all knobs (worker default)", defaults))
+    return configs
 
 
-async def reelbot_jobs(renderer: Renderer, case: Case, steps: int | None, runs: int, tmp: Path, device: str) -> Row:
-    redis_proc, redis_url = start_redis(tmp / "redis", appendonly=False)
-    database_url = f"sqlite:///{tmp}/bench.db"
-    settings = load_settings(redis_url=redis_url, database_url=database_url, storage_url=f"file://{tmp}/media",
-                             models=[case.model], models_dir=tmp / "models", device=device, log_level="WARNING",
-                             model_steps={case.model: steps} if steps else {})
-    await upgrade_async(database_url)
-    redis = await connect(redis_url)
-    store = ClipStore.from_url(database_url)
-    runtime = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
-                      worker_id="bench")
-    runtime.renderers = {case.model: renderer}
-    workers = build_workers(runtime)
-    serving = [asyncio.create_task(w.async_run()) for w in workers]
-    reader = OutcomeReader(redis, "bench")
-    await reader.ensure_group()
-    rows = []
-    try:
-        reset_peak(device)
-        for run in range(runs + 1):  # the first job is not counted (allocator, cudnn, caches)
-            job = new_job(parse_prompt(f"{PROMPT} {case.flags} -seed {run}"), model=case.model)
-            await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
-                            model=job.model)
-            started = time.perf_counter()
-            await enqueue(redis, job)
-            got = []
-            while not got:
-                got = await reader.read(count=1, block_ms=60_000)
-            elapsed = time.perf_counter() - started
-            message_id, outcome = got[0]
-            await reader.ack(message_id)
-            if outcome.status != "done":
-                raise RuntimeError(f"job {job.clip_id} ended {outcome.status}: {outcome.error}")
-            if (outcome.width, outcome.height, outcome.num_frames) != (case.width, case.height, case.frames):
-                raise RuntimeError(f"rendered {outcome.width}x{outcome.height}x{outcome.num_frames}")
-            if run:
-                rows.append((elapsed, outcome.timings))
-    finally:
-        for task in serving:
-            task.cancel()
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                await worker.close()
-        await redis.close(close_connection_pool=True)
-        await store.close()
-        redis_proc.terminate()
+def renderer_for(case: Case, knobs: speed.Knobs, device: str, weights: dict, models_dir: Path) -> Renderer:
+    pipeline = build_pipeline(case, device, weights, models_dir)
+    return Renderer(get_model(case.model), "bench", device=device, knobs=knobs, pipeline=pipeline)
+
+
+def renderer_call(case: Case, renderer: Renderer, label: str, steps: int | None, runs: int, device: str) -> dict:
+    inp = RenderInput(prompt=PROMPT, aspect=case.aspect, fps=case.fps, seconds=case.seconds, steps=steps)
+    reset_peak(device)
+    started = time.perf_counter()
+    first = renderer.render(dataclasses.replace(inp, seed=0))  # uncounted: compiles when compiling
+    first_s = time.perf_counter() - started
+    if (first.width, first.height, first.num_frames) != (case.width, case.height, case.frames):
+        raise RuntimeError(f"{case.label}: rendered {first.width}x{first.height}x{first.num_frames}")
+    times = [renderer.render(dataclasses.replace(inp, seed=run)).model_seconds for run in range(1, runs + 1)]
     spec = renderer.spec
     used = steps or (len(spec.timesteps) if spec.timesteps else spec.default_steps)
-    stages = {name: statistics.median(getattr(t, name) for _, t in rows)
-              for name in ("queue_wait", "inputs", "encode", "upload")}
-    return Row(case.label, "reelbot job", used, statistics.median(e for e, _ in rows),
-               statistics.median(t.render for _, t in rows), peak(device), renderer.knobs.summary(), stages)
+    return {"case": case.label, "config": label, "steps": used, "model_s": statistics.median(times),
+            "first_s": first_s, "peak_gib": peak_gib(device), "knobs": renderer.knobs.summary()}
 
 
-def reapply(pipeline, before: speed.Knobs | None, knobs: speed.Knobs) -> speed.Knobs:
-    """The knobs still to put on a pipeline that already carries `before`'s: a step
-    cache is taken off and put on again as asked; compiled blocks stay compiled."""
-    if before is None:
-        return knobs
-    if before.cache:
-        for transformer in speed.transformers_of(pipeline):
-            transformer.disable_cache()
-    return dataclasses.replace(knobs, compile=False, fp8=None if before.fp8 == knobs.fp8 else knobs.fp8,
-                               attention=None if before.attention == knobs.attention else knobs.attention)
+# --- 2 and 3. jobs through the real path -------------------------------------------------------
 
 
-# --- measuring ---------------------------------------------------------------------------------
+class JobPath:
+    """A local redis-server, SQLite and file storage, and the worker's arq workers in this
+    process around an already loaded Renderer; records when the model holds the GPU."""
+
+    def __init__(self, renderer: Renderer, case: Case, tmp: Path, encoder: str, steps: int | None):
+        self.renderer, self.case, self.tmp, self.encoder, self.steps = renderer, case, tmp, encoder, steps
+        self.spans: list[tuple[float, float]] = []
+        render = renderer.render
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return render(*args, **kwargs)
+            finally:
+                self.spans.append((started, time.perf_counter()))
+
+        renderer.render = timed
+
+    @contextlib.asynccontextmanager
+    async def running(self, pipelining: bool):
+        folder = Path(tempfile.mkdtemp(dir=self.tmp))
+        redis_proc, redis_url = start_redis(folder / "redis", appendonly=False)
+        database_url = f"sqlite:///{folder}/bench.db"
+        model = self.case.model
+        settings = load_settings(redis_url=redis_url, database_url=database_url, storage_url=f"file://{folder}/media",
+                                 models=[model], models_dir=self.tmp / "models", log_level="WARNING",
+                                 model_steps={model: self.steps} if self.steps else {})
+        await upgrade_async(database_url)
+        redis = await connect(redis_url)
+        store = ClipStore.from_url(database_url)
+        rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
+                     worker_id="bench", renderers={model: self.renderer}, encoder=self.encoder,
+                     admission=Admission(pipelining=pipelining, ahead_s=settings.pipeline_ahead_seconds))
+        workers = build_workers(rt)
+        serving = [asyncio.create_task(w.async_run()) for w in workers]
+        reader = OutcomeReader(redis, "bench")
+        await reader.ensure_group()
+        try:
+            yield store, redis, reader
+        finally:
+            while any(worker.jobs_in_hand() for worker in workers):  # arq records the last result
+                await asyncio.sleep(0.01)
+            for worker in workers:
+                worker.handle_sig(15)
+            await asyncio.gather(*serving, return_exceptions=True)
+            await redis.close(close_connection_pool=True)
+            await store.close()
+            redis_proc.terminate()
+
+    async def submit(self, store, redis, prompt: str):
+        job = new_job(parse_prompt(prompt), model=self.case.model)
+        await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
+                        model=job.model)
+        await enqueue(redis, job)
+        return job
+
+    @staticmethod
+    async def outcomes(reader, count: int) -> list:
+        got = []
+        while len(got) < count:
+            for mid, outcome in await reader.read(count=count, block_ms=600_000):
+                await reader.ack(mid)
+                if outcome.status != "done":
+                    raise RuntimeError(f"job {outcome.clip_id} ended {outcome.status}: {outcome.error}")
+                got.append(outcome)
+        return got
+
+    def flags(self, aspect: str | None = None, seconds: float | None = None) -> str:
+        case = self.case
+        if aspect is None:
+            divisor = math.gcd(case.width, case.height)
+            aspect = f"{case.width // divisor}:{case.height // divisor}"
+        return f"-ar {aspect} -fps {case.fps} -len {seconds or case.seconds:g}"
+
+    async def one_at_a_time(self, runs: int) -> dict:
+        rows = []
+        async with self.running(pipelining=False) as (store, redis, reader):
+            for run in range(runs + 1):  # the first is not counted
+                started = time.perf_counter()
+                await self.submit(store, redis, f"{PROMPT} {self.flags()} -seed {run}")
+                [outcome] = await self.outcomes(reader, 1)
+                if run:
+                    rows.append((time.perf_counter() - started, outcome.timings))
+        seconds = statistics.median(e for e, _ in rows)
+        model = statistics.median(t.render for _, t in rows)
+        stages = {name: statistics.median(getattr(t, name) for _, t in rows)
+                  for name in ("queue_wait", "inputs", "encode", "upload")}
+        return {"case": self.case.label, "s_per_clip": seconds, "model_s": model,
+                "outside": max(0.0, seconds - model) / seconds, **stages}
+
+    def mix(self) -> list[tuple[str, float]]:
+        return [(QUEUE_ASPECTS[i % len(QUEUE_ASPECTS)], QUEUE_SECONDS[i % len(QUEUE_SECONDS)]) for i in range(QUEUE_JOBS)]
+
+    def warm_up_mix(self) -> None:
+        """Render each size of the mix once, so neither queue run pays for compiling."""
+        for aspect, seconds in dict.fromkeys(self.mix()):
+            width, height = (int(side) for side in aspect.split(":"))
+            self.renderer.render(RenderInput(prompt=PROMPT, aspect=(width, height), fps=self.case.fps, seconds=seconds,
+                                             steps=self.steps))
+
+    async def queue(self, pipelining: bool) -> dict:
+        async with self.running(pipelining) as (store, redis, reader):
+            self.spans.clear()
+            started = time.perf_counter()
+            for i, (aspect, seconds) in enumerate(self.mix()):
+                await self.submit(store, redis, f"{PROMPT} {self.flags(aspect, seconds)} -seed {i}")
+            outcomes = await self.outcomes(reader, QUEUE_JOBS)
+            wall = time.perf_counter() - started
+        spans = sorted(self.spans)
+        window = spans[-1][1] - spans[0][0]
+        busy = sum(end - start for start, end in spans)
+        return {"case": self.case.label, "pipelining": "on" if pipelining else "off",
+                "clips_per_hour": QUEUE_JOBS / wall * 3600, "gpu_idle": max(0.0, window - busy) / window,
+                "outside": 1 - sum(o.timings.render for o in outcomes) / wall, "wall_s": wall}
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+# --- the tables --------------------------------------------------------------------------------
 
 
-def reset_peak(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+def model_table(rows: list[dict]) -> list[str]:
+    lines = ["| model | configuration | steps | model call s | vs plain | first call s | peak GPU GiB | knobs |",
+             "|---|---|---|---|---|---|---|---|"]
+    plain = {r["case"]: r for r in rows if r["config"] == "plain diffusers"}
+    for r in rows:
+        base = plain.get(r["case"])
+        speedup = f"{base['model_s'] / r['model_s']:.2f}x" if base else "-"
+        peak = f"{r['peak_gib']:.1f}" if r.get("peak_gib") is not None else "n/a"
+        first = f"{r['first_s']:.1f}" if "first_s" in r else "-"
+        knobs = ", ".join(f"{k}={v}" for k, v in r.get("knobs", {}).items()) or "-"
+        lines.append(f"| {r['case']} | {r['config']} | {r['steps']} | {r['model_s']:.3f} | {speedup} | {first} | "
+                     f"{peak} | {knobs} |")
+    return lines
 
 
-def peak(device: str) -> float | None:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**30
-    return None
+def job_table(rows: list[dict]) -> list[str]:
+    lines = ["| model | s/clip | model s | outside the model | queue wait | inputs | encode + poster | upload |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['s_per_clip']:.3f} | {r['model_s']:.3f} | {r['outside']:.1%} | "
+              f"{r['queue_wait']:.3f} | {r['inputs']:.3f} | {r['encode']:.3f} | {r['upload']:.3f} |" for r in rows]
+    return lines
 
 
-def report(rows: list[Row], header: str) -> str:
-    lines = [header, "", "| model | path | steps | s/clip | model s | outside model | speedup | peak GPU GiB | knobs |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    plain = {row.case: row for row in rows if row.path == "plain diffusers"}
-    for row in rows:
-        base = plain.get(row.case) or plain.get(row.case.split(",")[0])
-        speedup = f"{base.seconds / row.seconds:.2f}x" if base and row is not base else "1.00x" if base else "-"
-        peak_text = f"{row.peak_gib:.1f}" if row.peak_gib is not None else "n/a"
-        knobs = ", ".join(f"{k}={v}" for k, v in row.knobs.items()) or "-"
-        lines.append(f"| {row.case} | {row.path} | {row.steps} | {row.seconds:.3f} | {row.model_seconds:.3f} | "
-                     f"{row.outside_share:.1%} | {speedup} | {peak_text} | {knobs} |")
-    staged = [row for row in rows if row.stages]
-    if staged:
-        lines += ["", "Outside the model, median seconds per job (the rest: arq pick-up, clip record, outcome event):",
-                  "", "| model | queue wait | inputs | encode + poster | upload |", "|---|---|---|---|---|"]
-        lines += [f"| {row.case} | {row.stages['queue_wait']:.3f} | {row.stages['inputs']:.3f} | "
-                  f"{row.stages['encode']:.3f} | {row.stages['upload']:.3f} |" for row in staged]
-    return "\n".join(lines)
+def queue_table(rows: list[dict]) -> list[str]:
+    lines = [f"| model | pipelining | clips/hour ({QUEUE_JOBS} mixed) | GPU idle between jobs | outside the model | wall s |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['pipelining']} | {r['clips_per_hour']:.0f} | {r['gpu_idle']:.1%} | "
+              f"{r['outside']:.1%} | {r['wall_s']:.1f} |" for r in rows]
+    return lines
 
 
 async def main(args) -> None:
-    configure("WARNING", "console")  # the worker's per-job lines would bury the table
+    configure("WARNING", "console")  # the worker's per-job lines would bury the tables
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
-    tiny = args.tiny or device == "cpu"
-    cases = [c for c in (TINY if tiny else REAL) if not args.only or c.model in args.only or c.architecture in args.only]
+    cases = [c for c in (TINY if args.tiny or device == "cpu" else REAL)
+             if not args.only or c.model in args.only or c.architecture in args.only]
     weights = dict(item.split("=", 1) for item in args.weights)
     configured = json.loads(args.knobs) if args.knobs else None
     tmp = Path(tempfile.mkdtemp(prefix="reelbot-gpu-bench-"))
+    speed.use_compile_cache(tmp / "models" / "torch-compile-cache", job_id="reelbot-bench")
+    encoder = pick_encoder("auto")
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores), tiny models"
-    rows = []
-    pipelines, applied = {}, {}
+    print(f"{name}; torch {torch.__version__}; encoder {encoder.codec} ({encoder.reason}); median of {args.runs} "
+          f"runs after one uncounted; steps {args.steps or 'the card'}", flush=True)
+    clock = Clock(args.budget_s)
+    results = {"device": name, "encoder": encoder.codec, "model": [], "job": [], "queue": [], "skipped": []}
+    parts = set(args.parts)
     for case in cases:
-        if case.architecture not in pipelines:  # the distilled row reuses the 2B pipeline
-            started = time.perf_counter()
-            pipelines[case.architecture] = build_pipeline(case, device, weights, tmp / "models")
-            print(f"built {case.architecture} ({pipelines[case.architecture][1]}) in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
-        pipeline, source = pipelines[case.architecture]
         spec = get_model(case.model)
-        steps = args.steps or (spec.default_steps if not spec.timesteps else None)
-        if not spec.timesteps:
-            rows.append(plain_call(pipeline, case, steps, args.runs, device))
-            print(report(rows[-1:], "").strip(), flush=True)
-        knobs = speed.resolve(spec, device, configured)
-        renderer = Renderer(spec, source, device=device, knobs=reapply(pipeline, applied.get(case.architecture), knobs),
-                            pipeline=pipeline)
-        renderer.knobs = knobs  # what the job runs with, for the table
-        applied[case.architecture] = knobs
-        # No separate warm-up: the first job, not counted, compiles at the benchmark's own size.
-        rows.append(await reelbot_jobs(renderer, case, args.steps, args.runs, tmp, device))
-        print(report(rows[-1:], "").strip(), flush=True)
+        steps = None if spec.timesteps and not args.steps else args.steps
+        if "model" in parts and clock.allows(f"{case.label}: plain call"):
+            pipeline = build_pipeline(case, device, weights, tmp / "models")
+            results["model"].append(plain_call(case, pipeline, steps, args.runs, device))
+            print("\n".join(model_table(results["model"][-1:])[2:]), flush=True)
+            del pipeline
+            free()
+        configs = knob_configs(spec, device, configured)
+        if "model" not in parts:
+            configs = configs[-1:]
+        renderer = None
+        for label, knobs in configs:
+            if not clock.allows(f"{case.label}: {label}"):
+                break
+            renderer = None
+            free()
+            renderer = renderer_for(case, knobs, device, weights, tmp / "models")
+            if "model" in parts:
+                results["model"].append(renderer_call(case, renderer, label, steps, args.runs, device))
+                print("\n".join(model_table(results["model"][-1:])[2:]), flush=True)
+        if renderer is None or renderer.knobs != configs[-1][1]:
+            continue  # the worker's own configuration did not get built: no job rows for it
+        path = JobPath(renderer, case, tmp, encoder.codec, steps)
+        if "job" in parts and clock.allows(f"{case.label}: one job at a time"):
+            results["job"].append(await path.one_at_a_time(args.runs))
+            print("\n".join(job_table(results["job"][-1:])[2:]), flush=True)
+        if "queue" in parts and case.model in args.queue_models and clock.allows(f"{case.label}: queue warm-up"):
+            await asyncio.to_thread(path.warm_up_mix)
+            for pipelining in (False, True):
+                if clock.allows(f"{case.label}: queue, pipelining {'on' if pipelining else 'off'}"):
+                    results["queue"].append(await path.queue(pipelining))
+                    print("\n".join(queue_table(results["queue"][-1:])[2:]), flush=True)
+        renderer = path = None
+        free()
+        if args.json:
+            Path(args.json).write_text(json.dumps({**results, "skipped": clock.skipped}, indent=2, default=str))
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    header = (f"{name}; torch {torch.__version__}; median of {args.runs} runs after one warm-up; "
-              f"process peak RSS {rss:.1f} GiB")
-    print()
-    print(report(rows, header))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"device": name, "rows": [dataclasses.asdict(r) for r in rows]},
-                                              indent=2))
+    print(f"\n{name}; torch {torch.__version__}; encoder {encoder.codec}; median of {args.runs} runs\n")
+    for title, table in (("Model call", model_table), ("One job at a time", job_table), ("Queue", queue_table)):
+        key = {"Model call": "model", "One job at a time": "job", "Queue": "queue"}[title]
+        if results[key]:
+            print(f"{title}\n")
+            print("\n".join(table(results[key])) + "\n")
+    if clock.skipped:
+        print("Not run (budget): " + "; ".join(clock.skipped))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="the tiny random-weight models (default on a CPU)")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per path, after one warm-up")
-    parser.add_argument("--steps", type=int, help="denoising steps for both paths (default: the card's)")
-    parser.add_argument("--only", nargs="*", help="model names to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b)")
-    parser.add_argument("--weights", nargs="*", default=[], help="NAME=FOLDER: real weights for an architecture")
-    parser.add_argument("--knobs", help="REELBOT_KNOBS-style JSON over the defaults for this card")
-    parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--runs", type=int, default=2, help="timed runs per configuration, after one uncounted")
+    parser.add_argument("--steps", type=int, help="denoising steps for every path (default: the card's; the "
+                                                  "distilled model keeps its timesteps unless given)")
+    parser.add_argument("--only", nargs="*", help="models to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b)")
+    parser.add_argument("--parts", nargs="*", default=["model", "job", "queue"], help="model, job, queue")
+    parser.add_argument("--queue-models", nargs="*", default=["ltx-video-distilled", "ltx-tiny"],
+                        help="models that run the 20-request queue")
+    parser.add_argument("--weights", nargs="*", default=[], help="NAME=FOLDER: real weights for a model")
+    parser.add_argument("--knobs", help="REELBOT_KNOBS-style JSON over this card's defaults")
+    parser.add_argument("--budget-s", type=float, default=540, help="start no part after this many seconds")
+    parser.add_argument("--json", help="also write the rows here (after each model)")
     asyncio.run(main(parser.parse_args()))

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     stop_grace_seconds: int = Field(900, ge=0, description="on SIGTERM, wait this long for the job in hand")
     # Throughput (worker/admission.py): lease the next job while the GPU finishes this one, when
     # its remaining denoising is due within pipeline_ahead_seconds (or it is past its last step).
-    pipelining: bool = True
+    # Unset: on with a GPU; off on a CPU, where the model already keeps every core busy.
+    pipelining: bool | None = None
     pipeline_ahead_seconds: float = Field(1.0, ge=0, le=60)
     # H.264 encoder (inference/encode.py): auto = NVENC when a probe at start finds it working.
     encoder: str = Field("auto", pattern="^(auto|libx264|h264_nvenc)$")

@@ -69,6 +69,7 @@ class Stack:
             "REELBOT_LOG_FORMAT": "json",
             "HF_HUB_OFFLINE": "1",
             "OMP_NUM_THREADS": "1",  # two workers on two cores
+            "REELBOT_PIPELINING": "1",  # on, as with a GPU (unset, a CPU worker runs without)
             **env,
         }
         self.workers: list[WorkerProcess] = []

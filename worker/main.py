@@ -59,11 +59,13 @@ async def serve(settings: Settings) -> None:
     health = Health(models=settings.served_models, redis=redis, watch=watch)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
     store = ClipStore.from_url(settings.database_url)
+    device = await asyncio.to_thread(pick_device, settings.device)
+    pipelining = settings.pipelining if settings.pipelining is not None else device != "cpu"
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
                  worker_id=presence.worker_id(), watch=watch,
-                 admission=Admission(pipelining=settings.pipelining, ahead_s=settings.pipeline_ahead_seconds))
+                 admission=Admission(pipelining=pipelining, ahead_s=settings.pipeline_ahead_seconds))
     rt.encoder = await asyncio.to_thread(pick_encoder, settings)
-    await _load_models(rt, health)
+    await _load_models(rt, health, device)
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
     announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks, watch))
     workers = build_workers(rt)
@@ -81,7 +83,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
     log.info("worker ready", worker=rt.worker_id, queues=[w.queue_name for w in workers],
-             pipelining=settings.pipelining, encoder=rt.encoder)
+             pipelining=pipelining, encoder=rt.encoder)
     try:
         await _run(workers, watch, stopping)
     finally:
@@ -94,14 +96,13 @@ async def serve(settings: Settings) -> None:
     log.info("worker stopped", worker=rt.worker_id)
 
 
-async def _load_models(rt: Runtime, health: Health) -> None:
+async def _load_models(rt: Runtime, health: Health, device: str) -> None:
     """Load each served model once (its knobs sharing the card with the others), and with
     compile on warm it up for the sizes members ask for, timing both for
     reelbot_worker_render_seconds{stage="load"|"warm_up"} and the start-up log."""
     settings = rt.settings
     check_model_settings(settings)
     use_compile_cache(settings)
-    device = await asyncio.to_thread(pick_device, settings.device)
     warm_up_total = 0.0
     for model in settings.served_models:
         started = time.perf_counter()
