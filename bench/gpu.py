@@ -203,7 +203,7 @@ def knob_configs(spec, device: str, configured: dict | None) -> list[tuple[str, 
         alone = dataclasses.replace(base, **{name: getattr(defaults, name)}, cache_threshold=defaults.cache_threshold)
         configs.append((f"reelbot, {name} only", alone))
     if len(on) > 1:
-        configs.append(("reelbot, all knobs (worker default)", defaults))
+        configs.append(("reelbot, all knobs (the worker's configuration)", defaults))
     return configs
 
 

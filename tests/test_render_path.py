@@ -127,6 +127,10 @@ async def test_cancel_a_running_job_stops_within_one_step(stack):
             steps.append(p["step"]) if p["status"] == "running" else None
     await feed.aclose()
     assert max(steps) <= flagged.step + 1 < at_cancel.total, (steps, flagged)
+    # The render itself stopped part-way (progress is only what members see of it).
+    [stopped] = [json.loads(line)["when"] for line in worker.log_path.read_text().splitlines()
+                 if line.startswith("{") and json.loads(line).get("event") == "render cancelled"]
+    assert stopped.startswith("at step ") and int(stopped.split()[-1]) < at_cancel.total, stopped
     assert stack.storage.keys(f"clips/{job.clip_id}/") == []  # no media left behind
     assert [o.status for o in await stack.outcomes()] == ["cancelled"]
 

@@ -169,13 +169,6 @@ def test_nvenc_encodes_a_clip_every_client_plays():
     assert info["faststart"]
 
 
-def test_compile_cache_on_cuda():
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("GPU-only: the CUDA side of the compile cache (Triton kernels) needs a GPU; "
-                    "the CPU side is tested in test_worker_warm_up.py")
-
-
 # --- memory share, GPUs ----------------------------------------------------------------------
 
 
@@ -207,6 +200,35 @@ def test_reelbot_up_pins_worker_i_to_gpu_i():
     plan = []
     envs = worker_envs(2, {"REELBOT_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "0,1"}, plan)
     assert all(e["CUDA_VISIBLE_DEVICES"] == "0,1" for e in envs) and plan[0] == ("worker 1", "CPU")
+
+
+async def test_presence_scrubs_dead_workers_and_outlives_redis_errors(redis_server):
+    import json
+
+    from core.contract import WORKERS_KEY
+    from core.queue import workers_online
+    from tests.servers import free_port
+    from worker import presence
+
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(WORKERS_KEY)
+    dead = {"id": "gone:1", "models": {"ltx-tiny": ["text-to-video"]}, "busy": None, "seen": time.time() - 600}
+    await redis.hset(WORKERS_KEY, mapping={"gone:1": json.dumps(dead), "junk:2": "not json"})
+    await presence.announce(redis, "here:3", {"ltx-tiny": ["text-to-video"]})
+    assert set(await redis.hkeys(WORKERS_KEY)) == {b"here:3"}  # the dead and the malformed are gone
+    assert 0 < await redis.ttl(WORKERS_KEY) <= presence.STALE_S  # and the hash goes when every worker has
+    [online] = await workers_online(redis)
+    assert online["id"] == "here:3" and online["models"] == {"ltx-tiny": ["text-to-video"]}
+    await redis.aclose()
+
+    watch = RedisWatch()
+    away = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
+    loop = asyncio.create_task(presence.keep_announcing(away, "here:3", {}, watch, every_s=0.05))
+    await asyncio.sleep(1.0)
+    assert not loop.done() and watch.outage_s is not None  # still announcing, and it said so
+    loop.cancel()
+    await presence.withdraw(away, "here:3")  # on the way out with Redis away: no exception
+    await away.aclose()
 
 
 def test_a_shortened_clip_says_so():
