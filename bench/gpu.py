@@ -48,6 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from core.logging import configure  # noqa: E402
+
+configure("WARNING", "console")  # before the worker's modules bind their loggers: its per-job lines would bury the tables
+
 import torch  # noqa: E402
 
 from core.catalog import get_model  # noqa: E402
@@ -55,7 +59,6 @@ from core.clips import ClipStore  # noqa: E402
 from core.events import OutcomeReader  # noqa: E402
 from core.flags import parse_prompt  # noqa: E402
 from core.jobs import new_job  # noqa: E402
-from core.logging import configure  # noqa: E402
 from core.migrate import upgrade_async  # noqa: E402
 from core.queue import connect, enqueue  # noqa: E402
 from core.settings import load_settings  # noqa: E402
@@ -381,7 +384,6 @@ def queue_table(rows: list[dict]) -> list[str]:
 
 
 async def main(args) -> None:
-    configure("WARNING", "console")  # the worker's per-job lines would bury the tables
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     cases = [c for c in (TINY if args.tiny or device == "cpu" else REAL)
              if not args.only or c.model in args.only or c.architecture in args.only]
@@ -398,7 +400,7 @@ async def main(args) -> None:
     parts = set(args.parts)
     for case in cases:
         spec = get_model(case.model)
-        steps = None if spec.timesteps and not args.steps else args.steps
+        steps = None if spec.timesteps else args.steps  # a distilled model runs its own schedule
         if "model" in parts and clock.allows(f"{case.label}: plain call"):
             pipeline = build_pipeline(case, device, weights, tmp / "models")
             results["model"].append(plain_call(case, pipeline, steps, args.runs, device))
@@ -449,8 +451,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="the tiny random-weight models (default on a CPU)")
     parser.add_argument("--runs", type=int, default=2, help="timed runs per configuration, after one uncounted")
-    parser.add_argument("--steps", type=int, help="denoising steps for every path (default: the card's; the "
-                                                  "distilled model keeps its timesteps unless given)")
+    parser.add_argument("--steps", type=int, help="denoising steps for every path of the many-step models "
+                                                  "(default: the card's); a distilled model keeps its timesteps")
     parser.add_argument("--only", nargs="*", help="models to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b)")
     parser.add_argument("--parts", nargs="*", default=["model", "job", "queue"], help="model, job, queue")
     parser.add_argument("--queue-models", nargs="*", default=["ltx-video-distilled", "ltx-tiny"],

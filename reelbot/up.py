@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.migrate import upgrade
 from core.settings import Settings, SettingsError
-from worker.gpus import worker_envs
+from worker.gpus import pin_workers
 
 
 def _spawn(command: str, env: dict) -> subprocess.Popen:
@@ -35,8 +35,9 @@ def up(settings: Settings, args) -> int:
     upgrade(settings.database_url)
     plan = [("redis", redis_url), ("database", settings.database_url.split("@")[-1]),
             ("media", settings.storage_url), ("models", ",".join(settings.served_models))]
-    for i, worker_env in enumerate(worker_envs(args.workers, env, plan)):  # worker i on GPU i
+    for i, (worker_env, where) in enumerate(pin_workers(args.workers, env)):  # worker i on GPU i
         children.append((f"worker {i + 1}", _spawn("worker", worker_env)))
+        plan.append((f"worker {i + 1}", where))
     children.append(("gallery", _spawn("gallery", env)))
     plan.append(("gallery", f"http://{settings.gallery_host}:{settings.gallery_port}/"))
     if settings.discord_token:

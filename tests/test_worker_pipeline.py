@@ -17,7 +17,7 @@ from core.events import read_progress
 from core.queue import RenderWorker, connect
 from inference.knobs import default_knobs, memory_share, resolve
 from worker.admission import Admission
-from worker.gpus import worker_envs
+from worker.gpus import pin_workers
 from worker.outage import RedisWatch
 from worker.progress import Cancelled, StepReporter
 
@@ -189,17 +189,14 @@ def test_models_on_one_card_share_its_memory_budget():
 
 
 def test_reelbot_up_pins_worker_i_to_gpu_i():
-    plan = []
-    envs = worker_envs(3, {"CUDA_VISIBLE_DEVICES": "0,1,2", "PATH": "/bin"}, plan)
-    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0", "1", "2"] and envs[0]["PATH"] == "/bin"
-    assert plan == [("worker 1", "GPU 0"), ("worker 2", "GPU 1"), ("worker 3", "GPU 2")]
-    plan = []
-    envs = worker_envs(3, {"CUDA_VISIBLE_DEVICES": "GPU-aa,GPU-bb"}, plan)
-    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["GPU-aa", "GPU-bb", "GPU-aa"]
-    assert plan[0] == ("worker 1", "GPU GPU-aa, shared by 2 workers") and plan[1] == ("worker 2", "GPU GPU-bb")
-    plan = []
-    envs = worker_envs(2, {"REELBOT_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "0,1"}, plan)
-    assert all(e["CUDA_VISIBLE_DEVICES"] == "0,1" for e in envs) and plan[0] == ("worker 1", "CPU")
+    pinned = pin_workers(3, {"CUDA_VISIBLE_DEVICES": "0,1,2", "PATH": "/bin"})
+    assert [e["CUDA_VISIBLE_DEVICES"] for e, _ in pinned] == ["0", "1", "2"] and pinned[0][0]["PATH"] == "/bin"
+    assert [where for _, where in pinned] == ["GPU 0", "GPU 1", "GPU 2"]
+    pinned = pin_workers(3, {"CUDA_VISIBLE_DEVICES": "GPU-aa,GPU-bb"})
+    assert [e["CUDA_VISIBLE_DEVICES"] for e, _ in pinned] == ["GPU-aa", "GPU-bb", "GPU-aa"]
+    assert [where for _, where in pinned][:2] == ["GPU GPU-aa, shared by 2 workers", "GPU GPU-bb"]
+    pinned = pin_workers(2, {"REELBOT_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "0,1"})
+    assert all(e["CUDA_VISIBLE_DEVICES"] == "0,1" and where == "CPU" for e, where in pinned)
 
 
 async def test_presence_scrubs_dead_workers_and_outlives_redis_errors(redis_server):

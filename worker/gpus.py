@@ -32,20 +32,18 @@ def visible_gpus(env: dict[str, str]) -> list[str]:
     return [line.strip() for line in answer.stdout.splitlines() if line.strip()]
 
 
-def worker_envs(count: int, env: dict[str, str], plan: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """The environment of each of `count` workers, worker i pinned to GPU i, and a line per
-    worker added to `plan` saying where it runs. More workers than GPUs share cards in turn
-    (said in the plan: they then split a card's memory between them)."""
+def pin_workers(count: int, env: dict[str, str]) -> list[tuple[dict[str, str], str]]:
+    """For each of `count` workers: its environment, worker i pinned to GPU i, and where it
+    runs in words. More workers than GPUs share cards in turn (said: they then split a
+    card's memory between them)."""
     gpus = visible_gpus(env)
-    envs = []
+    if not gpus:
+        where = "CPU" if env.get("REELBOT_DEVICE", "auto").startswith("cpu") else "no GPU found: CPU"
+        return [(dict(env), where) for _ in range(count)]
+    pinned = []
     for i in range(count):
-        if not gpus:
-            envs.append(dict(env))
-            plan.append((f"worker {i + 1}", "CPU" if env.get("REELBOT_DEVICE", "auto").startswith("cpu")
-                         else "no GPU found: CPU"))
-            continue
         gpu = gpus[i % len(gpus)]
-        envs.append({**env, "CUDA_VISIBLE_DEVICES": gpu})
         sharing = sum(1 for j in range(count) if gpus[j % len(gpus)] == gpu)
-        plan.append((f"worker {i + 1}", f"GPU {gpu}" + (f", shared by {sharing} workers" if sharing > 1 else "")))
-    return envs
+        pinned.append(({**env, "CUDA_VISIBLE_DEVICES": gpu},
+                       f"GPU {gpu}" + (f", shared by {sharing} workers" if sharing > 1 else "")))
+    return pinned
