@@ -376,6 +376,12 @@ def test_gpu_benchmark_runs_on_the_cpu_with_a_tiny_model(tmp_path):
                    cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
     import json
 
-    rows = json.loads(out.read_text())["rows"]
-    assert [(r["case"], r["path"]) for r in rows] == [("ltx-tiny", "plain diffusers"), ("ltx-tiny", "reelbot job")]
-    assert all(r["seconds"] > 0 for r in rows) and rows[1]["seconds"] >= rows[1]["model_seconds"]
+    results = json.loads(out.read_text())
+    assert [(r["case"], r["config"]) for r in results["model"]] == [("ltx-tiny", "plain diffusers"),
+                                                                    ("ltx-tiny", "reelbot, no knobs")]
+    assert all(r["model_s"] > 0 for r in results["model"])
+    [job] = results["job"]
+    assert job["s_per_clip"] >= job["model_s"] > 0 and 0 <= job["outside"] < 1
+    assert [r["pipelining"] for r in results["queue"]] == ["off", "on"]
+    assert all(r["clips_per_hour"] > 0 and 0 <= r["gpu_idle"] < 1 for r in results["queue"])
+    assert results["skipped"] == [] and results["encoder"] in ("libx264", "h264_nvenc")
