@@ -9,7 +9,8 @@ this file (and pyproject.toml pins arq to the version it was read against):
   core/metrics.py's queue-stats script (through IN_PROGRESS_PREFIX);
 - the in-progress key a worker sets when it picks a job up, which `renew_lease` keeps
   alive, and `Worker.in_progress_timeout_s`, its first lifetime;
-- `Worker.start_jobs` and `Worker.tasks`, through which `RenderWorker` admits jobs.
+- `Worker.start_jobs`, `Worker.tasks`, `Worker.job_counter` and `Worker.sem`, through
+  which `RenderWorker` admits jobs (and repairs arq's count when Redis fails mid-lease).
 """
 
 from __future__ import annotations
@@ -155,7 +156,17 @@ class RenderWorker(Worker):
                 continue  # running here: arq keeps a job in its queue until it ends
             if not self.admission.reserve(job_id):
                 return
-            await super().start_jobs([raw])  # another worker may have taken it meanwhile
+            counted = self.job_counter
+            try:
+                await super().start_jobs([raw])  # another worker may have taken it meanwhile
+            except BaseException:
+                # Redis failed between arq counting the job and starting it: arq never gives
+                # that count (nor its semaphore) back, and would stop leasing after an outage.
+                if self.job_counter > counted and job_id not in self.tasks:
+                    self.job_counter -= 1
+                    self.sem.release()
+                self.admission.release(job_id)
+                raise
             task = self.tasks.get(job_id)
             if task is None or task.done():
                 self.admission.release(job_id)

@@ -89,6 +89,38 @@ async def test_one_gate_across_two_arq_queues_runs_one_job_at_a_time(redis_serve
     assert gate.held == {}
 
 
+async def test_a_redis_failure_mid_lease_does_not_stop_leasing(redis_server):
+    """arq counts a job before the Redis calls that lease it and never uncounts it when they
+    fail: after one outage at that moment, a one-job worker would never lease again."""
+    from arq.worker import func
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    redis = await connect(redis_server.url)
+    await redis.flushdb()
+
+    async def job(ctx):
+        return None
+
+    gate = Admission(pipelining=False)
+    worker = RenderWorker(functions=[func(job, name="job")], queue_name=queue_name("m"), redis_pool=redis, max_jobs=1,
+                          handle_signals=False, admission=gate, lease_s=5)
+    queued = await redis.enqueue_job("job", _queue_name=queue_name("m"))
+    ids = await redis.zrangebyscore(queue_name("m"), "-inf", "+inf")
+
+    def outage(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    redis.pipeline = outage
+    with pytest.raises(RedisConnectionError):
+        await worker.start_jobs(ids)
+    del redis.pipeline  # Redis is back
+    assert (worker.job_counter, gate.held) == (0, {})
+    await worker.start_jobs(ids)
+    assert queued.job_id in worker.tasks
+    await asyncio.gather(*worker.tasks.values())
+    await redis.close(close_connection_pool=True)
+
+
 # --- the step reporter -----------------------------------------------------------------------
 
 
