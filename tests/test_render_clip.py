@@ -216,3 +216,21 @@ async def test_a_clip_cut_short_by_the_models_frame_cap_says_what_was_asked(rt, 
     assert await render_clip({"runtime": rt, "job_id": "c2", "job_try": 1},
                              await queued("c2", flags={"length": 5, "fps": 24})) == "done"
     assert (await _outcomes(rt.redis))[1].asked_seconds is None
+
+
+async def test_a_hardware_encoder_failing_on_a_clip_falls_back_to_libx264(rt, queued, monkeypatch):
+    from inference import encode
+    from inference.encode import probe_mp4
+
+    real = encode._encode
+
+    def nvenc_fails(frames, fps, bitrate, codec):
+        if codec == "h264_nvenc":
+            raise OSError("OpenEncodeSessionEx failed: out of memory")
+        return real(frames, fps, bitrate, codec)
+
+    monkeypatch.setattr(encode, "_encode", nvenc_fails)
+    rt.encoder = "h264_nvenc"
+    rt.renderers["ltx-tiny"] = FakeModel()
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued()) == "done"
+    assert probe_mp4(rt.storage.get("clips/c1/clip.mp4"))["codec"] == "h264"

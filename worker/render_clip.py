@@ -27,6 +27,7 @@ from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_
 from core.events import publish_done, publish_outcome, published_outcome, report_progress
 from core.logging import bind_job, get_logger
 from core.queue import renew_lease
+from inference.encode import EncodeError
 from worker import metrics
 from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input
 from worker.outage import REDIS_DOWN, until_up
@@ -112,6 +113,11 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
     except (MemberError, BrokenInput) as exc:
         return await _finish(rt, _failed(rt, job, str(exc)))
+    except EncodeError as exc:  # the same frames fail the same way on every try
+        log.error("encode failed", error=str(exc))
+        await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+        return await _finish(rt, _failed(rt, job, "The clip could not be encoded to fit here. Try a shorter clip "
+                                                 "(-len) or a smaller aspect ratio (-ar 1:1)."))
     except Exception as exc:  # noqa: BLE001 — any model/encode/storage fault
         if _out_of_memory(exc):
             log.error("render ran out of GPU memory", error=str(exc)[:300])

@@ -6,7 +6,10 @@ import time
 from dataclasses import dataclass
 
 from core.contract import poster_key, video_key
+from core.logging import get_logger
 from core.storage import Storage
+
+log = get_logger("worker")
 
 
 @dataclass
@@ -21,10 +24,19 @@ class Uploaded:
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, *, max_bytes: int | None = None,
                       codec: str = "libx264") -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
-    from inference.encode import encode_mp4, poster_jpeg
+    from inference.encode import SOFTWARE, EncodeError, encode_mp4, poster_jpeg
 
     t0 = time.perf_counter()
-    mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
+    try:
+        mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
+    except EncodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — a hardware encoder failing on one clip (sessions, memory)
+        if codec == SOFTWARE:
+            raise
+        log.warning("hardware encode failed: this clip goes through libx264", codec=codec,
+                    error=f"{type(exc).__name__}: {exc}")
+        mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=SOFTWARE)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
