@@ -34,7 +34,8 @@ RENDER_SECONDS = Histogram("reelbot_worker_render_seconds", "Seconds a job spent
 STEPS_PER_SECOND = Histogram("reelbot_worker_steps_per_second", "Denoising steps per second of each render",
                              ["model"], buckets=STEP_RATE_BUCKETS)
 MODEL_LOADED = Gauge("reelbot_worker_model_loaded", "1 once the model is loaded and can render", ["model"])
-BUSY = Gauge("reelbot_worker_busy", "1 while this worker holds a job of the model", ["model"])
+BUSY = Gauge("reelbot_worker_busy", "Jobs of the model this worker holds: 1 while it renders, 2 while a "
+             "pipelined next job waits for the GPU", ["model"])
 
 
 @dataclass
