@@ -106,8 +106,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
             raise Cancelled(clock.steps)
 
         # 5. The MP4 and poster, encoded and uploaded beside the next job's denoising.
-        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps,
-                                     max_bytes=job.max_bytes, codec=rt.encoder)
+        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
+                                     codec=rt.encoder)
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled as stop:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
@@ -116,8 +116,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     except EncodeError as exc:  # the same frames fail the same way on every try
         log.error("encode failed", error=str(exc))
         await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
-        return await _finish(rt, _failed(rt, job, "The clip could not be encoded to fit here. Try a shorter clip "
-                                                 "(-len) or a smaller aspect ratio (-ar 1:1)."))
+        return await _finish(rt, _failed(rt, job, "The rendered clip could not be encoded. Try another length (-len) "
+                                                 "or aspect ratio (-ar)."))
     except Exception as exc:  # noqa: BLE001 — any model/encode/storage fault
         if _out_of_memory(exc):
             log.error("render ran out of GPU memory", error=str(exc)[:300])

@@ -21,7 +21,7 @@ class Uploaded:
     upload_s: float
 
 
-def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, *, max_bytes: int | None = None,
+def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None, *,
                       codec: str = "libx264") -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
     from inference.encode import SOFTWARE, EncodeError, encode_mp4, poster_jpeg
