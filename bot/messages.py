@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 
+from core.catalog import MODELS
 from core.flags import CAMERA_MOVES, FPS_MAX, FPS_MIN, GS_MAX, GS_MIN, LEN_MAX, LEN_MIN, MOTION_MAX, MOTION_MIN
 
 BAR_CELLS = 5
 FULL, EMPTY = "▰", "▱"
 CONTENT_MAX = 2000
 THREAD_NAME_MAX = 100
-TINY_NOTE = "random weights: noise, not pictures"
 
 
 def progress_bar(fraction: float, cells: int = BAR_CELLS) -> str:
@@ -36,10 +36,21 @@ def eta_text(seconds: float | None) -> str:
     return f"~{minutes / 60:.1f} h"
 
 
-def status_queued(position: int | None, eta_seconds: float | None) -> str:
+WAITING = "waiting for a worker"
+
+
+def status_queued(position: int | None, eta_seconds: float | None, waiting: bool = False) -> str:
+    """`Queued · position 3 · ETA ~40 s`; with no worker online for the model (starting,
+    restarting, scaled to zero) the job waits on the queue all the same, and says so."""
+    if waiting:
+        return f"Queued · position {position} · {WAITING}" if position else f"Queued · {WAITING}"
     if position is None:
         return "Queued · starting soon"
     return f"Queued · position {position} · ETA {eta_text(eta_seconds)}"
+
+
+def waiting(text: str | None) -> bool:
+    return WAITING in (text or "")
 
 
 def status_rendering(fraction: float) -> str:
@@ -82,12 +93,9 @@ def truncate(text: str, limit: int) -> str:
 
 
 def model_label(model: str) -> str:
-    """Random-weight test models say so wherever they appear (PRODUCT.md, "Models and tasks").
-
-    The bot does not import the registry, so it goes by the naming rule the registry
-    follows: test variants end in "-tiny".
-    """
-    return f"{model} ({TINY_NOTE})" if model.endswith("-tiny") else model
+    """Random-weight test models say so wherever they appear (PRODUCT.md, "Models and tasks")."""
+    spec = MODELS.get(model)
+    return spec.label if spec is not None else model
 
 
 def code(text: str) -> str:
@@ -100,18 +108,19 @@ def names_list(names) -> str:
     return ", ".join(names) if names else "none right now"
 
 
-def no_worker(model: str, online: list[str], from_settings: bool) -> str:
+def model_not_served(model: str, served: list[str], from_settings: bool) -> str:
+    """A model this deployment does not serve (a `/settings` default, or a parent clip's model
+    that was retired): `-model` itself is checked by the flag parser."""
     where = " (your default from `/settings`)" if from_settings else ""
-    others = f" Models online now: {names_list(online)}." if online else " No worker is online right now."
-    return (f"No worker is serving {code(model)}{where} right now, so nothing was queued. "
-            f"Try again in a minute.{others}")
+    return (f"{code(model)}{where} isn't served here, so nothing was queued. "
+            f"Models here: {names_list(served)}.")
 
 
 def task_refused(model: str, task: str, capable: list[str]) -> str:
     if capable:
-        hint = f" Models online that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
     else:
-        hint = " None of the models online can do that yet."
+        hint = " None of the models here can do that yet."
     return f"{code(model)} can't do {task}.{hint}"
 
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import buttons, messages
+from bot import messages
+from bot.buttons import view_of
+from bot.commands.delete import DeleteButton
+from bot.commands.extend import ExtendButton
+from bot.commands.remix import RemixButton
+from bot.commands.retry import RetryButton
+from bot.commands.upvote import UpvoteButton
 from core.flags import Flags, format_flags
 
 FOOTER_PREFIX = "clip "
@@ -87,9 +93,15 @@ def _mention(clip, mention: bool) -> str | None:
     return f"<@{clip.author_id}>" if mention and clip.author_id else None
 
 
+def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
+    """The buttons of a finished clip (PRODUCT.md, "Buttons on a finished clip")."""
+    return view_of(RetryButton(clip_id), RemixButton(clip_id), ExtendButton(clip_id), UpvoteButton(clip_id, votes),
+                   DeleteButton(clip_id))
+
+
 def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:
     embed = clip_embed(clip, video_url=None if video is not None else video_url)
-    return Post(_mention(clip, mention), embed, buttons.clip_view(clip.id, clip.vote_count or 0),
+    return Post(_mention(clip, mention), embed, clip_view(clip.id, clip.vote_count or 0),
                 video=video, filename=f"{clip.id}.mp4" if video is not None else None)
 
 
@@ -98,7 +110,7 @@ def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
     embed = discord.Embed(title="This clip couldn't be made",
                           description=f"{text}\n\n{_prompt_line(clip)}", color=COLOR_FAILED)
     embed.set_footer(text=footer(clip.id))
-    return Post(_mention(clip, mention), embed, buttons.retry_view(clip.id))
+    return Post(_mention(clip, mention), embed, view_of(RetryButton(clip.id)))  # a failed clip can only be retried
 
 
 def cancelled_post(clip) -> Post:

@@ -233,7 +233,7 @@ async def serve_exporter(settings) -> None:
     """`reelbot exporter`: queue metrics for every model until SIGTERM."""
     redis = Redis.from_url(settings.redis_url)
     registry = CollectorRegistry()
-    collector = QueueCollector(settings.served_models)
+    collector = QueueCollector(settings.catalog_models)  # every model of the deployment, workers or not
     registry.register(collector)
     runner = await serve_http(exporter_app(redis, collector, registry), settings.metrics_host,
                               settings.metrics_port or DEFAULT_EXPORTER_PORT)

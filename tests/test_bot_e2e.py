@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.buttons import custom_id
+from core.catalog import get_model
 from core.tables import Clip, Member
 from tests.test_attachments import BAD, image_bytes, video_bytes
 from tests.test_bot_world import BotWorld, clip_id_of, footer_of, no_violations  # noqa: F401 (autouse)
@@ -36,6 +37,9 @@ def tiny_model(models_dir):
 async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     w = BotWorld(tmp_path_factory.mktemp("bot"), postgres_server.new_database(f"bot_e2e_{next(_n)}"), models_dir,
                  REELBOT_MODEL_STEPS='{"ltx-tiny": 150}', REELBOT_COOLDOWN_SECONDS="1",
+                 # The deployment also serves wan-tiny, whose workers are not started: it is
+                 # offered all the same (its jobs wait for a worker) and does no image-to-video.
+                 REELBOT_CATALOG="ltx-tiny,wan-tiny",
                  REELBOT_BANNED_TERMS="forbidden,blood bath", REELBOT_JOBS_PER_DAY="20",
                  REELBOT_IMAGE_MAX_BYTES=str(2 * 1024 * 1024), REELBOT_VIDEO_MAX_BYTES=str(5 * 1024 * 1024))
     await w.start()
@@ -204,27 +208,33 @@ async def test_animate_and_keyframes(world):
 
 
 async def test_a_task_the_model_lacks_is_refused_with_the_models_that_can(world):
-    # A worker that serves a text-to-video-only model announces itself.
-    entry = {"id": "elsewhere:1", "models": {"t2v-only": ["text-to-video"]}, "busy": None, "seen": time.time()}
-    await world.redis.hset("reelbot:workers", "elsewhere:1", json.dumps(entry))
-    await asyncio.sleep(1.1)  # the bot reads presence at most once a second
-    try:
-        member = world.member("picky")
-        ix = await world.slash(member, "create", {"prompt": "a fox -model t2v-only"},
-                               attachments={"image": ("fox.png", image_bytes(), "image/png")})
-        kind, text = await world.answer(ix)
-        assert kind == "refused" and "`t2v-only` can't do image-to-video" in text and "`ltx-tiny`" in text
-        ix = await world.slash(member, "create", {"prompt": "a fox -model no-such"})
-        kind, text = await world.answer(ix)
-        assert kind == "refused" and "`ltx-tiny`, `t2v-only`" in text
-        assert await clips_of(world, member) == []
-    finally:
-        await world.redis.hdel("reelbot:workers", "elsewhere:1")
+    member = world.member("picky")
+    ix = await world.slash(member, "create", {"prompt": "a fox -model wan-tiny"},
+                           attachments={"image": ("fox.png", image_bytes(), "image/png")})
+    kind, text = await world.answer(ix)
+    assert kind == "refused" and "`wan-tiny` can't do image-to-video" in text and "`ltx-tiny`" in text
+    ix = await world.slash(member, "create", {"prompt": "a fox -model no-such"})
+    kind, text = await world.answer(ix)
+    assert kind == "refused" and "`ltx-tiny`, `wan-tiny`" in text
+    assert await clips_of(world, member) == []
+
+
+async def test_a_model_with_no_worker_online_is_queued_and_says_so(world):
+    # wan-tiny is in the catalog but no worker serves it (as after a deploy, or scaled to zero).
+    member = world.member("patient")
+    _ix, status = await world.create(member, f"a fox -model wan-tiny {SHORT}")
+    clip_id = clip_id_of(status)
+    assert "waiting for a worker" in status.content
+    assert await world.redis.zscore("reelbot:queue:wan-tiny", clip_id) is not None
+    ix = await world.slash(member, "queue")
+    text = await world.private_text(ix)
+    assert "`wan-tiny" in text and "no worker online" in text and "waiting for a worker" in text
+    ix = await world.slash(member, "cancel", {"clip": clip_id})
+    assert "taken off the queue" in await world.private_text(ix)
 
 
 async def _online_tasks(world) -> set[str]:
-    entries = [json.loads(v) for v in (await world.redis.hgetall("reelbot:workers")).values()]
-    return {t for e in entries for tasks in e["models"].values() for t in tasks}
+    return set(get_model("ltx-tiny").tasks)
 
 
 async def test_both_an_image_and_a_video_is_refused(world):

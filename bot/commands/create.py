@@ -7,7 +7,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import order_for, place_order, reply_private
+from bot.answers import reply_private
+from bot.orders import order_for, place_order
 from bot.metrics import COMMANDS
 from core.catalog import Task
 

@@ -8,7 +8,6 @@ the page number, the sort, the member), so a browser opened before a restart kee
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Literal
 
@@ -16,13 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import accepting, reply_private, services_of
+from bot.answers import accepting, reply_private, services_of, went_wrong
 from bot.messages import truncate
 from bot.metrics import COMMANDS
 from core.listings import CursorError, Listing, ListingError, Sort, Window, encode_cursor, page, page_before
-from core.logging import get_logger
 
-log = get_logger("bot")
 PER_PAGE = 5
 MAX_PAGE_NUMBER = 999
 CUSTOM_ID_MAX = 100
@@ -144,10 +141,7 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button], template=_PAGE_ID):
             COMMANDS.labels("button:gallery", "refused").inc()
             await reply_private(interaction, "This page can't be found any more: run `/gallery` again.")
         except Exception as exc:  # noqa: BLE001 — the member gets an answer; the bot stays up
-            COMMANDS.labels("button:gallery", "error").inc()
-            log.error("gallery page failed", error=repr(exc), exc_info=exc)
-            with contextlib.suppress(discord.HTTPException):
-                await reply_private(interaction, "Something went wrong on Reelbot's side; please try again.")
+            await went_wrong(interaction, "button:gallery", exc)
 
 
 def _title_name(message: discord.Message | None) -> str | None:

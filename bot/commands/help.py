@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import reply_private
+from bot.answers import reply_private
 from bot.messages import HELP
 from bot.metrics import COMMANDS
 

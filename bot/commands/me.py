@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import records
-from bot.actions import reply_private, services_of
+from bot.answers import reply_private, services_of
 from bot.messages import code
 from bot.metrics import COMMANDS
 from core.flags import format_flags

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages, posts
-from bot.actions import reply_private, services_of
+from bot.answers import reply_private, services_of
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from core.contract import Status

@@ -1,0 +1,48 @@
+"""🗑 Delete: the author, or a member who can manage messages, removes the post and hides the
+clip from the galleries (its showcase post goes too)."""
+
+from __future__ import annotations
+
+import discord
+from discord.ext import commands
+
+from bot import records
+from bot.answers import reply_private, services_of
+from bot.buttons import ClipButton
+from bot.metrics import COMMANDS
+from core.logging import get_logger
+
+log = get_logger("bot")
+
+
+class DeleteButton(ClipButton, action="delete"):
+    label, emoji, style = "Delete", "🗑", discord.ButtonStyle.danger
+
+    async def pressed(self, interaction: discord.Interaction, clip) -> None:
+        is_author = clip.author_id == str(interaction.user.id)
+        if not (is_author or interaction.permissions.manage_messages):
+            COMMANDS.labels("button:delete", "refused").inc()
+            await reply_private(interaction, "Only the clip's author, or members who can manage messages, "
+                                             "can delete it.")
+            return
+        services = services_of(interaction)
+        await records.mark_deleted(services.store, clip.id)
+        await reply_private(interaction, "Deleted: the clip is gone from this channel and from the galleries.")
+        COMMANDS.labels("button:delete", "ok").inc()
+        await services.showcase.withdraw(interaction, clip)
+        if interaction.message is not None:
+            try:
+                await interaction.message.delete()
+            except discord.HTTPException as exc:
+                log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
+
+
+class Delete(commands.Cog):
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(DeleteButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(DeleteButton)
