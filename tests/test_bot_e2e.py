@@ -296,6 +296,35 @@ async def test_limits_cooldown_in_flight_per_day_and_bans(world):
 
 # --- buttons -------------------------------------------------------------------------
 
+async def test_retry_is_the_clip_as_asked_whoever_presses_it(world):
+    alice, bob = world.member("landscape"), world.member("portrait-fan")
+    ix = await world.slash(bob, "settings", {"ar": "9:16", "fps": 12, "model": "wan-tiny"})
+    assert "9:16" in await world.private_text(ix)
+    _ix, status = await world.create(alice, f"a wide beach -ar 16:9 {SHORT}")
+    clip_id = clip_id_of(status)
+    [post] = await world.wait_post(clip_id)
+    original = await world.store.get(clip_id)
+
+    click = await world.sim.click(bob, post, custom_id("retry", clip_id))
+    retried = await made(world, click)
+    await world.wait_post(retried)
+    again = await world.store.get(retried)
+    # Bob's /settings (9:16, 12 fps, wan-tiny) do not apply: alice's flags and model do.
+    assert (again.model, again.flags["ar"], again.flags["fps"]) == ("ltx-tiny", [16, 9], 8)
+    assert (again.width, again.height) == (original.width, original.height) and again.width > again.height
+    assert again.seed != original.seed
+
+    # A -private clip is posted to its author only (a DM), and its Retry stays private.
+    _ix, status = await world.create(alice, f"my secret garden -private {SHORT}")
+    secret = clip_id_of(status)
+    [private_post] = await world.wait_post(secret)
+    await asyncio.sleep(1.1)  # the world's cooldown
+    click = await world.sim.click(alice, private_post, custom_id("retry", secret))
+    kind, value = await world.answer(click)
+    assert kind == "queued", value
+    assert (await world.store.get(value)).private
+
+
 async def test_every_button(world):
     alice, bob, carol, dave = (world.member(n) for n in ("author", "fan", "remixer", "stranger"))
     _ix, status = await world.create(alice, f"a lighthouse at dusk {SHORT} -seed 3")
