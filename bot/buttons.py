@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import discord
+from discord.ext import commands
 
 from bot.answers import accepting, reply_private, services_of, went_wrong
 from bot.metrics import COMMANDS
@@ -71,3 +72,19 @@ def view_of(*items: discord.ui.Item) -> discord.ui.View:
     for item in items:
         view.add_item(item)
     return view
+
+
+class ButtonCog(commands.Cog):
+    """The cog of a feature whose buttons must work on any message, however old: it hands
+    them to the client (which routes a click by its custom id) when it loads."""
+
+    buttons: tuple[type[discord.ui.DynamicItem], ...] = ()
+
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*self.buttons)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*self.buttons)

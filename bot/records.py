@@ -7,17 +7,14 @@ processes racing on one clip cannot both win.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, desc, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.clips import ClipStore
+from core.contract import UNFINISHED
+from core.db import dialect_of, insert_ignoring
 from core.flags import Flags
 from core.limits import ensure_member
 from core.moderation import clean_term
 from core.tables import Clip, GuildSettings, Member, utcnow
-
-UNFINISHED = ("queued", "running")
-
 
 # --- Clips ---------------------------------------------------------------------------
 
@@ -185,10 +182,8 @@ async def guild(store: ClipStore, guild_id: str | None) -> GuildSettings | None:
 
 
 async def _ensure_guild(s, guild_id: str) -> None:
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-    await s.execute(insert(GuildSettings).values(guild_id=guild_id, paused=False, banned_terms=[],
-                                                 allowed_channel_ids=[], updated_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["guild_id"]))
+    await s.execute(insert_ignoring(dialect_of(s), GuildSettings, ["guild_id"], guild_id=guild_id, paused=False,
+                                    banned_terms=[], allowed_channel_ids=[], updated_at=utcnow()))
 
 
 async def set_paused(store: ClipStore, guild_id: str, paused: bool) -> bool:

@@ -7,20 +7,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.contract import Outcome, Status
+from core.contract import UNFINISHED, Outcome, Status
 from core.db import make_engine, make_sessionmaker
 from core.tables import Clip, utcnow
 
 # Which states a clip may move to a state from. Final states never change again.
 _SOURCES: dict[Status, tuple[Status, ...]] = {
-    Status.RUNNING: (Status.QUEUED, Status.RUNNING),  # RUNNING→RUNNING: a retry after a dead worker
-    Status.QUEUED: (Status.RUNNING,),                  # handed back on shutdown
-    Status.DONE: (Status.QUEUED, Status.RUNNING),
-    Status.FAILED: (Status.QUEUED, Status.RUNNING),
-    Status.CANCELLED: (Status.QUEUED, Status.RUNNING),
+    Status.RUNNING: UNFINISHED,  # RUNNING→RUNNING: a retry after a dead worker
+    Status.QUEUED: (Status.RUNNING,),  # handed back on shutdown
+    Status.DONE: UNFINISHED,
+    Status.FAILED: UNFINISHED,
+    Status.CANCELLED: UNFINISHED,
 }
 
 
@@ -78,8 +78,3 @@ class ClipStore:
             fields["timings"] = outcome.timings.model_dump()
         fields["finished_at"] = datetime.fromtimestamp(outcome.at, timezone.utc)
         return await self.transition(outcome.clip_id, outcome.status, **fields)
-
-    async def by_status(self, *statuses: Status) -> list[Clip]:
-        async with self.session() as s:
-            rows = await s.scalars(select(Clip).where(Clip.status.in_([st.value for st in statuses])))
-            return list(rows)

@@ -22,7 +22,11 @@ class Status(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in (Status.DONE, Status.FAILED, Status.CANCELLED)
+        return self not in UNFINISHED
+
+
+# A member's clips in flight: what the in-flight limit counts, /me lists and /cancel stops.
+UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
 
 def new_clip_id() -> str:

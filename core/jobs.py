@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from core.contract import RenderJob, new_clip_id
 from core.catalog import Task
+from core.contract import RenderJob, new_clip_id
 from core.flags import Request
 
 

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import Date, DateTime, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from core.contract import UNFINISHED
+from core.db import dialect_of, insert_ignoring
 from core.tables import Clip, Member
-
-UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -56,25 +54,22 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _dialect(session: AsyncSession | AsyncConnection) -> str:
-    return session.dialect.name if isinstance(session, AsyncConnection) else session.bind.dialect.name
-
-
 async def ensure_member(session: AsyncSession | AsyncConnection, member_id: str, name: str | None = None) -> None:
     """Create the member's row if missing (race-free on SQLite and PostgreSQL)."""
-    statement = _ENSURE_PG if _dialect(session) == "postgresql" else _ENSURE_SQLITE
+    statement = _ENSURE_PG if dialect_of(session) == "postgresql" else _ENSURE_SQLITE
     await session.execute(statement, {"id": member_id, "name": (name or None) and name[:100],
                                       "created_at": datetime.now(timezone.utc)})
 
 
-def _ensure_statement(insert):
-    return insert(Member.__table__).values(
+def _ensure_statement(dialect: str):
+    return insert_ignoring(
+        dialect, Member.__table__, ["id"],
         id=bindparam("id"), name=bindparam("name"), defaults={}, banned=False, jobs_today=0, clips_made=0,
         created_at=bindparam("created_at", type_=DateTime(timezone=True)),
-    ).on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
-_ENSURE_PG, _ENSURE_SQLITE = _ensure_statement(pg_insert), _ensure_statement(sqlite_insert)
+_ENSURE_PG, _ENSURE_SQLITE = _ensure_statement("postgresql"), _ensure_statement("sqlite")
 
 
 def _in_flight(member_id: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,8 +155,3 @@ def load_settings(**overrides) -> Settings:
         raise SettingsError(f"bad setting {name}: {first['msg']}") from None
     except _SourceError as exc:
         raise SettingsError(f"bad setting: {exc}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()

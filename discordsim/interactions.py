@@ -327,7 +327,6 @@ class SimInteraction:
 
     def metadata(self) -> dict[str, Any]:
         """`interaction_metadata` and the deprecated `interaction` of messages this interaction made."""
-        sim = self.sim
         meta: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
-import time
 
 import pytest
 from sqlalchemy import func, select, update
@@ -532,7 +530,7 @@ async def test_a_clip_too_big_for_the_server_is_linked_not_attached(world):
     channel = world.sim.add_channel(guild, "general")
     member = world.sim.add_member(guild, "small")
     await asyncio.sleep(0.5)  # the bot hears of the new server over the gateway
-    ix = await world.slash(member, "create", {"prompt": f"a big clip -len 3 -fps 24"}, channel=channel)
+    ix = await world.slash(member, "create", {"prompt": "a big clip -len 3 -fps 24"}, channel=channel)
     clip_id = await made(world, ix)
     [post] = await world.wait_post(clip_id)
     clip = await world.store.get(clip_id)

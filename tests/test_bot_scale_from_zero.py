@@ -4,7 +4,6 @@ KEDA): members' clips are queued all the same and delivered once a worker comes.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys

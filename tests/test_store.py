@@ -61,8 +61,7 @@ async def test_concurrent_finishers_only_one_wins(store):
     assert sorted(results) == [False, False, True]
 
 
-async def test_parent_link_and_by_status(store):
+async def test_parent_link(store):
     await _clip(store, "p1")
     await _clip(store, "k1", parent_id="p1")
     assert (await store.get("k1")).parent_id == "p1"
-    assert {c.id for c in await store.by_status(Status.QUEUED)} == {"p1", "k1"}

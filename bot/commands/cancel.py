@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot import records
 from bot.answers import reply_private, services_of
+from bot.buttons import ButtonCog
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.status import CancelButton, cancel_clip
 
 
-class Cancel(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(CancelButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(CancelButton)
+class Cancel(ButtonCog):
+    buttons = (CancelButton,)
 
     @app_commands.command(name="cancel", description="Stop one of your clips that is queued or rendering")
     @app_commands.describe(clip="The clip's id or a link to its status message (default: your newest)")

@@ -8,8 +8,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answers import reply_private
-from bot.orders import order_for, place_order
 from bot.metrics import COMMANDS
+from bot.orders import order_for, place_order
 from core.catalog import Task
 
 PROMPT_MAX = 6000  # Discord's own limit; the prompt's real limit (flags excluded) is checked by the parser

@@ -4,11 +4,10 @@ clip from the galleries (its showcase post goes too)."""
 from __future__ import annotations
 
 import discord
-from discord.ext import commands
 
 from bot import records
 from bot.answers import reply_private, services_of
-from bot.buttons import ClipButton
+from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from core.logging import get_logger
 
@@ -37,12 +36,5 @@ class DeleteButton(ClipButton, action="delete"):
                 log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
 
 
-class Delete(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(DeleteButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(DeleteButton)
+class Delete(ButtonCog):
+    buttons = (DeleteButton,)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.answers import reply_private, services_of
-from bot.buttons import ClipButton
+from bot.buttons import ButtonCog, ClipButton
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.orders import order_for, place_order, text_of
@@ -40,15 +39,8 @@ class ExtendButton(ClipButton, action="extend"):
         await extend_clip(interaction, clip)
 
 
-class Extend(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ExtendButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ExtendButton)
+class Extend(ButtonCog):
+    buttons = (ExtendButton,)
 
     @app_commands.command(name="extend", description="Continue one of the clips")
     @app_commands.describe(clip="The clip's id (in its footer) or a link to its message",

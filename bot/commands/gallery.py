@@ -13,9 +13,9 @@ from typing import Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.answers import accepting, reply_private, services_of, went_wrong
+from bot.buttons import ButtonCog
 from bot.messages import truncate
 from bot.metrics import COMMANDS
 from core.listings import CursorError, Listing, ListingError, Sort, Window, encode_cursor, page, page_before
@@ -150,15 +150,8 @@ def _title_name(message: discord.Message | None) -> str | None:
     return title.split(" by ", 1)[1] if title and " by " in title else None
 
 
-class Gallery(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PageButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PageButton)
+class Gallery(ButtonCog):
+    buttons = (PageButton,)
 
     @app_commands.command(name="gallery", description="Browse the community's public clips (only you see it)")
     @app_commands.describe(sort="Most upvoted first, or newest first", user="Only this member's clips")

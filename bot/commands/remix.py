@@ -12,9 +12,17 @@ import discord
 from discord.ext import commands
 
 from bot import messages
-from bot.answers import (accepting, is_submission, modal_values, observe_ack, reply_private, services_of,
-                         submitted_id, went_wrong)
-from bot.buttons import ClipButton
+from bot.answers import (
+    accepting,
+    is_submission,
+    modal_values,
+    observe_ack,
+    reply_private,
+    services_of,
+    submitted_id,
+    went_wrong,
+)
+from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from bot.orders import inputs_of, order_for, place_order, text_of
 from core.catalog import Task
@@ -43,15 +51,8 @@ class RemixButton(ClipButton, action="remix"):
         COMMANDS.labels("button:remix", "ok").inc()
 
 
-class Remix(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(RemixButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(RemixButton)
+class Remix(ButtonCog):
+    buttons = (RemixButton,)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:

@@ -7,10 +7,9 @@ apply. A `-private` clip can only be retried by its author.
 from __future__ import annotations
 
 import discord
-from discord.ext import commands
 
 from bot.answers import reply_private
-from bot.buttons import ClipButton
+from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from bot.orders import inputs_of, order_for, place_order, text_of
 from core.catalog import Task
@@ -30,12 +29,5 @@ class RetryButton(ClipButton, action="retry"):
         await place_order(interaction, order, "button:retry")
 
 
-class Retry(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(RetryButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(RetryButton)
+class Retry(ButtonCog):
+    buttons = (RetryButton,)

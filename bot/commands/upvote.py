@@ -4,10 +4,9 @@ reaches the threshold posts the clip to the server's showcase channel."""
 from __future__ import annotations
 
 import discord
-from discord.ext import commands
 
 from bot.answers import observe_ack, reply_private, services_of
-from bot.buttons import ClipButton
+from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from core.votes import toggle_vote
 
@@ -44,12 +43,5 @@ class UpvoteButton(ClipButton, action="upvote"):
         return view
 
 
-class Upvote(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(UpvoteButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(UpvoteButton)
+class Upvote(ButtonCog):
+    buttons = (UpvoteButton,)
