@@ -27,17 +27,18 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from core.catalog import MODELS
+    from core.catalog import MODELS, TINY_LABEL, Task
 
     settings = load_settings()
-    rows = [("model", "family", "tasks", "weights", "")]
+    rows = [("model", "family", "tasks", "sound", "weights", "")]
     for spec in MODELS.values():
         source = settings.model_sources.get(spec.name) or spec.hub_id or f"{settings.models_dir / spec.name} (built locally)"
-        label = "random weights: noise, not pictures" if spec.tiny else ""
-        rows.append((spec.name, spec.family, ",".join(sorted(spec.tasks)), source, label))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        tasks = ",".join(task for task in Task if task in spec.tasks)
+        rows.append((spec.name, spec.family, tasks, "sound" if spec.sound else "-", source,
+                     TINY_LABEL if spec.tiny else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + ("  " + row[4] if row[4] else ""))
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + ("  " + row[5] if row[5] else ""))
     return 0
 
 

@@ -57,7 +57,6 @@ def render_to_file(settings: Settings, args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     Path(args.out).write_bytes(encode_mp4(out.frames, out.fps))
-    label = " (random weights: noise, not pictures)" if spec.tiny else ""
     print(f"wrote {args.out}: {out.width}x{out.height}, {out.num_frames} frames at {out.fps} fps "
-          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {model}{label}")
+          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {spec.label}")
     return 0
