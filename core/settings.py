@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     gallery_host: str = "127.0.0.1"
     gallery_port: int = Field(8080, ge=1, le=65535)
     gallery_url: str | None = None
+    # `reelbot up` with no Discord token (and `reelbot sandbox`): the local Discord's page, on loopback.
+    sandbox_port: int = Field(8765, ge=1, le=65535)
     # Upvotes that post a clip to the showcase channel (core/showcase.py).
     showcase_votes: int = Field(5, ge=1)
 

@@ -106,6 +106,12 @@ def cmd_up(args) -> int:
     return up(_settings(), args)
 
 
+def cmd_sandbox(args) -> int:
+    from reelbot.up import up
+
+    return up(_settings(), args, sandbox=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelbot", description="Reelbot: AI video creation in Discord.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,9 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--guild", type=int, help="one server's id: instant, for testing (default: global)")
     sync.set_defaults(run=cmd_sync_commands)
 
-    up = sub.add_parser("up", help="the whole stack on this machine")
+    up = sub.add_parser("up", help="the whole stack on this machine (the sandbox when no Discord token is set)")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")
     up.set_defaults(run=cmd_up)
+
+    sandbox = sub.add_parser("sandbox", help="the whole stack with a local Discord in the browser instead of "
+                             "Discord (REELBOT_SANDBOX_PORT, default 8765)")
+    sandbox.add_argument("--workers", type=int, default=1, help="worker processes to start")
+    sandbox.set_defaults(run=cmd_sandbox)
     return parser
 
 

@@ -1,0 +1,526 @@
+"""The sandbox page: a small Discord client in the browser, served by the sim itself.
+
+A newcomer acts as one of the seeded members. Everything they do goes through the sim's own
+interaction machinery (`sim.slash`, `sim.click`, `sim.submit_modal`, `sim.autocomplete`), so
+the bot gets the gateway events Discord would send and answers through the same REST routes,
+with the same rules checked and every break listed in the page's violations panel.
+
+Routes (same origin as the attachments the page plays):
+
+    GET  /                              the page (discordsim/static/index.html)
+    GET  /static/<file>                 its script and style sheet
+    GET  /sandbox/state?member=ID       guild, members, channels and threads, the member's DMs,
+                                        the commands as the bot registered them, violations
+    GET  /sandbox/channels/ID/messages?member=ID
+    GET  /sandbox/events?member=ID      server-sent events: message, delete, channels, commands,
+                                        violation, status (is the bot online)
+    POST /sandbox/slash                 JSON, or multipart with a "payload" part and one file
+                                        part per attachment option
+    POST /sandbox/click | /sandbox/modal | /sandbox/autocomplete | /sandbox/app | /sandbox/dm
+
+The page runs only its own script (a strict Content-Security-Policy), fetches only this
+origin, and puts every string it shows into the page as text, never as markup. POSTs need
+the `X-Sandbox` header and this host (a page on another site can neither send it without
+a CORS preflight, which is never granted, nor reach it through a rebound DNS name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from . import model
+from .slash import ATTACHMENT, BOOLEAN, CHANNEL, INTEGER, MENTIONABLE, NUMBER, ROLE, STRING, USER
+
+if TYPE_CHECKING:
+    from .interactions import SimInteraction
+    from .sim import DiscordSim
+
+log = logging.getLogger("discordsim.sandbox")
+STATIC = Path(__file__).parent / "static"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "connect-src 'self'; font-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
+                ".png": "image/png"}
+# Discord's client waits this long for the first answer, then says the application did not respond.
+ANSWER_WAIT_S = 3.5
+QUEUE_SIZE = 2000
+MESSAGES_SHOWN = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class SeededMember:
+    name: str
+    manage_messages: bool = False
+    manage_guild: bool = False
+
+
+DEFAULT_MEMBERS = (SeededMember("alice"), SeededMember("mod", manage_messages=True),
+                   SeededMember("admin", manage_guild=True))
+
+
+def seed(sim: "DiscordSim", guild_name: str = "Sandbox", channels: tuple[str, ...] = ("general",),
+         members: tuple[SeededMember, ...] = DEFAULT_MEMBERS, *, upload_limit: int = 10 * 1024 * 1024) -> model.Guild:
+    """A guild with its channels and members, for the standalone sim and `reelbot sandbox`."""
+    guild = sim.add_guild(guild_name, attachment_size_limit=upload_limit)
+    for name in channels:
+        sim.add_channel(guild, name)
+    for member in members:
+        sim.add_member(guild, member.name, manage_messages=member.manage_messages,
+                       manage_guild=member.manage_guild)
+    return guild
+
+
+@dataclasses.dataclass(eq=False)
+class _Subscriber:
+    member_id: int
+    queue: asyncio.Queue
+
+
+class SandboxPage:
+    """Serve the page for `guild` on the sim's own port. Create it before `sim.start()`.
+
+    `video_notice`: a line shown under every video attachment (the tiny test model's "noise").
+    `welcome`: lines shown at the top of the first channel. `links`: (label, url) pairs in the
+    header, e.g. the web gallery on loopback.
+    """
+
+    def __init__(self, sim: "DiscordSim", guild: model.Guild, *, title: str = "Sandbox",
+                 video_notice: str | None = None, welcome: tuple[str, ...] = (),
+                 links: tuple[tuple[str, str], ...] = ()) -> None:
+        self.sim = sim
+        self.guild = guild
+        self.title = title
+        self.video_notice = video_notice
+        self.welcome = welcome
+        self.links = links
+        self._subscribers: set[_Subscriber] = set()
+        self._closing = False
+        sim.extensions.append(self.install)
+        sim.listeners.append(self._changed)
+
+    @property
+    def url(self) -> str:
+        return f"{self.sim.base_url}/"
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._static)
+        routes = [
+            ("GET", "/sandbox/state", self._state),
+            ("GET", "/sandbox/channels/{channel_id}/messages", self._messages),
+            ("POST", "/sandbox/slash", self._slash),
+            ("POST", "/sandbox/click", self._click),
+            ("POST", "/sandbox/modal", self._modal),
+            ("POST", "/sandbox/autocomplete", self._autocomplete),
+            ("POST", "/sandbox/app", self._app_command),
+            ("POST", "/sandbox/dm", self._open_dm),
+            ("POST", "/sandbox/say", self._say),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, self._guarded(handler))
+        app.router.add_get("/sandbox/events", self._events)
+        app.on_shutdown.append(self._close_streams)
+
+    # ---- who and what ----------------------------------------------------------------------
+
+    def _member(self, ref: Any) -> model.Member:
+        """A seeded member by id or name; none named: the first one (the page's default)."""
+        for member in self.guild.members.values():
+            if not member.user.bot and (ref in (None, "") or str(member.id) == str(ref) or member.name == ref):
+                return member
+        raise ValueError(f"no member {ref!r} in {self.guild.name}")
+
+    def _channel(self, ref: Any, member: model.Member) -> model.Channel:
+        try:
+            channel = self.sim.channels.get(int(ref))
+        except (TypeError, ValueError):
+            channel = None
+        if channel is None or not self._can_see_channel(channel, member.id):
+            raise ValueError(f"no channel {ref!r}")
+        return channel
+
+    def _can_see_channel(self, channel: model.Channel, member_id: int) -> bool:
+        if channel.is_dm:
+            return channel.recipient is not None and channel.recipient.id == member_id
+        return channel.guild is self.guild
+
+    def _can_see(self, msg: model.Message, member_id: int) -> bool:
+        channel = self.sim.channels.get(msg.channel_id)
+        if channel is None or not self._can_see_channel(channel, member_id):
+            return False
+        return not msg.ephemeral or msg.visible_to == member_id
+
+    def bot_online(self) -> bool:
+        return bool(self.sim.gateway.live_sessions_for(self.guild.id))
+
+    # ---- JSON for the page -----------------------------------------------------------------
+
+    def _relative(self, url: str) -> str:
+        # The page may be opened as localhost or 127.0.0.1: same-origin either way.
+        return url[len(self.sim.base_url):] if url.startswith(self.sim.base_url) else url
+
+    def message_json(self, msg: model.Message) -> dict[str, Any]:
+        author = self.sim.users.get(msg.author_id)
+        interaction = None
+        if msg.interaction_meta is not None:
+            meta = msg.interaction_meta["metadata"]
+            interaction = {"user": meta["user"]["username"], "command": meta.get("name"), "type": meta["type"]}
+        return {
+            "id": str(msg.id),
+            "channel_id": str(msg.channel_id),
+            "author": {"id": str(msg.author_id), "name": author.name if author else "unknown",
+                       "bot": bool(author and author.bot)},
+            "content": msg.content,
+            "embeds": msg.embeds,
+            "components": msg.components,
+            "attachments": [{"id": str(a.id), "filename": a.filename, "url": self._relative(a.url),
+                             "content_type": a.content_type or "", "size": a.size} for a in msg.attachments],
+            "ephemeral": msg.ephemeral,
+            "loading": msg.loading,
+            "edited": msg.edited_timestamp is not None,
+            "timestamp": msg.timestamp,
+            "thread": {"id": str(msg.thread.id), "name": msg.thread.name} if msg.thread else None,
+            "interaction": interaction,
+            "reference": (msg.reference or {}).get("message_id"),
+        }
+
+    def _channel_json(self, channel: model.Channel) -> dict[str, Any]:
+        return {"id": str(channel.id), "name": channel.name, "type": channel.type,
+                "parent_id": str(channel.parent_id) if channel.parent_id else None, "position": channel.position,
+                "archived": channel.archived}
+
+    def _member_json(self, member: model.Member) -> dict[str, Any]:
+        roles = [self.guild.roles[r].name for r in member.role_ids if r in self.guild.roles]
+        return {"id": str(member.id), "name": member.name, "roles": roles, "permissions": str(member.permissions),
+                "manage_messages": member.manage_messages, "manage_guild": member.manage_guild}
+
+    @staticmethod
+    def _violation_json(v: model.Violation) -> dict[str, Any]:
+        return {"rule": v.rule, "detail": v.detail, "method": v.method, "path": v.path}
+
+    def state(self, member: model.Member) -> dict[str, Any]:
+        channels = [c for c in self.guild.channels.values()]
+        dm = self.sim._dms.get(member.id)
+        return {
+            "title": self.title,
+            "guild": {"id": str(self.guild.id), "name": self.guild.name,
+                      "upload_limit": self.guild.attachment_size_limit},
+            "bot": {"id": str(self.sim.bot_user.id), "name": self.sim.bot_user.name, "online": self.bot_online()},
+            "me": str(member.id),
+            "members": [self._member_json(m) for m in self.guild.members.values() if not m.user.bot],
+            "roles": [{"id": str(r.id), "name": r.name} for r in self.guild.roles.values() if not r.managed],
+            "channels": [self._channel_json(c) for c in sorted(channels, key=lambda c: (c.is_thread, c.position, c.id))],
+            "dm": self._channel_json(dm) if dm else None,
+            # Global commands, then this guild's, exactly as the bot declared them.
+            "commands": self.sim.commands() + self.sim.commands(self.guild),
+            "violations": [self._violation_json(v) for v in self.sim.violations],
+            "video_notice": self.video_notice,
+            "welcome": list(self.welcome),
+            "links": [{"label": label, "url": url} for label, url in self.links],
+        }
+
+    # ---- live updates ----------------------------------------------------------------------
+
+    def _changed(self, kind: str, obj: Any) -> None:
+        if not self._subscribers:
+            return
+        if kind in ("message", "delete"):
+            data = self.message_json(obj) if kind == "message" else {"id": str(obj.id),
+                                                                      "channel_id": str(obj.channel_id)}
+            for sub in self._subscribers:
+                if self._can_see(obj, sub.member_id):
+                    self._push(sub, kind, data)
+        elif kind == "channel":
+            for sub in self._subscribers:
+                if self._can_see_channel(obj, sub.member_id):
+                    self._push(sub, "channels", {})
+        elif kind == "commands":
+            for sub in self._subscribers:
+                self._push(sub, "commands", {})
+        elif kind == "violation":
+            data = self._violation_json(obj)
+            for sub in self._subscribers:
+                self._push(sub, "violation", data)
+
+    @staticmethod
+    def _push(sub: _Subscriber, event: str, data: Any) -> None:
+        try:
+            sub.queue.put_nowait((event, data))
+        except asyncio.QueueFull:
+            # A tab that stopped reading: drop what it missed and have it fetch everything again.
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(("resync", {}))
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refuse_host(request)
+        if refused is not None:
+            return refused
+        try:
+            member = self._member(request.query.get("member"))
+        except ValueError as exc:
+            return _json(400, {"error": str(exc)})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                               **SECURITY_HEADERS})
+        await response.prepare(request)
+        sub = _Subscriber(member.id, asyncio.Queue(QUEUE_SIZE))
+        self._subscribers.add(sub)
+        online = None
+        try:
+            await response.write(b"retry: 1000\n\n")
+            while not self._closing:
+                if self.bot_online() != online:
+                    online = self.bot_online()
+                    await response.write(_event("status", {"online": online}))
+                try:
+                    item = await asyncio.wait_for(sub.queue.get(), 1.0)
+                except asyncio.TimeoutError:
+                    await response.write(b": still here\n\n")
+                    continue
+                if item is None:
+                    break
+                await response.write(_event(*item))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._subscribers.discard(sub)
+        return response
+
+    async def _close_streams(self, app: web.Application) -> None:
+        self._closing = True
+        for sub in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
+
+    # ---- the page's files ------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return self._file("index.html", request)
+
+    async def _static(self, request: web.Request) -> web.Response:
+        return self._file(request.match_info["name"], request)
+
+    def _file(self, name: str, request: web.Request) -> web.Response:
+        refused = self._refuse_host(request)
+        if refused is not None:
+            return refused
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or not path.is_file() or path.suffix not in STATIC_TYPES:
+            return web.Response(status=404, text="not found", headers=SECURITY_HEADERS)
+        return web.Response(body=path.read_bytes(), headers={"Content-Type": STATIC_TYPES[path.suffix],
+                                                            "Cache-Control": "no-cache", **SECURITY_HEADERS})
+
+    # ---- acting as a member ----------------------------------------------------------------
+
+    def _refuse_host(self, request: web.Request) -> web.Response | None:
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            return _json(403, {"error": "the sandbox answers only on loopback"})
+        return None
+
+    def _guarded(self, handler: Any) -> Any:
+        async def run(request: web.Request) -> web.Response:
+            refused = self._refuse_host(request)
+            if refused is not None:
+                return refused
+            if request.method == "POST":
+                origin = request.headers.get("Origin")
+                if request.headers.get("X-Sandbox") != "1" or (origin and origin.split("://", 1)[-1] != request.host):
+                    return _json(403, {"error": "the sandbox takes requests from its own page only"})
+            try:
+                return _json(200, await handler(request))
+            except (ValueError, KeyError, RuntimeError) as exc:
+                return _json(400, {"error": str(exc).strip("'\"")})
+
+        return run
+
+    async def _state(self, request: web.Request) -> Any:
+        return self.state(self._member(request.query.get("member")))
+
+    async def _messages(self, request: web.Request) -> Any:
+        member = self._member(request.query.get("member"))
+        channel = self._channel(request.match_info["channel_id"], member)
+        shown = self.sim.messages(channel, member=member)[-MESSAGES_SHOWN:]
+        return [self.message_json(m) for m in shown]
+
+    async def _open_dm(self, request: web.Request) -> Any:
+        body = await request.json()
+        member = self._member(body.get("member"))
+        return self._channel_json(self.sim.dm_channel(member))
+
+    async def _say(self, request: web.Request) -> Any:
+        body = await request.json()
+        member = self._member(body.get("member"))
+        channel = self._channel(body.get("channel"), member)
+        content = str(body.get("content") or "")
+        if not content.strip() or len(content) > 2000:
+            raise ValueError("a message is 1 to 2000 characters")
+        return {"message": str((await self.sim.say(member, channel, content)).id)}
+
+    def _online_or_refuse(self) -> None:
+        if not self.bot_online():
+            raise RuntimeError(f"{self.sim.bot_user.name} is offline right now (starting or restarting); "
+                               "try again in a few seconds")
+
+    async def _slash(self, request: web.Request) -> Any:
+        body, files = await _read_command(request)
+        member = self._member(body.get("member"))
+        channel = self._channel(body.get("channel"), member)
+        name = str(body.get("command") or "")
+        definition = self.sim.registry.find(channel.guild_id, name)
+        if definition is None:
+            raise ValueError(f"/{name} is not a command here")
+        subcommand = body.get("subcommand") or None
+        options, attachments = self._options(definition, subcommand, body.get("options") or {}, files, channel)
+        self._online_or_refuse()
+        ix = await self.sim.slash(member, channel, name, options, attachments=attachments, subcommand=subcommand)
+        return await self._answer(ix)
+
+    async def _autocomplete(self, request: web.Request) -> Any:
+        body = await request.json()
+        member = self._member(body.get("member"))
+        channel = self._channel(body.get("channel"), member)
+        name = str(body.get("command") or "")
+        definition = self.sim.registry.find(channel.guild_id, name)
+        if definition is None:
+            raise ValueError(f"/{name} is not a command here")
+        subcommand = body.get("subcommand") or None
+        typed = {k: v for k, v in (body.get("options") or {}).items() if not isinstance(v, dict)}
+        options, _ = self._options(definition, subcommand, typed, {}, channel)
+        self._online_or_refuse()
+        ix = await self.sim.autocomplete(member, channel, name, options, str(body.get("focused")),
+                                         subcommand=subcommand)
+        try:
+            response = await ix.wait_response(ANSWER_WAIT_S)
+        except TimeoutError:
+            return {"choices": []}
+        return {"choices": response.choices}
+
+    async def _click(self, request: web.Request) -> Any:
+        body = await request.json()
+        member = self._member(body.get("member"))
+        message = self.sim.message(int(body.get("message")))
+        if message is None or message.deleted or not self._can_see(message, member.id):
+            raise ValueError("that message is gone")
+        self._online_or_refuse()
+        values = body.get("values")
+        ix = await self.sim.click(member, message, str(body.get("custom_id")),
+                                  values=[str(v) for v in values] if isinstance(values, list) else None)
+        return await self._answer(ix)
+
+    async def _modal(self, request: web.Request) -> Any:
+        body = await request.json()
+        member = self._member(body.get("member"))
+        shown = self.sim.interaction_by_id(int(body.get("interaction")))
+        if shown is None:
+            raise ValueError("that dialog is gone")
+        self._online_or_refuse()
+        values = {str(k): v if isinstance(v, list) else str(v) for k, v in (body.get("values") or {}).items()}
+        ix = await self.sim.submit_modal(member, shown, values)
+        return await self._answer(ix)
+
+    async def _app_command(self, request: web.Request) -> Any:
+        """A message's (or member's) Apps menu entry: a context-menu command the bot registered."""
+        body = await request.json()
+        member = self._member(body.get("member"))
+        message = self.sim.message(int(body.get("message")))
+        if message is None or message.deleted or not self._can_see(message, member.id):
+            raise ValueError("that message is gone")
+        self._online_or_refuse()
+        ix = await self.sim.message_command(member, message, str(body.get("command")))
+        return await self._answer(ix)
+
+    async def _answer(self, ix: "SimInteraction") -> dict[str, Any]:
+        """The bot's first answer, as Discord's client waits for it: a modal to show, or nothing
+        (its messages arrive over the event stream)."""
+        try:
+            response = await ix.wait_response(ANSWER_WAIT_S)
+        except TimeoutError:
+            return {"interaction": str(ix.id),
+                    "error": f"{self.sim.bot_user.name} did not respond (Discord shows “The application did not "
+                             "respond”)"}
+        return {"interaction": str(ix.id), "type": response.type, "modal": ix.modal}
+
+    def _options(self, definition: dict[str, Any], subcommand: str | None, raw: dict[str, Any],
+                 files: dict[str, tuple[str, bytes, str | None]], channel: model.Channel,
+                 ) -> tuple[dict[str, Any], dict[str, tuple[str, bytes, str | None]]]:
+        """The page's values typed by the command's declared options (members, channels and roles
+        become the sim's objects); unknown names are left for the sim to refuse."""
+        declared = definition.get("options") or []
+        for name in (subcommand or "").split():
+            group = next((o for o in declared if o.get("name") == name and o.get("type") in (1, 2)), None)
+            if group is None:
+                raise ValueError(f"/{definition['name']} has no subcommand {name!r}")
+            declared = group.get("options") or []
+        kinds = {o.get("name"): o.get("type") for o in declared}
+        options: dict[str, Any] = {}
+        for name, value in raw.items():
+            if value is None or value == "":
+                continue
+            options[name] = self._typed(name, kinds.get(name, STRING), value, channel)
+        attachments = {name: file for name, file in files.items() if kinds.get(name) == ATTACHMENT}
+        unknown = set(files) - set(attachments)
+        if unknown:
+            raise ValueError(f"/{definition['name']} takes no file as {sorted(unknown)}")
+        return options, attachments
+
+    def _typed(self, name: str, kind: int, value: Any, channel: model.Channel) -> Any:
+        try:
+            if kind == STRING:
+                return str(value)
+            if kind == INTEGER:
+                return int(value)
+            if kind == NUMBER:
+                return float(value)
+            if kind == BOOLEAN:
+                return value is True or str(value).lower() in ("true", "1", "yes")
+            if kind in (USER, MENTIONABLE) and int(value) in self.guild.members:
+                return self.guild.members[int(value)]
+            if kind in (ROLE, MENTIONABLE) and int(value) in self.guild.roles:
+                return self.guild.roles[int(value)]
+            if kind == CHANNEL and int(value) in self.sim.channels:
+                return self.sim.channels[int(value)]
+        except (TypeError, ValueError):
+            pass
+        raise ValueError(f"option {name!r}: {value!r} is not a valid value")
+
+
+async def _read_command(request: web.Request) -> tuple[dict[str, Any], dict[str, tuple[str, bytes, str | None]]]:
+    """JSON, or multipart: a "payload" JSON part and one part per attachment option."""
+    if not request.content_type.startswith("multipart/"):
+        return await request.json(), {}
+    body: dict[str, Any] = {}
+    files: dict[str, tuple[str, bytes, str | None]] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if part.name == "payload":
+            body = json.loads(await part.text())
+        elif part.name:
+            data = await part.read()
+            files[part.name] = (part.filename or part.name, bytes(data), part.headers.get("Content-Type"))
+    return body, files
+
+
+def _event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+def _json(status: int, data: Any) -> web.Response:
+    return web.Response(status=status, body=json.dumps(data, default=str).encode(),
+                        headers={"Content-Type": "application/json", "Cache-Control": "no-store",
+                                 **SECURITY_HEADERS})
