@@ -112,7 +112,7 @@ class ModelPlan:
 
     @property
     def all_tiny(self) -> bool:
-        from inference.registry import MODELS
+        from core.catalog import MODELS
 
         return all(MODELS[name].tiny for name in self.served if name in MODELS)
 
@@ -121,7 +121,7 @@ def plan_models(settings: Settings) -> ModelPlan:
     """What the workers serve. Unset, a machine without a GPU gets the tiny test model (no
     download, noise out) and one with a GPU the configured model; the lines say which, and
     for a real model how big its first download is and where it goes."""
-    from inference.registry import MODELS
+    from core.catalog import MODELS
 
     chosen = {"model", "models"} & settings.model_fields_set
     gpu = gpu_available(settings.device)
@@ -211,6 +211,8 @@ class Up:
         self.stopping = asyncio.Event()
         self.hurry = False
         self.fatal: str | None = None
+        self.redis = None  # to see the workers announce themselves
+        self.ready: set[int] = set()
 
     def _signal(self) -> None:
         if self.stopping.is_set():
@@ -275,6 +277,9 @@ class Up:
             redis_url = f"redis://127.0.0.1:{port}/0"
             env["REELBOT_REDIS_URL"] = redis_url
         await upgrade_async(settings.database_url)
+        from redis.asyncio import Redis
+
+        self.redis = Redis.from_url(redis_url)
 
         say("redis", redis_url)
         say("database", settings.database_url.split("@")[-1])
@@ -320,6 +325,7 @@ class Up:
                     child.restarts += 1
                     child.start()
                     print(f"{child.name} restarted (pid {child.proc.pid})", flush=True)
+            await self._report_ready()
             if self.page is not None:
                 now_online = self.page.bot_online() and bool(self.sim.commands())
                 if now_online and not online:
@@ -331,6 +337,28 @@ class Up:
                 await asyncio.wait_for(self.stopping.wait(), 0.2)
             except asyncio.TimeoutError:
                 pass
+
+    async def _report_ready(self) -> None:
+        """A line when a worker (started or restarted) has loaded its models and takes jobs."""
+        import json
+
+        from redis.exceptions import RedisError
+
+        from core.contract import WORKERS_KEY
+
+        waiting = {c.proc.pid: c for c in self.children if c.kind == "worker" and c.alive and c.proc.pid not in self.ready}
+        if not waiting:
+            return
+        try:
+            entries = [json.loads(v) for v in (await self.redis.hgetall(WORKERS_KEY)).values()]
+        except (RedisError, OSError, ValueError):
+            return
+        for entry in entries:
+            suffix = str(entry.get("id", "")).rsplit(":", 1)[-1]  # worker ids are host:pid
+            pid = int(suffix) if suffix.isdigit() else None
+            if pid in waiting:
+                self.ready.add(pid)
+                print(f"{waiting[pid].name} ready: serves {', '.join(entry.get('models') or {})}", flush=True)
 
     async def _stop(self) -> None:
         if not self.children and self.sim is None:
@@ -348,6 +376,8 @@ class Up:
         await self._terminate([c for c in self.children if c.kind == "gallery"], 10)
         if self.sim is not None:
             await self.sim.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self._terminate([c for c in self.children if c.kind == "redis"], 10)
         print("stopped everything", flush=True)
 

@@ -87,7 +87,8 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
 
     gallery_port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS_DIR": str(models_dir),
-           "REELBOT_LOG_FORMAT": "json", "REELBOT_GALLERY_PORT": str(gallery_port)}
+           "REELBOT_LOG_FORMAT": "json", "REELBOT_GALLERY_PORT": str(gallery_port),
+           "REELBOT_SANDBOX_PORT": str(free_port())}
     env.pop("REELBOT_REDIS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "reelbot", "up"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -134,7 +134,7 @@ async def sandbox(tmp_path_factory, models_dir):
         "REELBOT_GALLERY_PORT": str(free_port()),
         "REELBOT_DEVICE": "cpu",
         "REELBOT_MODELS_DIR": str(models_dir),
-        "REELBOT_MODEL_STEPS": '{"ltx-tiny": 24}',  # long enough to see progress edits
+        "REELBOT_MODEL_STEPS": '{"ltx-tiny": 150}',  # a few seconds: progress edits to see
         "REELBOT_PROGRESS_EDIT_SECONDS": "0.5",
         "REELBOT_COOLDOWN_SECONDS": "0",
         "REELBOT_JOBS_IN_FLIGHT": "5",
@@ -147,6 +147,7 @@ async def sandbox(tmp_path_factory, models_dir):
     base = f"http://127.0.0.1:{port}"
     try:
         await up.wait_line(r"Reelbot is online in the sandbox", timeout=240)
+        await up.wait_line(r"worker 1 ready: serves ltx-tiny", timeout=240)
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -333,14 +334,24 @@ async def test_a_moderator_deletes_alices_clip(sandbox):
 
 async def test_a_crashed_worker_is_restarted_and_the_next_clip_arrives(sandbox):
     up = sandbox.up
+    await sandbox.open("general")
+    await sandbox.command("/create a lighthouse in a storm -ar 1:1")
+    status = sandbox.last_answer("create")
+    await expect(status.locator(".content")).to_contain_text("Rendering", timeout=WAIT_MS)
     before = len(up.lines)
-    os.kill(up.worker_pid(), signal.SIGKILL)
+    os.kill(up.worker_pid(), signal.SIGKILL)  # in the middle of the render (or just after it)
     await up.wait_line(r"worker 1 stopped unexpectedly \(killed by SIGKILL\); restarting", start=before)
     await up.wait_line(r"worker 1 restarted \(pid \d+\)", start=before)
+    await up.wait_line(r"worker 1 ready", start=before)
+    # The clip in hand is taken over once its lease runs out, and delivered.
+    await expect(status.locator(".content")).to_contain_text("Done", timeout=WAIT_MS)
+    await status.locator(".thread-link").click()
+    await sandbox.plays(sandbox.posts().first)
+    # And the next clip comes from the restarted worker.
     await sandbox.open("general")
     await sandbox.command("/create a lighthouse after the crash -ar 1:1")
     status = sandbox.last_answer("create")
-    await expect(status.locator(".content")).to_contain_text("Done", timeout=WAIT_MS * 2)
+    await expect(status.locator(".content")).to_contain_text("Done", timeout=WAIT_MS)
     await status.locator(".thread-link").click()
     post = sandbox.posts().first
     await expect(post).to_be_visible(timeout=WAIT_MS)

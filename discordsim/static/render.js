@@ -371,7 +371,9 @@ export function message(msg, ctx) {
   if (msg.interaction) {
     const used = el("div", "used");
     used.append(el("span", "who", msg.interaction.user));
-    used.append(msg.interaction.command ? ` used /${msg.interaction.command}` : " pressed a button");
+    const what = msg.interaction.command ? ` used /${msg.interaction.command}`
+      : msg.interaction.type === 5 ? " filled in a form" : " used a button or menu";
+    used.append(what);
     item.append(used);
   }
   const head = el("div", "head");

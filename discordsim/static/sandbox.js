@@ -198,7 +198,8 @@ function drawHeader() {
   const isThread = Boolean(channel.parent_id);
   const name = isDm ? `@${app.state.bot.name}` : isThread ? `🧵 ${channel.name}` : `# ${channel.name}`;
   $("channel-title").textContent = name;
-  composer.setPlaceholder(`Message ${isDm ? "@" + app.state.bot.name : (isThread ? "" : "#") + channel.name} — type / for ${app.state.bot.name}'s commands`);
+  const short = channel.name.length > 40 ? channel.name.slice(0, 39) + "…" : channel.name;
+  composer.setPlaceholder(`Message ${isDm ? "@" + app.state.bot.name : (isThread ? "" : "#") + short} — type / for ${app.state.bot.name}'s commands`);
   for (const button of document.querySelectorAll(".chan")) {
     button.classList.toggle("current", button.dataset.channel === app.current);
   }
