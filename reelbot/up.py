@@ -114,14 +114,14 @@ class ModelPlan:
     def all_tiny(self) -> bool:
         from core.catalog import MODELS
 
-        return all(MODELS[name].tiny for name in self.served if name in MODELS)
+        return all(MODELS[name].tiny for name in self.served)
 
 
 def plan_models(settings: Settings) -> ModelPlan:
     """What the workers serve. Unset, a machine without a GPU gets the tiny test model (no
     download, noise out) and one with a GPU the configured model; the lines say which, and
     for a real model how big its first download is and where it goes."""
-    from core.catalog import MODELS
+    from core.catalog import MODELS, UnknownModel
 
     chosen = {"model", "models"} & settings.model_fields_set
     gpu = gpu_available(settings.device)
@@ -134,15 +134,16 @@ def plan_models(settings: Settings) -> ModelPlan:
     for name in served:
         spec = MODELS.get(name)
         if spec is None:
-            lines.append(name)  # the worker refuses it in one line
-        elif spec.tiny:
+            variable = "REELBOT_MODELS" if "models" in chosen else "REELBOT_MODEL"
+            raise SettingsError(f"bad setting {variable}: {UnknownModel(name)}")
+        if spec.tiny:
             why = "" if chosen else "no GPU here, so "
             lines.append(f"{name}: {why}the test model with random weights, every clip is noise, not a picture "
                          f"(built in {settings.models_dir}, nothing to download)")
         else:
             lines.append(_download_line(settings, spec) + ("" if gpu else "; no GPU found: on the CPU a clip "
                                                                               "takes hours"))
-    if all(MODELS[n].tiny for n in served if n in MODELS):
+    if all(MODELS[n].tiny for n in served):
         env.setdefault("HF_HUB_OFFLINE", "1")  # nothing a tiny model needs comes from the hub
     return ModelPlan(served, env, lines)
 
@@ -192,9 +193,9 @@ async def open_sandbox(settings: Settings, plan: ModelPlan, gallery_url: str):
                        links=(("Web gallery", gallery_url),))
     try:
         await sim.start()
-    except OSError as exc:
-        raise SettingsError(f"bad setting REELBOT_SANDBOX_PORT: 127.0.0.1:{settings.sandbox_port} is taken "
-                            f"({exc.strerror}); is another `reelbot up` running? Set another port") from None
+    except OSError:
+        raise SettingsError(f"bad setting REELBOT_SANDBOX_PORT: 127.0.0.1:{settings.sandbox_port} is in use; "
+                            "is another `reelbot up` running? Set another port") from None
     return sim, page
 
 

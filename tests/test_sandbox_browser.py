@@ -69,9 +69,10 @@ class Up:
             text += f"\n--- {log.name} ---\n" + log.read_text(errors="replace")[-3000:]
         return text
 
-    def worker_pid(self) -> int:
+    def pid_of(self, child: str) -> int:
+        """The pid `up` last printed for a child ("worker 1", "bot")."""
         pids = [int(m.group(1)) for line in self.lines
-                for m in [re.search(r"worker 1\s+(?:pid |restarted \(pid )(\d+)", line)] if m]
+                for m in [re.search(rf"^\s*{child}\s+(?:pid |restarted \(pid )(\d+)", line)] if m]
         return pids[-1]
 
 
@@ -339,7 +340,7 @@ async def test_a_crashed_worker_is_restarted_and_the_next_clip_arrives(sandbox):
     status = sandbox.last_answer("create")
     await expect(status.locator(".content")).to_contain_text("Rendering", timeout=WAIT_MS)
     before = len(up.lines)
-    os.kill(up.worker_pid(), signal.SIGKILL)  # in the middle of the render (or just after it)
+    os.kill(up.pid_of("worker 1"), signal.SIGKILL)  # in the middle of the render (or just after it)
     await up.wait_line(r"worker 1 stopped unexpectedly \(killed by SIGKILL\); restarting", start=before)
     await up.wait_line(r"worker 1 restarted \(pid \d+\)", start=before)
     await up.wait_line(r"worker 1 ready", start=before)
@@ -356,6 +357,19 @@ async def test_a_crashed_worker_is_restarted_and_the_next_clip_arrives(sandbox):
     post = sandbox.posts().first
     await expect(post).to_be_visible(timeout=WAIT_MS)
     await sandbox.plays(post)
+
+
+async def test_a_crashed_bot_is_restarted_and_old_buttons_still_work(sandbox):
+    up, page = sandbox.up, sandbox.page
+    before = len(up.lines)
+    os.kill(up.pid_of("bot"), signal.SIGKILL)
+    await up.wait_line(r"bot stopped unexpectedly \(killed by SIGKILL\); restarting", start=before)
+    await up.wait_line(r"bot restarted \(pid \d+\)", start=before)
+    await up.wait_line(r"Reelbot is back online in the sandbox", start=before)
+    await expect(page.locator("#bot-status")).to_have_class("online", timeout=30_000)
+    post = sandbox.posts().first  # posted by the bot before it crashed
+    await post.locator("button.btn", has_text="👍").click()
+    await expect(sandbox.posts().first.locator("button.btn", has_text="👍")).to_have_text(re.compile(r"👍\s*1"))
 
 
 async def test_hostile_prompts_render_as_text_and_the_page_runs_only_its_own_script(sandbox):

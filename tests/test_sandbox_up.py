@@ -1,0 +1,35 @@
+"""`reelbot up` / `reelbot sandbox` refusing to start, in one line, before it starts anything."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def up(command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REELBOT_")}
+    return subprocess.run([sys.executable, "-m", "reelbot", command], cwd=cwd, env={**full, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_taken_sandbox_port_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = up("sandbox", tmp_path, REELBOT_SANDBOX_PORT=str(port), REELBOT_DEVICE="cpu")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"bad setting REELBOT_SANDBOX_PORT: 127.0.0.1:{port} is in use; is another "
+                                     "`reelbot up` running? Set another port")
+    assert not (tmp_path / ".reelbot").exists()  # nothing was started
+
+
+def test_an_unknown_model_is_one_line_before_anything_starts(tmp_path):
+    result = up("up", tmp_path, REELBOT_MODELS="nope", REELBOT_DEVICE="cpu")
+    assert result.returncode == 2
+    assert result.stderr.startswith("bad setting REELBOT_MODELS: unknown model 'nope'; known models: ")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / ".reelbot").exists()
