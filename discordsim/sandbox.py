@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     from .interactions import SimInteraction
     from .sim import DiscordSim
 
-log = logging.getLogger("discordsim.sandbox")
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "connect-src 'self'; font-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
@@ -179,7 +177,8 @@ class SandboxPage:
         interaction = None
         if msg.interaction_meta is not None:
             meta = msg.interaction_meta["metadata"]
-            interaction = {"user": meta["user"]["username"], "command": meta.get("name"), "type": meta["type"]}
+            interaction = {"user": meta["user"]["username"], "command": meta.get("name"), "type": meta["type"],
+                           "command_type": meta.get("command_type")}
         return {
             "id": str(msg.id),
             "channel_id": str(msg.channel_id),
@@ -214,8 +213,8 @@ class SandboxPage:
         return {"rule": v.rule, "detail": v.detail, "method": v.method, "path": v.path}
 
     def state(self, member: model.Member) -> dict[str, Any]:
-        channels = [c for c in self.guild.channels.values()]
-        dm = self.sim._dms.get(member.id)
+        channels = list(self.guild.channels.values())
+        dm = self.sim.existing_dm(member)
         return {
             "title": self.title,
             "guild": {"id": str(self.guild.id), "name": self.guild.name,

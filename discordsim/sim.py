@@ -194,6 +194,10 @@ class DiscordSim:
     def dm_channel(self, member: model.Member | model.User) -> model.Channel:
         return self.dm_for_user(member.user if isinstance(member, model.Member) else member)
 
+    def existing_dm(self, member: model.Member | model.User) -> model.Channel | None:
+        """The member's DM channel with the bot, if either side opened it (None: never)."""
+        return self._dms.get(member.id)
+
     def dm_for_user(self, user: model.User) -> model.Channel:
         if user.id not in self._dms:
             channel = model.Channel(self.ids.next(), model.DM, "", recipient=user)

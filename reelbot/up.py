@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import secrets
 import signal
@@ -25,6 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.contract import WORKERS_KEY
 from core.migrate import upgrade_async
 from core.settings import Settings, SettingsError
 from reelbot.local import die_with_parent, free_port, gpu_available, hub_cache, redis_command, wait_for_port
@@ -278,8 +283,6 @@ class Up:
             redis_url = f"redis://127.0.0.1:{port}/0"
             env["REELBOT_REDIS_URL"] = redis_url
         await upgrade_async(settings.database_url)
-        from redis.asyncio import Redis
-
         self.redis = Redis.from_url(redis_url)
 
         say("redis", redis_url)
@@ -341,12 +344,6 @@ class Up:
 
     async def _report_ready(self) -> None:
         """A line when a worker (started or restarted) has loaded its models and takes jobs."""
-        import json
-
-        from redis.exceptions import RedisError
-
-        from core.contract import WORKERS_KEY
-
         waiting = {c.proc.pid: c for c in self.children if c.kind == "worker" and c.alive and c.proc.pid not in self.ready}
         if not waiting:
             return
@@ -367,14 +364,15 @@ class Up:
         for child in self.children:
             child.restart_at = None
         workers = [c for c in self.children if c.kind == "worker"]
+        gallery = [c for c in self.children if c.kind == "gallery"]
+        grace = self.settings.stop_grace_seconds if "stop_grace_seconds" in self.settings.model_fields_set \
+            else LOCAL_STOP_GRACE_S
         if any(c.alive for c in workers):
-            grace = self.settings.stop_grace_seconds if "stop_grace_seconds" in self.settings.model_fields_set \
-                else LOCAL_STOP_GRACE_S
             print(f"stopping: each worker finishes its clip or hands it back to the queue (up to {grace} s)",
                   flush=True)
-            await self._terminate(workers, grace + 15)
+        # The bot stays up meanwhile, to post what the workers finish.
+        await self._terminate(workers + gallery, grace + 15)
         await self._terminate([c for c in self.children if c.kind == "bot"], LOCAL_BOT_DRAIN_S + 10)
-        await self._terminate([c for c in self.children if c.kind == "gallery"], 10)
         if self.sim is not None:
             await self.sim.stop()
         if self.redis is not None:

@@ -319,6 +319,20 @@ async def test_an_attached_bad_file_is_refused(sandbox):
     await expect(private.last).to_contain_text("not a picture", timeout=15_000)
 
 
+async def test_a_private_clip_comes_in_the_dms(sandbox):
+    page = sandbox.page
+    await sandbox.command("/create a secret fox -private")
+    dm = page.locator("#dms .chan")
+    await expect(dm).to_have_class(re.compile("unread"), timeout=WAIT_MS)
+    await dm.click()
+    await expect(page.locator("#channel-title")).to_have_text("@Reelbot")
+    post = sandbox.posts().filter(has=page.locator(".embed", has_text="a secret fox"))
+    await expect(post).to_have_count(1)
+    await sandbox.plays(post)
+    await expect(post.locator(".embed-footer")).to_contain_text("private")
+    await sandbox.open("general")
+
+
 async def test_a_moderator_deletes_alices_clip(sandbox):
     page = sandbox.page
     await page.locator("#member").select_option(label="mod (Moderator)")

@@ -45,6 +45,11 @@ class Canvas(discord.ui.View):
         await interaction.response.send_message(f"Framed in {select.values[0]}", ephemeral=True)
 
 
+async def pin_it(interaction: discord.Interaction, message: discord.Message) -> None:
+    """A message command: the page offers it in a message's Apps menu."""
+    await interaction.response.send_message(f"Pinned: {message.content}", ephemeral=True)
+
+
 def paint_command(with_brush: bool) -> app_commands.Command:
     """/paint as the bot first declares it, or (with_brush) with one more option."""
     async def paint(interaction: discord.Interaction, colour: str, size: app_commands.Range[int, 1, 10],
@@ -74,6 +79,7 @@ async def world():
     client = discord.Client(intents=intents)
     tree = app_commands.CommandTree(client)
     tree.add_command(paint_command(with_brush=False))
+    tree.add_command(app_commands.ContextMenu(name="Pin it", callback=pin_it))
     runner = asyncio.create_task(client.start(TOKEN))
     await sim.wait_connected()
     await tree.sync()
@@ -161,3 +167,14 @@ async def test_commands_buttons_menus_and_dialogs_of_any_bot(world):
     await expect(private).to_contain_text("Only you can see this")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await tab.screenshot(path=ARTIFACTS / "any-bot.png")
+
+
+async def test_a_message_command_from_the_apps_menu(world):
+    sim, tree, tab = world
+    painted = tab.locator("#messages li.msg", has_text="Painted with").last
+    await painted.hover()
+    await painted.locator(".msg-menu button", has_text="Apps").click()
+    await tab.locator(".apps button", has_text="Pin it").click()
+    private = tab.locator("#messages li.msg.ephemeral", has_text="Pinned:")
+    await expect(private).to_contain_text("Pinned: Painted with a thin stroke")
+    await expect(private.locator(".used")).to_have_text("alice used Pin it")

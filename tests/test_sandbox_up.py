@@ -33,3 +33,31 @@ def test_an_unknown_model_is_one_line_before_anything_starts(tmp_path):
     assert result.stderr.startswith("bad setting REELBOT_MODELS: unknown model 'nope'; known models: ")
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert not (tmp_path / ".reelbot").exists()
+
+
+def test_without_a_gpu_the_default_is_the_tiny_model_and_nothing_is_downloaded(monkeypatch):
+    from core.settings import load_settings
+    from reelbot.up import plan_models
+
+    for name in ("REELBOT_MODEL", "REELBOT_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    plan = plan_models(load_settings(device="cpu"))
+    assert plan.served == ["ltx-tiny"] and plan.all_tiny
+    assert plan.env == {"REELBOT_MODEL": "ltx-tiny", "HF_HUB_OFFLINE": "1"}
+    assert "noise" in plan.lines[0] and "nothing to download" in plan.lines[0]
+
+
+def test_with_a_gpu_the_configured_model_and_where_its_download_goes(monkeypatch, tmp_path):
+    from core.settings import load_settings
+    from reelbot.up import plan_models
+
+    for name in ("REELBOT_MODEL", "REELBOT_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    plan = plan_models(load_settings(device="cuda"))
+    assert plan.served == ["ltx-video"] and not plan.all_tiny and plan.env == {}
+    [line] = plan.lines
+    assert line == (f"ltx-video: the first start downloads Lightricks/LTX-Video-0.9.5 (about 14 GiB) into "
+                    f"{tmp_path}; later starts load it from there")
+    (tmp_path / "models--Lightricks--LTX-Video-0.9.5").mkdir()
+    assert plan_models(load_settings(device="cuda")).lines == [f"ltx-video (Lightricks/LTX-Video-0.9.5, in {tmp_path})"]

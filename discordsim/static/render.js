@@ -371,7 +371,8 @@ export function message(msg, ctx) {
   if (msg.interaction) {
     const used = el("div", "used");
     used.append(el("span", "who", msg.interaction.user));
-    const what = msg.interaction.command ? ` used /${msg.interaction.command}`
+    const slash = (msg.interaction.command_type ?? 1) === 1 ? "/" : "";  // Apps menu commands have no slash
+    const what = msg.interaction.command ? ` used ${slash}${msg.interaction.command}`
       : msg.interaction.type === 5 ? " filled in a form" : " used a button or menu";
     used.append(what);
     item.append(used);
