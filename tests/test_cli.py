@@ -106,7 +106,7 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
         await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                         model=job.model)
         assert await enqueue(redis, job)
-        reader = OutcomeReader(redis, "test")
+        reader = OutcomeReader(redis, "test", group="test")  # the sandbox's bot reads the default group
         await reader.ensure_group()
         got = []
         while not got and time.monotonic() < deadline + 60:
