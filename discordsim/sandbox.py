@@ -26,8 +26,6 @@ a CORS preflight, which is never granted, nor reach it through a rebound DNS nam
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -36,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import model
+from .live import LiveUpdates
 from .slash import ATTACHMENT, BOOLEAN, CHANNEL, INTEGER, MENTIONABLE, NUMBER, ROLE, STRING, USER
+from .view import MemberView
 
 if TYPE_CHECKING:
     from .interactions import SimInteraction
@@ -56,7 +56,6 @@ STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/cs
                 ".png": "image/png"}
 # Discord's client waits this long for the first answer, then says the application did not respond.
 ANSWER_WAIT_S = 3.5
-QUEUE_SIZE = 2000
 MESSAGES_SHOWN = 100
 
 
@@ -83,12 +82,6 @@ def seed(sim: "DiscordSim", guild_name: str = "Sandbox", channels: tuple[str, ..
     return guild
 
 
-@dataclasses.dataclass(eq=False)
-class _Subscriber:
-    member_id: int
-    queue: asyncio.Queue
-
-
 class SandboxPage:
     """Serve the page for `guild` on the sim's own port. Create it before `sim.start()`.
 
@@ -106,10 +99,10 @@ class SandboxPage:
         self.video_notice = video_notice
         self.welcome = welcome
         self.links = links
-        self._subscribers: set[_Subscriber] = set()
-        self._closing = False
+        self.view = MemberView(sim, guild)
+        self.live = LiveUpdates(self.view)
         sim.extensions.append(self.install)
-        sim.listeners.append(self._changed)
+        sim.listeners.append(self.live.changed)
 
     @property
     def url(self) -> str:
@@ -132,179 +125,19 @@ class SandboxPage:
         for method, path, handler in routes:
             app.router.add_route(method, path, self._guarded(handler))
         app.router.add_get("/sandbox/events", self._events)
-        app.on_shutdown.append(self._close_streams)
+        app.on_shutdown.append(self.live.close)
 
     # ---- who and what ----------------------------------------------------------------------
-
-    def _member(self, ref: Any) -> model.Member:
-        """A seeded member by id or name; none named: the first one (the page's default)."""
-        for member in self.guild.members.values():
-            if not member.user.bot and (ref in (None, "") or str(member.id) == str(ref) or member.name == ref):
-                return member
-        raise ValueError(f"no member {ref!r} in {self.guild.name}")
-
-    def _channel(self, ref: Any, member: model.Member) -> model.Channel:
-        try:
-            channel = self.sim.channels.get(int(ref))
-        except (TypeError, ValueError):
-            channel = None
-        if channel is None or not self._can_see_channel(channel, member.id):
-            raise ValueError(f"no channel {ref!r}")
-        return channel
-
-    def _can_see_channel(self, channel: model.Channel, member_id: int) -> bool:
-        if channel.is_dm:
-            return channel.recipient is not None and channel.recipient.id == member_id
-        return channel.guild is self.guild
-
-    def _can_see(self, msg: model.Message, member_id: int) -> bool:
-        channel = self.sim.channels.get(msg.channel_id)
-        if channel is None or not self._can_see_channel(channel, member_id):
-            return False
-        return not msg.ephemeral or msg.visible_to == member_id
-
-    def bot_online(self) -> bool:
-        return bool(self.sim.gateway.live_sessions_for(self.guild.id))
-
-    # ---- JSON for the page -----------------------------------------------------------------
-
-    def _relative(self, url: str) -> str:
-        # The page may be opened as localhost or 127.0.0.1: same-origin either way.
-        return url[len(self.sim.base_url):] if url.startswith(self.sim.base_url) else url
-
-    def message_json(self, msg: model.Message) -> dict[str, Any]:
-        author = self.sim.users.get(msg.author_id)
-        interaction = None
-        if msg.interaction_meta is not None:
-            meta = msg.interaction_meta["metadata"]
-            interaction = {"user": meta["user"]["username"], "command": meta.get("name"), "type": meta["type"],
-                           "command_type": meta.get("command_type")}
-        return {
-            "id": str(msg.id),
-            "channel_id": str(msg.channel_id),
-            "author": {"id": str(msg.author_id), "name": author.name if author else "unknown",
-                       "bot": bool(author and author.bot)},
-            "content": msg.content,
-            "embeds": msg.embeds,
-            "components": msg.components,
-            "attachments": [{"id": str(a.id), "filename": a.filename, "url": self._relative(a.url),
-                             "content_type": a.content_type or "", "size": a.size} for a in msg.attachments],
-            "ephemeral": msg.ephemeral,
-            "loading": msg.loading,
-            "edited": msg.edited_timestamp is not None,
-            "timestamp": msg.timestamp,
-            "thread": {"id": str(msg.thread.id), "name": msg.thread.name} if msg.thread else None,
-            "interaction": interaction,
-            "reference": (msg.reference or {}).get("message_id"),
-        }
-
-    def _channel_json(self, channel: model.Channel) -> dict[str, Any]:
-        return {"id": str(channel.id), "name": channel.name, "type": channel.type,
-                "parent_id": str(channel.parent_id) if channel.parent_id else None, "position": channel.position,
-                "archived": channel.archived}
-
-    def _member_json(self, member: model.Member) -> dict[str, Any]:
-        roles = [self.guild.roles[r].name for r in member.role_ids if r in self.guild.roles]
-        return {"id": str(member.id), "name": member.name, "roles": roles, "permissions": str(member.permissions),
-                "manage_messages": member.manage_messages, "manage_guild": member.manage_guild}
-
-    @staticmethod
-    def _violation_json(v: model.Violation) -> dict[str, Any]:
-        return {"rule": v.rule, "detail": v.detail, "method": v.method, "path": v.path}
-
-    def state(self, member: model.Member) -> dict[str, Any]:
-        channels = list(self.guild.channels.values())
-        dm = self.sim.existing_dm(member)
-        return {
-            "title": self.title,
-            "guild": {"id": str(self.guild.id), "name": self.guild.name,
-                      "upload_limit": self.guild.attachment_size_limit},
-            "bot": {"id": str(self.sim.bot_user.id), "name": self.sim.bot_user.name, "online": self.bot_online()},
-            "me": str(member.id),
-            "members": [self._member_json(m) for m in self.guild.members.values() if not m.user.bot],
-            "roles": [{"id": str(r.id), "name": r.name} for r in self.guild.roles.values() if not r.managed],
-            "channels": [self._channel_json(c) for c in sorted(channels, key=lambda c: (c.is_thread, c.position, c.id))],
-            "dm": self._channel_json(dm) if dm else None,
-            # Global commands, then this guild's, exactly as the bot declared them.
-            "commands": self.sim.commands() + self.sim.commands(self.guild),
-            "violations": [self._violation_json(v) for v in self.sim.violations],
-            "video_notice": self.video_notice,
-            "welcome": list(self.welcome),
-            "links": [{"label": label, "url": url} for label, url in self.links],
-        }
-
-    # ---- live updates ----------------------------------------------------------------------
-
-    def _changed(self, kind: str, obj: Any) -> None:
-        if not self._subscribers:
-            return
-        if kind in ("message", "delete"):
-            data = self.message_json(obj) if kind == "message" else {"id": str(obj.id),
-                                                                      "channel_id": str(obj.channel_id)}
-            for sub in self._subscribers:
-                if self._can_see(obj, sub.member_id):
-                    self._push(sub, kind, data)
-        elif kind == "channel":
-            for sub in self._subscribers:
-                if self._can_see_channel(obj, sub.member_id):
-                    self._push(sub, "channels", {})
-        elif kind == "commands":
-            for sub in self._subscribers:
-                self._push(sub, "commands", {})
-        elif kind == "violation":
-            data = self._violation_json(obj)
-            for sub in self._subscribers:
-                self._push(sub, "violation", data)
-
-    @staticmethod
-    def _push(sub: _Subscriber, event: str, data: Any) -> None:
-        try:
-            sub.queue.put_nowait((event, data))
-        except asyncio.QueueFull:
-            # A tab that stopped reading: drop what it missed and have it fetch everything again.
-            while not sub.queue.empty():
-                sub.queue.get_nowait()
-            sub.queue.put_nowait(("resync", {}))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         refused = self._refuse_host(request)
         if refused is not None:
             return refused
         try:
-            member = self._member(request.query.get("member"))
+            member = self.view.member(request.query.get("member"))
         except ValueError as exc:
             return _json(400, {"error": str(exc)})
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                               **SECURITY_HEADERS})
-        await response.prepare(request)
-        sub = _Subscriber(member.id, asyncio.Queue(QUEUE_SIZE))
-        self._subscribers.add(sub)
-        online = None
-        try:
-            await response.write(b"retry: 1000\n\n")
-            while not self._closing:
-                if self.bot_online() != online:
-                    online = self.bot_online()
-                    await response.write(_event("status", {"online": online}))
-                try:
-                    item = await asyncio.wait_for(sub.queue.get(), 1.0)
-                except asyncio.TimeoutError:
-                    await response.write(b": still here\n\n")
-                    continue
-                if item is None:
-                    break
-                await response.write(_event(*item))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._subscribers.discard(sub)
-        return response
-
-    async def _close_streams(self, app: web.Application) -> None:
-        self._closing = True
-        for sub in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(None)
+        return await self.live.stream(request, member.id, SECURITY_HEADERS)
 
     # ---- the page's files ------------------------------------------------------------------
 
@@ -349,37 +182,39 @@ class SandboxPage:
         return run
 
     async def _state(self, request: web.Request) -> Any:
-        return self.state(self._member(request.query.get("member")))
+        state = self.view.state(self.view.member(request.query.get("member")))
+        return {**state, "title": self.title, "video_notice": self.video_notice, "welcome": list(self.welcome),
+                "links": [{"label": label, "url": url} for label, url in self.links]}
 
     async def _messages(self, request: web.Request) -> Any:
-        member = self._member(request.query.get("member"))
-        channel = self._channel(request.match_info["channel_id"], member)
+        member = self.view.member(request.query.get("member"))
+        channel = self.view.channel(request.match_info["channel_id"], member)
         shown = self.sim.messages(channel, member=member)[-MESSAGES_SHOWN:]
-        return [self.message_json(m) for m in shown]
+        return [self.view.message_json(m) for m in shown]
 
     async def _open_dm(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self._member(body.get("member"))
-        return self._channel_json(self.sim.dm_channel(member))
+        member = self.view.member(body.get("member"))
+        return self.view.channel_json(self.sim.dm_channel(member))
 
     async def _say(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self._member(body.get("member"))
-        channel = self._channel(body.get("channel"), member)
+        member = self.view.member(body.get("member"))
+        channel = self.view.channel(body.get("channel"), member)
         content = str(body.get("content") or "")
         if not content.strip() or len(content) > 2000:
             raise ValueError("a message is 1 to 2000 characters")
         return {"message": str((await self.sim.say(member, channel, content)).id)}
 
     def _online_or_refuse(self) -> None:
-        if not self.bot_online():
+        if not self.view.bot_online():
             raise RuntimeError(f"{self.sim.bot_user.name} is offline right now (starting or restarting); "
                                "try again in a few seconds")
 
     async def _slash(self, request: web.Request) -> Any:
         body, files = await _read_command(request)
-        member = self._member(body.get("member"))
-        channel = self._channel(body.get("channel"), member)
+        member = self.view.member(body.get("member"))
+        channel = self.view.channel(body.get("channel"), member)
         name = str(body.get("command") or "")
         definition = self.sim.registry.find(channel.guild_id, name)
         if definition is None:
@@ -392,8 +227,8 @@ class SandboxPage:
 
     async def _autocomplete(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self._member(body.get("member"))
-        channel = self._channel(body.get("channel"), member)
+        member = self.view.member(body.get("member"))
+        channel = self.view.channel(body.get("channel"), member)
         name = str(body.get("command") or "")
         definition = self.sim.registry.find(channel.guild_id, name)
         if definition is None:
@@ -412,9 +247,9 @@ class SandboxPage:
 
     async def _click(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self._member(body.get("member"))
+        member = self.view.member(body.get("member"))
         message = self.sim.message(int(body.get("message")))
-        if message is None or message.deleted or not self._can_see(message, member.id):
+        if message is None or message.deleted or not self.view.can_see(message, member.id):
             raise ValueError("that message is gone")
         self._online_or_refuse()
         values = body.get("values")
@@ -424,7 +259,7 @@ class SandboxPage:
 
     async def _modal(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self._member(body.get("member"))
+        member = self.view.member(body.get("member"))
         shown = self.sim.interaction_by_id(int(body.get("interaction")))
         if shown is None:
             raise ValueError("that dialog is gone")
@@ -436,9 +271,9 @@ class SandboxPage:
     async def _app_command(self, request: web.Request) -> Any:
         """A message's (or member's) Apps menu entry: a context-menu command the bot registered."""
         body = await request.json()
-        member = self._member(body.get("member"))
+        member = self.view.member(body.get("member"))
         message = self.sim.message(int(body.get("message")))
-        if message is None or message.deleted or not self._can_see(message, member.id):
+        if message is None or message.deleted or not self.view.can_see(message, member.id):
             raise ValueError("that message is gone")
         self._online_or_refuse()
         ix = await self.sim.message_command(member, message, str(body.get("command")))
@@ -513,10 +348,6 @@ async def _read_command(request: web.Request) -> tuple[dict[str, Any], dict[str,
             data = await part.read()
             files[part.name] = (part.filename or part.name, bytes(data), part.headers.get("Content-Type"))
     return body, files
-
-
-def _event(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
 def _json(status: int, data: Any) -> web.Response:

@@ -1,9 +1,10 @@
 """This machine, for `reelbot up` and the tests: free loopback ports, a redis-server, whether
-a GPU can render, and child processes that stop when their parent does."""
+a GPU can render, and child processes that can be restarted and stop when their parent does."""
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+FIRST_BACKOFF_S = 1.0
 _PR_SET_PDEATHSIG = 1
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
@@ -89,3 +91,57 @@ def hub_cache() -> Path:
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
     return Path(home).expanduser() / "hub"
+
+
+@dataclasses.dataclass(eq=False)
+class Child:
+    """One supervised process, started again (same command, same log) when it exits."""
+
+    name: str
+    kind: str  # redis, worker, gallery or bot: the order they stop in
+    argv: list[str]
+    env: dict[str, str] | None = None
+    log: Path | None = None  # None: output discarded
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = FIRST_BACKOFF_S  # before the next restart; `up` doubles it
+    restart_at: float | None = None
+    _log_from: int = 0
+
+    def start(self) -> None:
+        out = subprocess.DEVNULL
+        if self.log is not None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            out = open(self.log, "ab")
+            self._log_from = out.tell()
+        try:
+            # Its own process group: the terminal's Ctrl-C reaches `up` only, which stops the
+            # children in order. die_with_parent: a killed `up` still takes them down.
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, process_group=0, preexec_fn=die_with_parent)
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        self.started_at = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 8) -> list[str]:
+        """The last lines this run of the child wrote to its log."""
+        if self.log is None or not self.log.exists():
+            return []
+        with open(self.log, "rb") as f:
+            f.seek(self._log_from)
+            text = f.read()[-8192:].decode(errors="replace")
+        return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,10 +31,9 @@ from redis.exceptions import RedisError
 from core.contract import WORKERS_KEY
 from core.migrate import upgrade_async
 from core.settings import Settings, SettingsError
-from reelbot.local import die_with_parent, free_port, gpu_available, hub_cache, redis_command, wait_for_port
+from reelbot.local import FIRST_BACKOFF_S, Child, exit_text, free_port, gpu_available, hub_cache, redis_command, wait_for_port
 
 STATE_DIR = Path(".reelbot")
-BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 STEADY_S = 60.0  # a child that ran this long starts again at the first backoff
 BAD_SETTING = 2  # what `reelbot` exits with on a bad setting
@@ -46,61 +44,6 @@ LOCAL_BOT_DRAIN_S = 5
 TINY_DEFAULT = "ltx-tiny"
 SANDBOX_GUILD = "Reelbot sandbox"
 SANDBOX_CHANNELS = ("general", "showcase")
-
-
-@dataclasses.dataclass(eq=False)
-class Child:
-    """One supervised process, started again (same command, same log) when it exits."""
-
-    name: str
-    kind: str  # redis, worker, gallery or bot: the order they stop in
-    argv: list[str]
-    env: dict[str, str] | None = None
-    log: Path | None = None  # None: output discarded
-    proc: subprocess.Popen | None = None
-    started_at: float = 0.0
-    backoff: float = BACKOFF_FIRST_S
-    restart_at: float | None = None
-    restarts: int = 0
-    _log_from: int = 0
-
-    def start(self) -> None:
-        out = subprocess.DEVNULL
-        if self.log is not None:
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            out = open(self.log, "ab")
-            self._log_from = out.tell()
-        try:
-            # Its own process group: the terminal's Ctrl-C reaches `up` only, which stops the
-            # children in order. die_with_parent: a killed `up` still takes them down.
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, process_group=0, preexec_fn=die_with_parent)
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
-        self.started_at = time.monotonic()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self, lines: int = 8) -> list[str]:
-        """The last lines this run of the child wrote to its log."""
-        if self.log is None or not self.log.exists():
-            return []
-        with open(self.log, "rb") as f:
-            f.seek(self._log_from)
-            text = f.read()[-8192:].decode(errors="replace")
-        return [line for line in text.splitlines() if line.strip()][-lines:]
-
-
-def exit_text(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def say(name: str, value: str) -> None:
@@ -180,6 +123,8 @@ def welcome_lines(plan: ModelPlan) -> tuple[str, ...]:
     if plan.all_tiny:
         lines.append(f"Clips come from **{', '.join(plan.served)}**, a test model with random weights (this "
                      "machine has no GPU): they are noise, not pictures.")
+    else:
+        lines.extend(f"Model {line}." for line in plan.lines)  # a first download is slow: say so
     return tuple(lines)
 
 
@@ -294,12 +239,9 @@ class Up:
         for i in range(self.workers):
             self._spawn(f"worker {i + 1}", "worker", ["worker"], env)
         self._spawn("gallery", "gallery", ["gallery"], env)
-        if self.sandbox:
-            self._spawn("bot", "bot", ["bot", "--sync"], env)  # global commands: DMs too
-        elif settings.discord_token:
-            self._spawn("bot", "bot", ["bot"], env)
-        else:
-            say("bot", "not started: REELBOT_DISCORD_TOKEN is unset")
+        # In the sandbox the bot registers its commands at every start (globally: DMs too); on
+        # Discord that is `reelbot sync-commands`, once.
+        self._spawn("bot", "bot", ["bot", "--sync"] if self.sandbox else ["bot"], env)
         for child in self.children:
             say(child.name, f"pid {child.proc.pid}" + (f", log {_shown(child.log)}" if child.log else ""))
         print("reelbot is up; Ctrl-C stops everything", flush=True)
@@ -317,7 +259,7 @@ class Up:
                         self.fatal = f"{child.name} has a bad setting: {tail[-1] if tail else exit_text(code)}"
                         return
                     if now - child.started_at >= STEADY_S:
-                        child.backoff = BACKOFF_FIRST_S
+                        child.backoff = FIRST_BACKOFF_S
                     child.restart_at = now + child.backoff
                     print(f"{child.name} stopped unexpectedly ({exit_text(code)}); restarting in "
                           f"{child.backoff:.0f} s", flush=True)
@@ -326,12 +268,11 @@ class Up:
                     child.backoff = min(child.backoff * 2, BACKOFF_MAX_S)
                 elif child.restart_at is not None and now >= child.restart_at:
                     child.restart_at = None
-                    child.restarts += 1
                     child.start()
                     print(f"{child.name} restarted (pid {child.proc.pid})", flush=True)
             await self._report_ready()
             if self.page is not None:
-                now_online = self.page.bot_online() and bool(self.sim.commands())
+                now_online = self.page.view.bot_online() and bool(self.sim.commands())
                 if now_online and not online:
                     again = "back " if seen_online else ""
                     print(f"Reelbot is {again}online in the sandbox: {self.page.url}", flush=True)
