@@ -14,6 +14,7 @@ from discord import app_commands
 
 from bot.endpoints import point_at
 from discordsim import DiscordSim
+from discordsim.interactions import APPLICATION_COMMAND
 from discordsim.sandbox import SandboxPage, seed
 from tests.test_gallery_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -61,10 +62,15 @@ def paint_command(with_brush: bool) -> app_commands.Command:
                           picture: discord.Attachment | None = None) -> None:
         await paint(interaction, colour, size, picture)
 
+    async def brushes(interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=b, value=b) for b in ("thin", "thick", "wide") if b.startswith(typed)]
+
     colours = app_commands.choices(colour=[app_commands.Choice(name="Red", value="red"),
                                            app_commands.Choice(name="Blue", value="blue")])
-    return app_commands.Command(name="paint", description="Paint something",
-                                callback=colours(paint if with_brush else first_paint))
+    if with_brush:
+        return app_commands.Command(name="paint", description="Paint something",
+                                    callback=app_commands.autocomplete(brush=brushes)(colours(paint)))
+    return app_commands.Command(name="paint", description="Paint something", callback=colours(first_paint))
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +137,13 @@ async def test_the_page_offers_what_the_bot_declared_and_what_it_adds_later(worl
     tree.remove_command("paint")
     tree.add_command(paint_command(with_brush=True))
     await tree.sync()
-    await expect(tab.locator("#options input[name=brush]")).to_have_count(1)
+    brush = tab.locator("#options input[name=brush]")
+    await expect(brush).to_have_count(1)
+    await brush.press_sequentially("th")  # the bot's autocomplete answers what was typed
+    suggestions = tab.locator("#options .choices button")
+    await expect(suggestions).to_have_text(["thin", "thick"])
+    await suggestions.first.dispatch_event("mousedown")
+    await expect(brush).to_have_value("thin")
 
 
 async def test_commands_buttons_menus_and_dialogs_of_any_bot(world):
@@ -143,7 +155,7 @@ async def test_commands_buttons_menus_and_dialogs_of_any_bot(world):
     await tab.locator("#options select[name=colour]").select_option("blue")
     await box.press("Enter")  # the client refuses out-of-range values, as Discord's does
     await expect(tab.locator("#composer-error")).to_contain_text("size must be at most 10")
-    assert sim.interactions == []
+    assert [ix for ix in sim.interactions if ix.type == APPLICATION_COMMAND] == []  # nothing was sent
     await tab.locator("#options input[name=size]").fill("3")
     await box.press("Enter")
     answer = tab.locator("#messages li.msg").last
