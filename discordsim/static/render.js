@@ -145,7 +145,7 @@ function media(url, msg, cls, ctx) {
     if (!found) return null;
     url = found.url;
   }
-  if (url.startsWith("/") && !url.startsWith("//")) {
+  if (/^\/(?![/\\])/.test(url)) {  // a path on this origin ("//" or "/\" would be another host)
     const img = el("img", cls);
     img.src = url;
     img.alt = "";
