@@ -115,8 +115,14 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
         assert (tmp_path / "media" / "clips" / job.clip_id / "clip.mp4").exists()
         import urllib.request
 
-        page = urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/?sort=new").read().decode()
-        assert job.clip_id in page  # the gallery of the same stack shows the new clip
+        # The gallery of the same stack shows the new clip (once the worker has finalised its
+        # record, which comes just after the outcome).
+        shown = time.monotonic() + 30
+        page = ""
+        while job.clip_id not in page and time.monotonic() < shown:
+            page = urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/?sort=new").read().decode()
+            await asyncio.sleep(0.2)
+        assert job.clip_id in page
         await redis.close(close_connection_pool=True)
         await store.close()
     finally:
