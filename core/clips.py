@@ -67,7 +67,7 @@ class ClipStore:
         return result.rowcount == 1
 
     async def record_outcome(self, outcome: Outcome) -> bool:
-        fields = dict(error=outcome.error, worker=outcome.worker)
+        fields = dict(error=outcome.error, worker=outcome.worker, flagged=outcome.flagged)
         if outcome.status is Status.DONE:
             fields.update(
                 video_key=outcome.video_key, poster_key=outcome.poster_key, video_bytes=outcome.video_bytes,

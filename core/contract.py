@@ -47,6 +47,9 @@ class RenderJob(BaseModel):
     parent_clip_id: str | None = None
     input_keys: dict[str, str] = Field(default_factory=dict)  # e.g. {"image": "inputs/<id>/image.png"}
     max_bytes: int | None = None  # re-encode to fit an upload limit when set
+    # Made in an age-restricted channel (Discord's nsfw flag; a thread's parent's; never a
+    # DM): a clip the safety check flags is still posted there. False when unknown.
+    age_restricted: bool = False
     enqueued_at: float = Field(default_factory=time.time)
 
 
@@ -74,6 +77,9 @@ class Outcome(BaseModel):
     fps: int | None = None
     num_frames: int | None = None
     error: str | None = None  # member-readable
+    # The safety check flagged an input or the clip (worker/safety.py): with DONE, posted in
+    # its age-restricted channel but never public; with FAILED, withheld and told privately.
+    flagged: bool = False
     timings: Timings | None = None
     worker: str | None = None
     at: float = Field(default_factory=time.time)

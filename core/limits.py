@@ -155,7 +155,7 @@ class MemberLimits:
         usage = await self.usage(member_id, now)
         limits = self.limits
         if usage.banned:
-            return Refusal("banned", "You can't make clips on this server: a server manager has blocked you.")
+            return Refusal("banned", "You can't make clips with Reelbot: its operator has blocked you.")
         if usage.in_flight >= limits.jobs_in_flight:
             return Refusal("in_flight", f"You already have {usage.in_flight} clip{'s' if usage.in_flight != 1 else ''} "
                            f"queued or rendering (the limit is {limits.jobs_in_flight}). Wait for one to finish, "

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     video_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     video_max_seconds: float = Field(10.0, gt=0)
 
+    # Image safety (core/safety.py, worker/safety.py): a transformers image-classification
+    # model that the worker runs on attachments before a render and on frames sampled across
+    # every finished clip. Off: nothing is checked (and /help says so).
+    safety_check: bool = True
+    # A hub id or a local folder; unset: the catalog's choice (a test classifier when every
+    # model of the deployment is a tiny test model, else core.safety.DEFAULT_CLASSIFIER).
+    safety_model: str | None = None
+    # An image is flagged when the scores of its unsafe labels add up to this or more.
+    safety_threshold: float = Field(0.5, ge=0, le=1)
+    safety_labels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["nsfw"], min_length=1)
+    safety_frames: int = Field(8, ge=1, le=64)  # sampled across a clip or an attached video
+
     # Bot (bot/). The consumer name must stay the same across restarts of one bot process,
     # so it re-reads the outcomes it had not finished posting; give each shard process its own.
     bot_consumer: str = Field("bot", pattern=r"^[\w.:-]{1,64}$")
@@ -110,7 +122,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
 
-    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", mode="before")
+    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", "safety_labels", mode="before")
     @classmethod
     def _comma_list(cls, value):
         # Accept "a,b" as well as a JSON list: operators type both.

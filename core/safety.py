@@ -1,0 +1,51 @@
+"""The image-safety check's shared terms: which classifier a deployment runs, and what
+members are told. The check itself runs on the worker (worker/safety.py over
+inference/safety.py), never in the bot, which imports no torch: the bot passes whether the
+channel is age-restricted (`RenderJob.age_restricted`) and posts what the outcome says.
+
+What happens to what (PRODUCT.md, "Safety"):
+
+| flagged | ordinary channel, DM | age-restricted channel |
+|---|---|---|
+| an attachment (image, video frames) | fails before the render: nothing reaches the GPU | the same: members' uploads are never rendered from explicit pictures |
+| the finished clip | not stored, not posted; the member is told privately | posted, marked, kept out of the web gallery and the showcase |
+
+Every flag is an audit entry (core/audit.py) for the server's moderators.
+"""
+
+from __future__ import annotations
+
+from core.catalog import MODELS
+
+# An NSFW detector (ViT, labels "normal" / "nsfw"): the classifier a real deployment runs.
+DEFAULT_CLASSIFIER = "Falconsai/nsfw_image_detection"
+# A random-weight classifier built locally (inference/safety.py), for tests and offline runs.
+TEST_CLASSIFIER = "safety-tiny"
+TEST_LABEL = "a random-weight test classifier: its verdicts mean nothing"
+
+FLAGGED_INPUT = ("The image-safety check flagged your {what}, so nothing was rendered. "
+                 "Try another picture.")
+WITHHELD = ("Your clip `{clip_id}` was made, but the image-safety check flagged it, so it was not posted "
+            "and is not kept. Clips like this can be posted only in age-restricted channels.")
+
+
+def classifier(settings) -> str | None:
+    """The classifier's hub id or folder (TEST_CLASSIFIER: built locally); None when the check is off."""
+    if not settings.safety_check:
+        return None
+    if settings.safety_model:
+        return settings.safety_model
+    specs = [MODELS.get(name) for name in settings.catalog_models]
+    return TEST_CLASSIFIER if all(spec is not None and spec.tiny for spec in specs) else DEFAULT_CLASSIFIER
+
+
+def describe(settings) -> str:
+    """One line for /help: what is checked, or that nothing is."""
+    source = classifier(settings)
+    if source is None:
+        return ("Safety: this deployment's operator turned the image-safety check off: attachments and clips "
+                "are not checked.")
+    test = f" ({TEST_LABEL})" if source == TEST_CLASSIFIER else ""
+    return ("Safety: attachments and finished clips are checked by an image-safety classifier" + test + ". "
+            "A flagged attachment is refused; a flagged clip is posted only in age-restricted channels "
+            "and never in the galleries. Report a clip with Apps → Report clip.")
