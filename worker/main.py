@@ -16,10 +16,10 @@ from core.queue import RENDER_FUNCTION, connect
 from core.settings import Settings
 from core.storage import storage_from_settings
 from worker import health as endpoints
-from worker import metrics, presence
+from worker import metrics, presence, safety
 from worker.health import Health
 from worker.render_clip import render_clip
-from worker.runtime import Runtime, load_renderers
+from worker.runtime import Runtime, load_renderers, pick_device
 
 log = get_logger("worker")
 KEEP_RESULT_S = 24 * 3600
@@ -57,6 +57,7 @@ async def serve(settings: Settings) -> None:
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
                  worker_id=presence.worker_id())
     await _load_models(rt, health)
+    rt.safety = await asyncio.to_thread(safety.load, settings, pick_device(settings.device))
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
     announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks))
     workers = build_workers(rt)

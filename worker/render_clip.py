@@ -18,7 +18,7 @@ from arq import Retry
 from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key
 from core.events import published_outcome, publish_outcome, report_progress
 from core.logging import bind_job, get_logger
-from worker import lease, metrics
+from worker import lease, metrics, safety
 from worker.inputs import load_inputs, render_input
 from worker.runtime import Runtime
 from worker.upload import encode_and_upload, remove_media
@@ -86,9 +86,11 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         t0 = time.perf_counter()
         inputs = await asyncio.to_thread(load_inputs, rt.storage, job)
         timings.inputs = time.perf_counter() - t0
+        await safety.screen_inputs(rt, job, inputs)  # a flagged attachment fails here, before the GPU
         clock = metrics.StepClock()
         out = await _run_model(rt, job, inputs, clock)
         timings.render = out.model_seconds
+        flagged = await safety.screen_clip(rt, job, out.frames)  # before anything is stored
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes)
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled:
@@ -98,6 +100,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                                          seed=job.seed, worker=rt.worker_id))
     except MemberError as exc:
         return await _finish(rt, _failed(rt, job, str(exc)))
+    except safety.Flagged as exc:
+        return await _finish(rt, exc.outcome)
     except Exception as exc:  # noqa: BLE001 — any model/encode/storage fault
         log.exception("render failed", error=type(exc).__name__)
         if job_try < rt.settings.max_tries:
@@ -110,7 +114,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      timings=timings, worker=rt.worker_id)
+                      timings=timings, worker=rt.worker_id, flagged=flagged)
     log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
     metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome)

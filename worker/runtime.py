@@ -24,6 +24,7 @@ class Runtime:
     storage: Storage
     worker_id: str
     renderers: dict = field(default_factory=dict)
+    safety: object = None  # the image-safety classifier (worker/safety.py); None: the check is off
     gpu: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
