@@ -100,6 +100,24 @@ def cmd_sync_commands(args) -> int:
     return 0
 
 
+def cmd_ban(args) -> int:
+    from reelbot.moderation import ban
+
+    return ban(_settings(), args.user_id, args.reason)
+
+
+def cmd_unban(args) -> int:
+    from reelbot.moderation import unban
+
+    return unban(_settings(), args.user_id, args.reason)
+
+
+def cmd_audit(args) -> int:
+    from reelbot.moderation import print_audit
+
+    return print_audit(_settings(), args.guild, args.member, args.since, args.limit)
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -147,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync-commands", help="register the slash commands with Discord, then exit")
     sync.add_argument("--guild", type=int, help="one server's id: instant, for testing (default: global)")
     sync.set_defaults(run=cmd_sync_commands)
+
+    from reelbot.moderation import line_count, since, snowflake  # argument types
+
+    ban = sub.add_parser("ban", help="ban a member from every server (and the web gallery); /admin ban is per server")
+    ban.add_argument("user_id", type=snowflake, help="the member's Discord user id")
+    ban.add_argument("--reason", help="why (kept in the audit log)")
+    ban.set_defaults(run=cmd_ban)
+    unban = sub.add_parser("unban", help="lift an operator's ban (servers' own bans stay)")
+    unban.add_argument("user_id", type=snowflake, help="the member's Discord user id")
+    unban.add_argument("--reason", help="why (kept in the audit log)")
+    unban.set_defaults(run=cmd_unban)
+    audit = sub.add_parser("audit", help="print moderation decisions, oldest first")
+    audit.add_argument("--guild", type=snowflake, help="one server's id (default: every server, and the operator's)")
+    audit.add_argument("--member", type=snowflake, help="decisions about one member")
+    audit.add_argument("--since", type=since, help="a span (30m, 12h, 7d, 2w) or a date (2026-11-20); default: all")
+    audit.add_argument("--limit", type=line_count, default=500, help="at most this many, the newest (default 500)")
+    audit.set_defaults(run=cmd_audit)
 
     up = sub.add_parser("up", help="the whole stack on this machine (the sandbox when no Discord token is set)")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")
