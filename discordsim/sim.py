@@ -146,10 +146,11 @@ class DiscordSim:
                 session.push("GUILD_CREATE", payloads.guild_create(self, guild))
         return guild
 
-    def add_channel(self, guild: model.Guild, name: str, *, bot_deny: int = 0) -> model.Channel:
+    def add_channel(self, guild: model.Guild, name: str, *, bot_deny: int = 0, nsfw: bool = False) -> model.Channel:
+        """A text channel; `nsfw`: age-restricted (its threads are too)."""
         channel = model.Channel(self.ids.next(), model.GUILD_TEXT, name, guild=guild,
                                 position=sum(1 for c in guild.channels.values() if not c.is_thread),
-                                bot_deny=bot_deny)
+                                bot_deny=bot_deny, nsfw=nsfw)
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(self, channel), guild_id=guild.id,
