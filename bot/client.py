@@ -23,6 +23,7 @@ from bot.commands.keyframes import Keyframes
 from bot.commands.me import Me
 from bot.commands.queue import Queue
 from bot.commands.remix import Remix
+from bot.commands.report import Report
 from bot.commands.retry import Retry
 from bot.commands.settings import Settings
 from bot.commands.show import Show
@@ -35,7 +36,7 @@ from core.settings import SettingsError
 
 log = get_logger("bot")
 COGS = (Create, Animate, Extend, Keyframes, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings, Show,
-        Gallery, Help, Admin)
+        Gallery, Help, Admin, Report)
 
 
 class ReelbotTree(app_commands.CommandTree):

@@ -15,6 +15,12 @@ What makes "once" hold when things go wrong:
 - One poster at a time per clip: a short Redis lock.
 Final posts always use the bot token, never the interaction webhook, so a job that
 outlives the 15-minute interaction token is still delivered.
+
+A clip the image-safety check withheld (core/safety.py) is posted nowhere public: its
+author gets the notice by DM (an ephemeral followup when their DMs are closed and the
+command was private), through the same once-only path, and the status message says only
+that it was not posted. A flagged clip from an age-restricted channel is posted there,
+marked (bot/posts.py).
 """
 
 from __future__ import annotations
@@ -176,7 +182,8 @@ class Delivery:
             message = await self._post_once(clip, outcome, watched)
         except Undeliverable as exc:
             log.warning("clip could not be posted anywhere", clip_id=clip.id, reason=str(exc))
-            await self.services.board.finish(clip, messages.status_undeliverable())
+            await self.services.board.finish(clip, messages.status_withheld(told=False) if withheld(outcome)
+                                             else messages.status_undeliverable())
             self.services.setups.pop(clip.id, None)
             return True
         if message is not None and not await records.mark_delivered(self.services.store, clip.id, str(message.id)):
@@ -198,7 +205,7 @@ class Delivery:
         redis = self.services.redis
         first_attempt = await redis.set(f"reelbot:delivery-attempt:{clip.id}", b"1", nx=True, ex=ATTEMPT_TTL_S)
         errors = []
-        for destination, reference in await self._destinations(clip):
+        for destination, reference in await self._destinations(clip, outcome):
             if not first_attempt:
                 found = await self._find_post(destination, clip.id)
                 if found is not None:
@@ -217,8 +224,9 @@ class Delivery:
                 file=post.file() or discord.utils.MISSING, ephemeral=True, wait=True)
         raise Undeliverable("; ".join(errors) or "no channel recorded")
 
-    async def _destinations(self, clip) -> list[tuple[discord.abc.Messageable, discord.MessageReference | None]]:
-        if clip.private:
+    async def _destinations(self, clip, outcome: Outcome) -> list[tuple[discord.abc.Messageable,
+                                                                        discord.MessageReference | None]]:
+        if clip.private or withheld(outcome):
             if not clip.author_id:
                 return []
             try:
@@ -248,15 +256,16 @@ class Delivery:
         return None
 
     async def _send(self, destination, reference, clip, outcome: Outcome) -> discord.Message:
-        mention = not clip.private and bool(clip.thread_id or clip.channel_id)
-        post = await self._build(clip, outcome, mention=mention, private=clip.private)
+        private = clip.private or withheld(outcome)
+        mention = not private and bool(clip.thread_id or clip.channel_id)
+        post = await self._build(clip, outcome, mention=mention, private=private)
         try:
             return await self._send_post(destination, reference, post, clip)
         except discord.HTTPException as exc:
             if exc.status != 413 or post.video is None:
                 raise
         # The server's upload limit is lower than we were told: post a link instead.
-        post = await self._build(clip, outcome, mention=mention, private=clip.private, attach=False)
+        post = await self._build(clip, outcome, mention=mention, private=private, attach=False)
         return await self._send_post(destination, reference, post, clip)
 
     async def _send_post(self, destination, reference, post: posts.Post, clip) -> discord.Message:
@@ -270,6 +279,8 @@ class Delivery:
     async def _build(self, clip, outcome: Outcome, *, mention: bool, private: bool, attach: bool = True) -> posts.Post:
         if outcome.status is Status.CANCELLED:
             return posts.cancelled_post(clip)
+        if withheld(outcome):
+            return posts.withheld_post(clip, outcome.error or clip.error)
         if outcome.status is Status.FAILED:
             return posts.failed_post(clip, outcome.error or clip.error, mention=mention)
         storage = self.services.storage
@@ -293,7 +304,14 @@ def _still_being_set_up(clip) -> bool:
     return (datetime.now(timezone.utc) - created).total_seconds() < SETUP_WAIT_S
 
 
+def withheld(outcome: Outcome) -> bool:
+    """The safety check flagged the clip or its input: its author is told, privately only."""
+    return outcome.status is Status.FAILED and outcome.flagged
+
+
 def _status_line(clip, outcome: Outcome) -> str:
+    if withheld(outcome):
+        return messages.status_withheld(told=True)
     if outcome.status is Status.DONE:
         return messages.status_done(posts.job_seconds(clip))
     if outcome.status is Status.FAILED:

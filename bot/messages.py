@@ -76,6 +76,14 @@ def status_cancelled() -> str:
     return "Cancelled · nothing more will be rendered"
 
 
+def status_withheld(told: bool) -> str:
+    """A clip or input the image-safety check flagged, outside an age-restricted channel: the
+    public line says no more than that (its author gets the reason privately)."""
+    if told:
+        return "Not posted · its author was told why, privately"
+    return "Not posted · the image-safety check flagged it"
+
+
 def status_undeliverable() -> str:
     return "Done · but Reelbot couldn't post the clip here (check its permissions); use `/show` to see it"
 

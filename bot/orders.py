@@ -25,6 +25,7 @@ from bot import attachments, messages, records
 from bot.answers import mark_received, observe_ack, reply_private, services_of
 from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
+from core import audit
 from core.catalog import Task, models_for_task
 from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
@@ -59,6 +60,15 @@ class Order:
     # The member's /settings fill flags the text leaves out; not for Retry, which re-runs
     # the clip's own flags and model whoever presses it.
     member_defaults: bool = True
+    # Made in an age-restricted channel: the worker may post a clip its safety check flags.
+    age_restricted: bool = False
+
+
+def age_restricted(channel) -> bool:
+    """Discord's nsfw flag of the channel (a thread's is its parent's: discord.py's
+    Thread.is_nsfw reads it there). DMs, and channels discord.py cannot tell, are not."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) and getattr(channel, "guild", None) is not None else False
 
 
 def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
@@ -68,7 +78,8 @@ def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
     return Order(
         member_id=str(interaction.user.id), member_name=interaction.user.name, text=text or "",
         channel_id=str(interaction.channel_id), guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-        parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit, **fields,
+        parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit,
+        age_restricted=age_restricted(channel), **fields,
     )
 
 
@@ -90,12 +101,14 @@ class Queued:
 @dataclass(frozen=True)
 class Refused:
     message: str
-    reason: str  # for metrics: flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    reason: str  # for metrics: banned, flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
 
 
 async def submit(services, order: Order) -> Queued | Refused:
     settings = services.settings
     guild, member = await records.guild_and_member(services.store, order.guild_id, order.member_id)
+    if member is not None and member.banned_here:
+        return Refused("You can't make clips on this server: its managers have blocked you.", "banned")
     if guild is not None and guild.paused:
         return Refused("Making clips is paused on this server by its managers. Try again later.", "paused")
     if guild is not None and guild.allowed_channel_ids:
@@ -126,6 +139,9 @@ async def submit(services, order: Order) -> Queued | Refused:
     terms = list(settings.banned_terms) + list(guild.banned_terms if guild else [])
     term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg))), terms) if terms else None
     if term:
+        async with services.store.session.begin() as s:
+            await audit.record(s, audit.Action.REFUSED_PROMPT, guild_id=order.guild_id, member_id=order.member_id,
+                               actor=order.member_id, reason=f"blocked term: {term}", prompt=order.text)
         return Refused(messages.banned_term(term), "banned_term")
 
     media = {}
@@ -145,8 +161,9 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     # The upload limit stays with the clip (attach or link when posting) and is not handed to
     # the worker: a worker that cannot squeeze a clip under it fails the job, and a link is
     # better than no clip.
+    # A -private clip goes to a DM, which is never age-restricted.
     job = new_job(request, model=model, task=order.task, member_id=order.member_id, parent_clip_id=order.parent_id,
-                  input_keys=keys, clip_id=clip_id)
+                  input_keys=keys, clip_id=clip_id, age_restricted=order.age_restricted and not request.flags.private)
     record = dict(
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,

@@ -26,6 +26,10 @@ COLOR_FAILED = discord.Color.red()
 COLOR_CANCELLED = discord.Color.light_grey()
 
 
+FLAGGED_NOTE = ("🔞 Flagged by the image-safety check: shown in this age-restricted channel only, "
+                "and kept out of the galleries")
+
+
 @dataclass
 class Post:
     content: str | None
@@ -33,13 +37,14 @@ class Post:
     view: discord.ui.View | None
     video: bytes | None = None
     filename: str | None = None
+    spoiler: bool = False  # a flagged clip's MP4 is behind Discord's spoiler cover
 
     def file(self) -> discord.File | None:
         if self.video is None:
             return None
         import io
 
-        return discord.File(io.BytesIO(self.video), filename=self.filename)
+        return discord.File(io.BytesIO(self.video), filename=self.filename, spoiler=self.spoiler)
 
 
 def footer(clip_id: str) -> str:
@@ -84,7 +89,9 @@ def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
         embed.add_field(name=relation, value=f"clip `{clip.parent_id}`", inline=True)
     if video_url:
         embed.add_field(name="Video", value=f"[download the MP4]({video_url}) (too big to attach here)", inline=False)
-    note = " · private" if clip.private else ""
+    if clip.flagged:
+        embed.add_field(name="Safety", value=FLAGGED_NOTE, inline=False)
+    note = (" · private" if clip.private else "") + (" · flagged" if clip.flagged else "")
     embed.set_footer(text=footer(clip.id) + note)
     return embed
 
@@ -102,7 +109,7 @@ def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
 def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:
     embed = clip_embed(clip, video_url=None if video is not None else video_url)
     return Post(_mention(clip, mention), embed, clip_view(clip.id, clip.vote_count or 0),
-                video=video, filename=f"{clip.id}.mp4" if video is not None else None)
+                video=video, filename=f"{clip.id}.mp4" if video is not None else None, spoiler=bool(clip.flagged))
 
 
 def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
@@ -111,6 +118,15 @@ def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
                           description=f"{text}\n\n{_prompt_line(clip)}", color=COLOR_FAILED)
     embed.set_footer(text=footer(clip.id))
     return Post(_mention(clip, mention), embed, view_of(RetryButton(clip.id)))  # a failed clip can only be retried
+
+
+def withheld_post(clip, reason: str | None) -> Post:
+    """The private notice of a clip the image-safety check kept from an ordinary channel."""
+    text = reason or "The image-safety check flagged this clip, so it was not posted."
+    embed = discord.Embed(title="Your clip wasn't posted", description=f"{text}\n\n{_prompt_line(clip)}",
+                          color=COLOR_FAILED)
+    embed.set_footer(text=footer(clip.id))
+    return Post(None, embed, None)
 
 
 def cancelled_post(clip) -> Post:

@@ -13,33 +13,30 @@ changed (banning a banned member changes nothing and logs nothing).
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core import audit
 from core.limits import ensure_member
 from core.tables import GuildBan, Member, utcnow
 
 _BAN = GuildBan.__table__
-# The order path's read (Core, one round trip): the server's ban of this member, if any.
-_BANNED_HERE = select(_BAN.c.reason).where(_BAN.c.guild_id == bindparam("guild_id"),
-                                            _BAN.c.member_id == bindparam("member_id"))
 
 
-async def banned_here(conn: AsyncConnection, guild_id: str | None, member_id: str) -> bool:
-    """Whether the server banned the member (False in DMs: no server decides there)."""
-    if guild_id is None:
-        return False
-    row = (await conn.execute(_BANNED_HERE, {"guild_id": guild_id, "member_id": member_id})).first()
-    return row is not None
+def banned_here(member_id, guild_id) -> ColumnElement[bool]:
+    """Whether the server banned the member, as a SQL expression, so the order path reads it
+    with the member's row in the same query (bot/records.py). False in DMs (guild_id NULL):
+    no server decides there."""
+    return exists().where(_BAN.c.guild_id == guild_id, _BAN.c.member_id == member_id)
 
 
 async def ban_here(sessions: async_sessionmaker, guild_id: str, member_id: str, *, by: str | None,
                    reason: str | None = None) -> bool:
     """A server's ban; False when the member already was banned there."""
     async with sessions.begin() as s:
+        await ensure_member(s, member_id)  # the order path reads the ban with the member's row
         insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
         result = await s.execute(insert(_BAN).values(guild_id=guild_id, member_id=member_id, reason=reason,
                                                      banned_by=by, created_at=utcnow())

@@ -40,12 +40,11 @@ def classifier(settings) -> str | None:
 
 
 def describe(settings) -> str:
-    """One line for /help: what is checked, or that nothing is."""
+    """The /help paragraph: what is checked, or that nothing is."""
     source = classifier(settings)
+    report = "Report a clip with Apps → Report clip."
     if source is None:
-        return ("Safety: this deployment's operator turned the image-safety check off: attachments and clips "
-                "are not checked.")
+        return f"**Safety**: the operator turned the image-safety check off: nothing is checked. {report}"
     test = f" ({TEST_LABEL})" if source == TEST_CLASSIFIER else ""
-    return ("Safety: attachments and finished clips are checked by an image-safety classifier" + test + ". "
-            "A flagged attachment is refused; a flagged clip is posted only in age-restricted channels "
-            "and never in the galleries. Report a clip with Apps → Report clip.")
+    return (f"**Safety**: an image-safety check looks at attachments and finished clips{test}. A flagged attachment "
+            f"is refused; a flagged clip is posted only in age-restricted channels, never in the galleries. {report}")

@@ -110,7 +110,7 @@ def _clip(**kw):
     base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
                 seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
                 height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
-                vote_count=2, error=None)
+                vote_count=2, error=None, flagged=False)
     return SimpleNamespace(**(base | kw))
 
 
@@ -130,6 +130,24 @@ def test_a_clip_too_big_to_attach_is_linked():
     post = posts.result_post(_clip(), video=None, video_url="https://media.example/c.mp4", mention=False)
     assert post.video is None and post.content is None
     assert "https://media.example/c.mp4" in str(post.embed.to_dict()["fields"])
+
+
+def test_a_flagged_clip_is_marked_and_its_video_covered():
+    post = posts.result_post(_clip(flagged=True), video=b"mp4", video_url=None, mention=True)
+    data = post.embed.to_dict()
+    assert "image-safety check" in {f["name"]: f["value"] for f in data["fields"]}["Safety"]
+    assert data["footer"]["text"] == "clip 0123456789abcdef01234567 · flagged"
+    assert post.file().filename == "SPOILER_0123456789abcdef01234567.mp4"
+    assert posts.result_post(_clip(), video=b"mp4", video_url=None, mention=True).file().filename == \
+        "0123456789abcdef01234567.mp4"
+
+
+def test_a_withheld_clip_is_a_notice_without_buttons_or_video():
+    post = posts.withheld_post(_clip(), "Your clip `x` was made, but the image-safety check flagged it")
+    assert post.view is None and post.video is None and post.content is None
+    assert "flagged it" in post.embed.description and "a \\*fox\\* in snow" in post.embed.description
+    assert posts.is_post_of(SimpleNamespace(embeds=[post.embed]), "0123456789abcdef01234567")
+    assert "told why" in messages.status_withheld(told=True) and "flagged" in messages.status_withheld(told=False)
 
 
 def test_posts_are_recognised_by_their_footer():

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import records
+from core import audit, bans
 from core.clips import ClipStore
 from core.contract import Status
 from core.flags import Flags
@@ -74,13 +75,17 @@ async def test_jobs_per_day_reset_at_midnight(store):
     assert (await limits.usage("42", now=NOON + timedelta(hours=12))).today == 1
 
 
-async def test_a_ban_refuses_everything(store):
+async def test_an_operators_ban_refuses_everything_and_a_servers_only_there(store):
     limits = MemberLimits(store.session, Limits(cooldown_seconds=0))
-    assert await records.set_banned(store, "42", "alice", True, "spam")
-    assert not await records.set_banned(store, "42", "alice", True, "spam")  # already
+    assert await bans.ban_everywhere(store.session, "42", reason="spam")
     assert (await limits.reserve("42", now=NOON)).reason == "banned"
-    assert await records.set_banned(store, "42", "alice", False, None)
+    assert await bans.unban_everywhere(store.session, "42")
     assert await limits.reserve("42", now=NOON) is None
+    # A server's ban is read with the member's row, for that server only.
+    assert await bans.ban_here(store.session, "g1", "42", by="7")
+    for guild, banned in (("g1", True), ("g2", False), (None, False)):
+        _guild, member = await records.guild_and_member(store, guild, "42")
+        assert (member.banned, bool(member.banned_here)) == (False, banned)
 
 
 async def test_release_gives_the_job_back(store):
@@ -151,16 +156,23 @@ async def test_defaults_round_trip(store):
     assert await records.member_defaults(store, "nobody") == Flags()
 
 
-async def test_guild_lists_and_pause(store):
-    assert await records.set_paused(store, "g", True)
-    assert not await records.set_paused(store, "g", True)
+async def test_guild_lists_and_pause_and_their_audit_entries(store):
+    assert await records.set_paused(store, "g", True, by="7")
+    assert not await records.set_paused(store, "g", True, by="7")
     assert (await records.guild(store, "g")).paused
-    assert await records.add_banned_term(store, "g", "  Nudé ") == (True, ["nude"])
-    assert await records.add_banned_term(store, "g", "NUDE") == (False, ["nude"])
-    assert await records.add_banned_term(store, "g", "!!") is None
-    assert await records.remove_banned_term(store, "g", "Nude") == (True, [])
+    assert await records.add_banned_term(store, "g", "  Nudé ", by="7") == (True, ["nude"])
+    assert await records.add_banned_term(store, "g", "NUDE", by="7") == (False, ["nude"])
+    assert await records.add_banned_term(store, "g", "!!", by="7") is None
+    assert await records.remove_banned_term(store, "g", "Nude", by="8") == (True, [])
     assert await records.edit_list(store, "g", "allowed_channel_ids", add="1") == (True, ["1"])
     assert await records.edit_list(store, "g", "allowed_channel_ids", clear=True) == (True, [])
+    assert await records.set_paused(store, "g", False, by="8")
+    assert await records.set_mod_channel(store, "g", "55") and not await records.set_mod_channel(store, "g", "55")
+    assert (await records.guild(store, "g")).mod_channel_id == "55"
+    async with store.session() as s:
+        logged = await audit.latest(s, guild_id="g")
+    assert [(e.action, e.actor, e.reason) for e in reversed(logged)] == [
+        ("pause", "7", None), ("term-added", "7", "nude"), ("term-removed", "8", "nude"), ("resume", "8", None)]
 
 
 async def test_newest_unfinished_and_counts(store):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 
 from core import audit, bans, listings
 from core.db import make_engine, make_sessionmaker
@@ -58,7 +59,7 @@ async def test_an_operators_ban_and_unban_from_the_command_line(db):
     assert "servers' own bans stay" in lifted.stdout and "900" in lifted.stdout
     async with sessions() as s:
         assert await listings.public_clip(s, "c1") is not None
-        assert await bans.banned_here(await s.connection(), "900", "111")  # the server's ban is the server's
+        assert await s.scalar(select(bans.banned_here("111", "900")))  # the server's ban is the server's
 
     printed = reelbot(url, "audit", "--since", "1h")
     assert printed.returncode == 0, printed.stderr

@@ -12,6 +12,7 @@ from bot import messages, posts
 from bot.answers import reply_private, services_of
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
+from bot.orders import age_restricted
 from core.contract import Status
 
 
@@ -29,6 +30,9 @@ class Show(commands.Cog):
             return await self._refuse(interaction, not_found(clip))
         if found.deleted:
             return await self._refuse(interaction, "That clip was deleted.")
+        if found.flagged and not age_restricted(interaction.channel):
+            return await self._refuse(interaction, "The image-safety check flagged that clip: it can be shown "
+                                                   "only in age-restricted channels.")
         if found.status != Status.DONE.value:
             what = {"queued": "is still in the queue", "running": "is still rendering",
                     "failed": f"failed: {found.error or 'the render failed'}",
