@@ -511,9 +511,10 @@ async def test_admin_pause_channels_and_the_permission_guard(world):
 
 
 async def test_commands_are_registered_with_their_options(world):
-    names = {c["name"] for c in world.sim.commands()}
+    names = {c["name"] for c in world.sim.commands() if c["type"] == 1}
     assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show", "gallery",
                      "help", "admin"}
+    assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
 
 
 async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral_followup(world):

@@ -17,6 +17,7 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import messages
 from bot.buttons import custom_id
 from core import audit, listings
 from core.contract import PROGRESS_CHANNEL
@@ -155,6 +156,15 @@ async def test_a_flagged_clip_for_an_ordinary_channel_is_withheld_and_its_author
     assert entry.clip_id == clip_id and "not posted" in entry.reason
 
 
+async def test_a_withheld_clip_whose_author_has_dms_closed_says_so_in_its_status(world):
+    member = world.member("closed", dms_open=False)
+    _ix, status = await world.create(member, f"a red kite {SHORT}")
+    clip_id = clip_id_of(status)
+    await final(world, clip_id)
+    await world.sim.wait_for(lambda: world.sim.message(status.id).content == messages.status_withheld(told=False), 15)
+    assert world.posts_of(clip_id) == []
+
+
 async def test_in_an_age_restricted_channel_it_is_posted_marked_and_kept_out_of_the_galleries(world, gallery):
     author, fan = world.member("nightowl"), world.member("fan")
     _ix, status = await world.create(author, f"a neon alley at night {SHORT}", channel=world.adults)
@@ -262,7 +272,7 @@ async def test_admin_audit_lists_the_latest_decisions_privately(world):
     text = await world.private_text(ix)
     assert f"about <@{reporter}>" in text and "**report**" in text and "**ban**" not in text
     painter = next(e.member_id for e in await entries(world, actions=[audit.Action.FLAGGED_OUTPUT])
-                   if "not posted" in e.reason)
+                   if e.prompt == "a lighthouse at dusk")
     ix = await world.slash(world.manager, "admin", {"member": world.guild.members[int(painter)]}, subcommand="audit")
     text = await world.private_text(ix)
     assert "**flagged-output**" in text and "by the safety check" in text and "`a lighthouse at dusk" in text
