@@ -14,11 +14,10 @@ changed (banning a banned member changes nothing and logs nothing).
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, delete, exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core import audit
+from core.db import dialect_of, insert_ignoring
 from core.limits import ensure_member
 from core.tables import GuildBan, Member, utcnow
 
@@ -37,10 +36,8 @@ async def ban_here(sessions: async_sessionmaker, guild_id: str, member_id: str, 
     """A server's ban; False when the member already was banned there."""
     async with sessions.begin() as s:
         await ensure_member(s, member_id)  # the order path reads the ban with the member's row
-        insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-        result = await s.execute(insert(_BAN).values(guild_id=guild_id, member_id=member_id, reason=reason,
-                                                     banned_by=by, created_at=utcnow())
-                                 .on_conflict_do_nothing(index_elements=["guild_id", "member_id"]))
+        result = await s.execute(insert_ignoring(dialect_of(s), _BAN, ["guild_id", "member_id"], guild_id=guild_id,
+                                                 member_id=member_id, reason=reason, banned_by=by, created_at=utcnow()))
         if result.rowcount != 1:
             return False
         await audit.record(s, audit.Action.BAN, guild_id=guild_id, member_id=member_id, actor=by, reason=reason)

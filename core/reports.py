@@ -28,11 +28,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core import audit
+from core.db import dialect_of, insert_ignoring
 from core.tables import Clip, Report, Reporter, utcnow
 
 # A claim whose poster died is taken over after this long.
@@ -55,23 +54,18 @@ class Filed:
     message_id: str | None
 
 
-def _insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-
-
 async def file(sessions: async_sessionmaker, clip_id: str, guild_id: str, member_id: str,
                mod_channel_id: str | None, *, prompt: str | None = None, now: datetime | None = None) -> Filed:
     """Count `member_id`'s report of the clip; see the module docstring for what to do next."""
     now = now or utcnow()
     async with sessions.begin() as s:
-        insert = _insert(s)
-        await s.execute(insert(Report).values(clip_id=clip_id, guild_id=guild_id, state=State.OPEN.value, count=0,
-                                              created_at=now, updated_at=now)
-                        .on_conflict_do_nothing(index_elements=["clip_id"]))
+        dialect = dialect_of(s)
+        await s.execute(insert_ignoring(dialect, Report, ["clip_id"], clip_id=clip_id, guild_id=guild_id,
+                                        state=State.OPEN.value, count=0, created_at=now, updated_at=now))
         report = await s.scalar(select(Report).where(Report.clip_id == clip_id).with_for_update())
         reopened = report.state == State.DISMISSED.value
-        added = await s.execute(insert(Reporter).values(clip_id=clip_id, member_id=member_id, created_at=now)
-                                .on_conflict_do_nothing(index_elements=["clip_id", "member_id"]))
+        added = await s.execute(insert_ignoring(dialect, Reporter, ["clip_id", "member_id"], clip_id=clip_id,
+                                                member_id=member_id, created_at=now))
         new = added.rowcount == 1 and report.state != State.DELETED.value
         if new:
             values = dict(count=Report.count + 1, updated_at=now)

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot import records
 from bot.answers import reply_private, services_of, went_wrong
-from bot.buttons import ClipButton, view_of
+from bot.buttons import ButtonCog, ClipButton, view_of
 from bot.messages import code, truncate
 from bot.metrics import COMMANDS
 from core import reports
@@ -67,18 +67,21 @@ def moderator_view(clip_id: str) -> discord.ui.View:
     return view_of(ReportDeleteButton(clip_id), ReportDismissButton(clip_id))
 
 
-class Report(commands.Cog):
+class Report(ButtonCog):
+    buttons = (ReportDeleteButton, ReportDismissButton)
+
     def __init__(self, bot: commands.Bot):
-        self.bot = bot
+        super().__init__(bot)
+        # A cog cannot declare a context menu with a decorator: made here, added on load.
         self.menu = app_commands.guild_only(app_commands.ContextMenu(name=MENU_NAME, callback=self.report))
 
     async def cog_load(self) -> None:
+        await super().cog_load()
         self.bot.tree.add_command(self.menu)
-        self.bot.add_dynamic_items(ReportDeleteButton, ReportDismissButton)
 
     async def cog_unload(self) -> None:
+        await super().cog_unload()
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
-        self.bot.remove_dynamic_items(ReportDeleteButton, ReportDismissButton)
 
     # --- a member reports ----------------------------------------------------------
 
