@@ -101,7 +101,8 @@ class Queued:
 @dataclass(frozen=True)
 class Refused:
     message: str
-    reason: str  # for metrics: banned, flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    # for metrics: banned, flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    reason: str
 
 
 async def submit(services, order: Order) -> Queued | Refused:

@@ -206,7 +206,8 @@ async def set_mod_channel(store: ClipStore, guild_id: str, channel_id: str | Non
 
 
 async def edit_list(store: ClipStore, guild_id: str, column: str, add: str | None = None,
-                    remove: str | None = None, clear: bool = False, logged: dict | None = None) -> tuple[bool, list[str]]:
+                    remove: str | None = None, clear: bool = False,
+                    logged: dict | None = None) -> tuple[bool, list[str]]:
     """Add to or remove from one of a server's JSON lists, under a row lock where the
     database has them; a change is logged with `logged` (core.audit.record's arguments) in
     the same commit. Returns (changed, the list now)."""

@@ -94,7 +94,8 @@ async def posted(sessions: async_sessionmaker, clip_id: str, message_id: str) ->
     """Record the moderators' message the claim holder sent; the count now (edit it in if it grew)."""
     async with sessions.begin() as s:
         await s.execute(update(Report).where(Report.clip_id == clip_id, Report.message_id.is_(None))
-                        .values(message_id=message_id, updated_at=utcnow()).execution_options(synchronize_session=False))
+                        .values(message_id=message_id, updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
         return await s.scalar(select(Report.count).where(Report.clip_id == clip_id)) or 0
 
 
@@ -119,7 +120,8 @@ async def resolve(sessions: async_sessionmaker, clip_id: str, state: State, *, b
     async with sessions.begin() as s:
         result = await s.execute(
             update(Report).where(Report.clip_id == clip_id, Report.state == State.OPEN.value)
-            .values(state=state.value, resolved_by=by, updated_at=utcnow()).execution_options(synchronize_session=False))
+            .values(state=state.value, resolved_by=by, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None
         report = await s.get(Report, clip_id)

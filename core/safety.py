@@ -3,12 +3,14 @@ members are told. The check itself runs on the worker (worker/safety.py over
 inference/safety.py), never in the bot, which imports no torch: the bot passes whether the
 channel is age-restricted (`RenderJob.age_restricted`) and posts what the outcome says.
 
-What happens to what (PRODUCT.md, "Safety"):
-
-| flagged | ordinary channel, DM | age-restricted channel |
-|---|---|---|
-| an attachment (image, video frames) | fails before the render: nothing reaches the GPU | the same: members' uploads are never rendered from explicit pictures |
-| the finished clip | not stored, not posted; the member is told privately | posted, marked, kept out of the web gallery and the showcase |
+What happens to what is flagged (PRODUCT.md, "Safety"):
+- an attachment (an image, frames of a video): the job fails before the render, so
+  nothing reaches the GPU; in an age-restricted channel too: nothing is rendered from a
+  member's explicit upload.
+- the finished clip, for an ordinary channel or a DM (a `-private` clip goes to a DM):
+  not stored, not posted; its author is told privately.
+- the finished clip, for an age-restricted channel: posted there, marked, and kept out of
+  the web gallery, /gallery and the showcase.
 
 Every flag is an audit entry (core/audit.py) for the server's moderators.
 """
@@ -29,19 +31,23 @@ WITHHELD = ("Your clip `{clip_id}` was made, but the image-safety check flagged 
             "and is not kept. Clips like this can be posted only in age-restricted channels.")
 
 
-def classifier(settings) -> str | None:
-    """The classifier's hub id or folder (TEST_CLASSIFIER: built locally); None when the check is off."""
+def classifier(settings, models: list[str]) -> str | None:
+    """The classifier's hub id or folder (TEST_CLASSIFIER: built locally) for a process
+    serving `models`; None when the check is off. Unless REELBOT_SAFETY_MODEL names one, a
+    process whose models are all tiny test models (clips of noise, an offline machine) gets
+    the test classifier, anything else the real one: a worker asks for what it serves, the
+    bot for the deployment's catalog."""
     if not settings.safety_check:
         return None
     if settings.safety_model:
         return settings.safety_model
-    specs = [MODELS.get(name) for name in settings.catalog_models]
+    specs = [MODELS.get(name) for name in models]
     return TEST_CLASSIFIER if all(spec is not None and spec.tiny for spec in specs) else DEFAULT_CLASSIFIER
 
 
 def describe(settings) -> str:
     """The /help paragraph: what is checked, or that nothing is."""
-    source = classifier(settings)
+    source = classifier(settings, settings.catalog_models)
     report = "Report a clip with Apps → Report clip."
     if source is None:
         return f"**Safety**: the operator turned the image-safety check off: nothing is checked. {report}"

@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     # model that the worker runs on attachments before a render and on frames sampled across
     # every finished clip. Off: nothing is checked (and /help says so).
     safety_check: bool = True
-    # A hub id or a local folder; unset: the catalog's choice (a test classifier when every
-    # model of the deployment is a tiny test model, else core.safety.DEFAULT_CLASSIFIER).
+    # A hub id or a local folder; unset: a test classifier on a worker serving only tiny test
+    # models, else core.safety.DEFAULT_CLASSIFIER (core.safety.classifier).
     safety_model: str | None = None
     # An image is flagged when the scores of its unsafe labels add up to this or more.
     safety_threshold: float = Field(0.5, ge=0, le=1)

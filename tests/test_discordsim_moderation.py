@@ -10,7 +10,6 @@ import logging
 
 import discord
 import pytest
-from discord import app_commands
 from discord.ext import commands
 
 from discordsim import DiscordSim

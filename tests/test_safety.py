@@ -77,14 +77,20 @@ def test_frames_are_sampled_evenly_from_first_to_last(total, count, expected):
     assert sample_frames(list(range(total)), count) == expected
 
 
-def test_which_classifier_a_deployment_runs_and_what_help_says():
+def test_which_classifier_a_process_runs_and_what_help_says():
     tiny = load_settings(model="ltx-tiny", models=["ltx-tiny"])
-    assert classifier(tiny) == TEST_CLASSIFIER and "random-weight test classifier" in describe(tiny)
+    assert classifier(tiny, tiny.served_models) == TEST_CLASSIFIER and "random-weight test classifier" in describe(tiny)
     real = load_settings(model="ltx-video")
-    assert classifier(real) == DEFAULT_CLASSIFIER and "test" not in describe(real)
-    assert classifier(load_settings(model="ltx-video", safety_model="/models/nsfw")) == "/models/nsfw"
+    assert classifier(real, real.served_models) == DEFAULT_CLASSIFIER and "test" not in describe(real)
+    # A worker serving only tiny models gets the test classifier whatever else the catalog holds.
+    mixed = load_settings(model="ltx-video", models=["ltx-tiny"])
+    assert classifier(mixed, mixed.served_models) == TEST_CLASSIFIER
+    assert classifier(mixed, mixed.catalog_models) == DEFAULT_CLASSIFIER
+    named = load_settings(model="ltx-tiny", safety_model="/models/nsfw")
+    assert classifier(named, named.served_models) == "/models/nsfw"
     off = load_settings(model="ltx-video", safety_check=False)
-    assert classifier(off) is None and "turned the image-safety check off: nothing is checked" in describe(off)
+    assert classifier(off, off.served_models) is None
+    assert "turned the image-safety check off: nothing is checked" in describe(off)
 
 
 # --- in the render job -------------------------------------------------------------------

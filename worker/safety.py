@@ -52,7 +52,7 @@ def load(settings: Settings, device: str):
     """Blocking, at start: the classifier, or None when the check is off."""
     from inference.safety import SafetyClassifier, SafetyModelError
 
-    source = classifier(settings)
+    source = classifier(settings, settings.served_models)
     if source is None:
         log.warning("image-safety check is off (REELBOT_SAFETY_CHECK=false): nothing is checked")
         return None

@@ -25,7 +25,8 @@ down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-KEPT = "kept operator-wide by migration 0005 (set with /admin ban before bans were per server; its server was not recorded)"
+KEPT = ("kept operator-wide by migration 0005 (set with /admin ban before bans were per server; "
+        "its server was not recorded)")
 
 
 def upgrade() -> None:
