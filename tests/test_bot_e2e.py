@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.buttons import custom_id
+from core import audit
 from core.catalog import get_model
 from core.tables import Clip, Member
 from tests.test_attachments import BAD, image_bytes, video_bytes
@@ -387,6 +388,9 @@ async def test_a_moderator_can_delete_someone_elses_clip(world):
     click = await world.sim.click(mod, post, custom_id("delete", clip_id))
     assert "Deleted" in await world.private_text(click)
     await world.sim.wait_for(lambda: world.sim.message(post.id).deleted, 5)
+    async with world.store.session() as s:  # a moderator's decision, in the audit log
+        [entry] = await audit.latest(s, member_id=str(author.id))
+    assert (entry.action, entry.actor, entry.clip_id) == ("delete", str(mod.id), clip_id)
 
 
 async def test_cancel_a_running_clip_with_its_button(world):

@@ -207,3 +207,20 @@ async def test_with_the_check_off_nothing_is_judged(rt):
     outcome = await run(rt, task="image-to-video", inputs={"image": image_bytes()})
     assert outcome.status is Status.DONE and not outcome.flagged
     assert await logged(rt) == []
+
+
+def test_a_classifier_that_cannot_be_loaded_stops_the_worker_in_one_line(models_dir, tmp_path):
+    from core.settings import SettingsError
+    from worker.safety import load
+
+    (tmp_path / "empty").mkdir()
+    for source, words in (("nobody/no-such-classifier", "could not be loaded"),  # offline: not in the cache
+                          (str(tmp_path / "empty"), "not a transformers model folder")):
+        settings = load_settings(model="ltx-video", safety_model=source, models_dir=models_dir)
+        with pytest.raises(SettingsError, match="REELBOT_SAFETY_MODEL") as raised:
+            load(settings, "cpu")
+        assert words in raised.value.line and "\n" not in raised.value.line
+    labels = load_settings(model="ltx-tiny", safety_labels=["porn"], models_dir=models_dir)
+    with pytest.raises(SettingsError, match="REELBOT_SAFETY_LABELS.*no label porn"):
+        load(labels, "cpu")
+    assert load(load_settings(model="ltx-tiny", safety_check=False), "cpu") is None

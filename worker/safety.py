@@ -62,6 +62,11 @@ def load(settings: Settings, device: str):
                                         device=device)
     except SafetyModelError as exc:
         raise SettingsError(f"bad setting REELBOT_SAFETY_MODEL or REELBOT_SAFETY_LABELS: {exc}") from None
+    except OSError as exc:  # not downloadable here (offline, gated) or not a model folder
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SettingsError(f"bad setting REELBOT_SAFETY_MODEL: the image-safety classifier {source!r} could not "
+                            f"be loaded ({first}); name a local folder, or turn the check off with "
+                            "REELBOT_SAFETY_CHECK=false") from None
     log.info("image-safety check loaded", model=source, threshold=settings.safety_threshold,
              labels=sorted(checker.unsafe), frames=settings.safety_frames, random_weights=checker.test_model)
     return checker
