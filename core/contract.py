@@ -73,6 +73,8 @@ class Outcome(BaseModel):
     height: int | None = None
     fps: int | None = None
     num_frames: int | None = None
+    # An edit: what was allowed to change, the phrase its mask covered or "whole frame".
+    edit_region: str | None = Field(default=None, max_length=200)
     error: str | None = None  # member-readable
     timings: Timings | None = None
     worker: str | None = None
