@@ -229,10 +229,8 @@ class Renderer:
         plan.edit_region = masks.WHOLE_FRAME
         if not masks_edits(self.spec):
             return
-        found = None
-        if self.segmenter is not None:
-            phrase = masks.target_phrase(inp.prompt)
-            found = self.segmenter.masks(plan.video, phrase)
+        phrase = masks.target_phrase(inp.prompt) if self.segmenter is not None else None
+        found = self.segmenter.masks(plan.video, phrase) if phrase else None
         if found is None:
             plan.mask = [media.mask(plan.width, plan.height, generate=True)] * plan.model_frames
         else:
