@@ -59,6 +59,10 @@ class Timings(BaseModel):
     total: float = 0.0
 
 
+# An edit's `edit_region` when everything in the frame was allowed to change (no mask).
+WHOLE_FRAME = "whole frame"
+
+
 class Outcome(BaseModel):
     """A job's final event, appended once to the outcomes stream."""
 
@@ -73,7 +77,7 @@ class Outcome(BaseModel):
     height: int | None = None
     fps: int | None = None
     num_frames: int | None = None
-    # An edit: what was allowed to change, the phrase its mask covered or "whole frame".
+    # An edit: what was allowed to change, the phrase its mask covered or WHOLE_FRAME.
     edit_region: str | None = Field(default=None, max_length=200)
     error: str | None = None  # member-readable
     timings: Timings | None = None

@@ -4,8 +4,8 @@ A masked edit (VACE) redraws only where its mask is white and keeps the rest of 
 `target_phrase` picks the thing an instruction is about ("replace the car with this one"
 → "the car"), and a `Segmenter`, a text-promptable segmentation model from transformers
 (CLIPSeg), finds it in every frame. Without a segmenter (`REELBOT_SEGMENTER` unset), or
-when it finds nothing, the whole frame may change; the clip's post says which
-(`RenderOutput.edit_region`).
+when it finds nothing, the whole frame may change (core.contract.WHOLE_FRAME); the clip's post says
+which (`RenderOutput.edit_region`).
 
 `clipseg-tiny` is a random-weight CLIPSeg built from a config in code (inference/tiny.py)
 for tests and offline runs: it finds noise, not things.
@@ -22,7 +22,6 @@ from core.catalog import TINY_LABEL
 if TYPE_CHECKING:
     import PIL.Image
 
-WHOLE_FRAME = "whole frame"
 TINY_SEGMENTER = "clipseg-tiny"
 # CLIPSeg's probability above which a pixel belongs to the phrase (its authors' demos use 0.3–0.5).
 THRESHOLD = 0.4

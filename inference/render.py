@@ -28,6 +28,7 @@ from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
 from core.catalog import MODELS, WAN_VACE, ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
+from core.contract import WHOLE_FRAME
 from core.flags import FPS_MAX, FPS_MIN
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class RenderOutput:
     seed: int
     model_seconds: float  # wall time of the pipeline call
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
-    edit_region: str | None = None  # edits: what was allowed to change (a phrase, or masks.WHOLE_FRAME)
+    edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class Plan:
     context: list | None = None  # extend: the parent's last frames at model_fps
     reference: PIL.Image.Image | None = None  # edit: the object or character to put in
     mask: list | None = None  # masked edits: per frame, white where the edit may change it
-    edit_region: str | None = None  # what the mask covers: a phrase, or masks.WHOLE_FRAME
+    edit_region: str | None = None  # what the mask covers: a phrase, or WHOLE_FRAME
 
 
 class Renderer:
@@ -226,7 +227,7 @@ class Renderer:
                 raise UnsupportedReference(self.spec.name)
             # Kept whole (an object is not cropped): VACE pads it onto a white canvas itself.
             plan.reference = media.contain(inp.reference, plan.width, plan.height)
-        plan.edit_region = masks.WHOLE_FRAME
+        plan.edit_region = WHOLE_FRAME
         if not masks_edits(self.spec):
             return
         phrase = masks.target_phrase(inp.prompt) if self.segmenter is not None else None

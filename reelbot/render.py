@@ -25,7 +25,7 @@ def render_to_file(settings: Settings, args) -> int:
     from core.flags import FlagError, parse_prompt
     from core.jobs import new_job
     from inference.encode import add_sound, encode_mp4
-    from inference.masks import WHOLE_FRAME
+    from core.contract import WHOLE_FRAME
     from core.catalog import MODELS, UnknownModel, get_model
     from inference.render import UnsupportedTask
     from worker.inputs import decode_input, render_input, sound_source

@@ -151,7 +151,7 @@ def test_edit_models_in_the_catalog():
 @pytest.mark.parametrize("name,kind,segmented", KINDS, ids=[f"{n}:{k}{':mask' * s}" for n, k, s in KINDS])
 def test_every_edit_keeps_the_sources_length_fps_and_aspect(renderers, monkeypatch, name, kind, segmented):
     from inference.encode import encode_mp4, probe_mp4
-    from inference.masks import WHOLE_FRAME
+    from core.contract import WHOLE_FRAME
 
     renderer = renderers(name, segmented)
     spec = renderer.spec
