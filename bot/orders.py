@@ -62,6 +62,8 @@ class Order:
     # Without a -model in the text, a model of the deployment that can do the task stands in
     # for a default that cannot (an edit's source may come from any model).
     any_capable: bool = False
+    # Private whatever the flags say: made from a private clip (an edit of it).
+    private: bool = False
 
 
 def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
@@ -117,6 +119,8 @@ async def submit(services, order: Order) -> Queued | Refused:
     flags = parsed.flags.merged_over(defaults)
     if order.drop_seed:
         flags = flags.model_copy(update={"seed": None})
+    if order.private:
+        flags = flags.model_copy(update={"private": True})
 
     model = flags.model or order.model_hint or settings.model
     if order.any_capable and parsed.flags.model is None:

@@ -176,6 +176,22 @@ async def test_edit_needs_exactly_one_source(world):
     assert await clips_of(world, member) == []
 
 
+async def test_an_edit_of_a_private_clip_is_its_authors_and_stays_private(world):
+    author, other = world.member("hermit"), world.member("nosy")
+    ix = await world.slash(author, "create", {"prompt": f"my own garden {SHORT} -private"})
+    source_id = clip_id_of(ix.message)
+    await posted_once(world, source_id)
+    ix = await world.slash(other, "edit", {"prompt": "make it snow", "clip": source_id})
+    assert "No clip found" in await world.private_text(ix)
+    ix = await world.slash(author, "edit", {"prompt": "make it snow", "clip": source_id})
+    assert ix.response.ephemeral
+    edit_id = clip_id_of(ix.message)
+    post = await posted_once(world, edit_id)
+    edit = await world.store.get(edit_id)
+    assert edit.private and edit.parent_id == source_id and edit.flags["private"]
+    assert post.channel_id == world.sim.dm_channel(author).id
+
+
 async def clips_of(world, member) -> list:
     from sqlalchemy import select
 

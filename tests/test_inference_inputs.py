@@ -179,3 +179,17 @@ def test_warm_up_renders_every_kind_of_model(models_dir):
 
     for spec in TINY_MODELS.values():  # keyframes-only and extend-first models included
         assert Renderer(spec, models_dir=models_dir).warm_up(steps=1) > 0
+
+
+def test_the_decode_memory_benchmark_runs_and_compares_both_paths():
+    """bench/decode_memory.py on a tiny stretch of 4K (its real run needs ~10 GiB for "before")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "bench/decode_memory.py", "--runs", "1", "--seconds", "0.25", "--fps", "8"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {line.split("|")[1].strip(): line for line in run.stdout.splitlines() if line.startswith("| ")}
+    assert {"before", "after"} <= set(rows) and "after / before" in run.stdout

@@ -33,18 +33,22 @@ CHANGE_MAX = 4000  # a modal's text input
 
 def edit_order(interaction: discord.Interaction, prompt: str, *, video: discord.Attachment | None = None,
                clip=None, image: discord.Attachment | None = None) -> Order:
-    """An edit of an attached `video` or of a finished `clip` (its parent), with an `image` to put in."""
+    """An edit of an attached `video` or of a finished `clip` (its parent; private if it is),
+    with an `image` to put in."""
     attachments = {"video": (video, "video")} if video is not None else {}
     if image is not None:
         attachments["reference"] = (image, "image")
     return order_for(interaction, prompt, task=Task.EDIT, attachments=attachments,
                      reuse_inputs={"video": clip.video_key} if clip is not None else {},
-                     parent_id=clip.id if clip is not None else None, example=EXAMPLE, any_capable=True)
+                     parent_id=clip.id if clip is not None else None, example=EXAMPLE, any_capable=True,
+                     private=bool(clip is not None and clip.private))
 
 
 async def editable(interaction: discord.Interaction, clip, command: str) -> bool:
-    """Whether `clip` can be the source of an edit; refuses privately when not."""
-    if clip.deleted:
+    """Whether `clip` can be the source of an edit by this member; refuses privately when not."""
+    if clip.private and clip.author_id != str(interaction.user.id):
+        refusal = "Only its author can edit a private clip."
+    elif clip.deleted:
         refusal = "This clip was deleted, so it can't be edited."
     elif clip.status != Status.DONE.value or not clip.video_key:
         refusal = "Only a finished clip can be edited."
