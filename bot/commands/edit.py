@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot.answers import (accepting, is_submission, modal_values, observe_ack, reply_private, services_of,
                          submitted_id, went_wrong)
-from bot.buttons import ClipButton
+from bot.buttons import ButtonCog, ClipButton
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.orders import Order, order_for, place_order
@@ -83,15 +83,8 @@ class EditButton(ClipButton, action="edit"):
         COMMANDS.labels("button:edit", "ok").inc()
 
 
-class Edit(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(EditButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(EditButton)
+class Edit(ButtonCog):
+    buttons = (EditButton,)
 
     @app_commands.command(name="edit", description="Change what is in a video, keeping its motion")
     @app_commands.describe(prompt="The change, e.g. make the jacket red, turn the dog into a cat (flags go after it)",
