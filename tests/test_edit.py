@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.catalog import MODELS, REAL_MODELS, TINY_LABEL, Task, clip_frames, get_model, nearest_bucket  # noqa: E402
+from tests.test_models import Spy  # noqa: E402
 
 # (model, what the member gives besides the instruction, whether a segmenter is configured)
 KINDS = [
@@ -99,24 +100,6 @@ def renderers(models_dir, segmenter):
         return built[name, segmented]
 
     return get
-
-
-class Spy:
-    """Keeps the keyword arguments of every call of one pipeline class."""
-
-    def __init__(self, pipeline, monkeypatch):
-        self.calls = []
-        original = type(pipeline).__call__
-
-        def call(this, *args, **kwargs):
-            self.calls.append(kwargs)
-            return original(this, *args, **kwargs)
-
-        monkeypatch.setattr(type(pipeline), "__call__", call)
-
-    @property
-    def last(self) -> dict:
-        return self.calls[-1]
 
 
 def edit(kind: str, prompt: str = "replace the red car with this one", **overrides):
