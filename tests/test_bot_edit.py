@@ -132,7 +132,8 @@ async def test_edit_a_clip_by_id_with_a_reference_then_through_the_button(world)
         assert children[edit_id]["made_as"] == "edit" and children[edit_id]["edit_region"] == "the car"
         child = await (await gallery.get(f"/api/clips/{edit_id}")).json()
         assert [a["id"] for a in child["ancestors"]] == [source_id]
-        assert child["clip"]["remix_command"].startswith(f"/edit clip: {source_id} prompt: replace the car with this one")
+        command = child["clip"]["remix_command"]
+        assert command.startswith(f"/edit clip: {source_id} prompt: replace the car with this one")
         page = await (await gallery.get(f"/clips/{edit_id}")).text()
         assert "Edited from" in page and "only “the car”" in page
 
