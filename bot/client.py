@@ -16,6 +16,7 @@ from bot.commands.animate import Animate
 from bot.commands.cancel import Cancel
 from bot.commands.create import Create
 from bot.commands.delete import Delete
+from bot.commands.edit import Edit
 from bot.commands.extend import Extend
 from bot.commands.gallery import Gallery
 from bot.commands.help import Help
@@ -35,7 +36,7 @@ from core.logging import get_logger
 from core.settings import SettingsError
 
 log = get_logger("bot")
-COGS = (Create, Animate, Extend, Keyframes, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings, Show,
+COGS = (Create, Animate, Extend, Keyframes, Edit, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings, Show,
         Gallery, Help, Admin, Report)
 
 

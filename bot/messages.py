@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from core.catalog import MODELS
+from core.contract import WHOLE_FRAME
 from core.flags import CAMERA_MOVES, FPS_MAX, FPS_MIN, GS_MAX, GS_MIN, LEN_MAX, LEN_MIN, MOTION_MAX, MOTION_MIN
 
 BAR_CELLS = 5
@@ -132,6 +133,21 @@ def task_refused(model: str, task: str, capable: list[str]) -> str:
     return f"{code(model)} can't do {task}.{hint}"
 
 
+def reference_refused(model: str, capable: list[str]) -> str:
+    if capable:
+        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+    else:
+        hint = " None of the models here can put in a picture yet: try the edit without the `image`."
+    return f"{code(model)} edits from your words alone and can't put in a picture.{hint}"
+
+
+def edit_region_text(region: str) -> str:
+    """What an edit was allowed to change, as its post says it."""
+    if region == WHOLE_FRAME:
+        return "the whole frame"
+    return f"only “{truncate(region, 100)}” (found in every frame); the rest is kept"
+
+
 def banned_term(term: str) -> str:
     return (f"Your prompt contains a blocked term ({code(term)}), so nothing was queued. "
             "Change the prompt and try again.")
@@ -144,6 +160,8 @@ def empty_prompt(example: str) -> str:
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
 Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
 do the same from a picture, two pictures or one of your clips.
+**Change what is in a video**: `/edit video: … prompt: make the jacket red` (or `clip:` one of the clips), \
+with an `image` of something to put in. The edit keeps the video's motion, length and fps.
 
 **Flags** go after the prompt (`-x` and `--x` are the same):
 `-ar W:H` aspect ratio, e.g. 16:9, 9:16, 1:1, 21:9 (from 1:3 to 3:1)
@@ -162,5 +180,6 @@ do the same from a picture, two pictures or one of your clips.
 `/create neon city at night, drone shot -len 8 -motion 3 -seed 42`
 `/create a bowl of ramen, steam rising -neg "text, watermark" -private`
 
-**Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · 👍 Upvote · 🗑 Delete.
+**Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
+· 🗑 Delete.
 `/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""

@@ -62,6 +62,11 @@ class Order:
     member_defaults: bool = True
     # Made in an age-restricted channel: the worker may post a clip its safety check flags.
     age_restricted: bool = False
+    # Without a -model in the text, a model of the deployment that can do the task stands in
+    # for a default that cannot (an edit's source may come from any model).
+    any_capable: bool = False
+    # Private whatever the flags say: made from a private clip (an edit of it).
+    private: bool = False
 
 
 def age_restricted(channel) -> bool:
@@ -128,14 +133,21 @@ async def submit(services, order: Order) -> Queued | Refused:
     flags = parsed.flags.merged_over(defaults)
     if order.drop_seed:
         flags = flags.model_copy(update={"seed": None})
+    if order.private:
+        flags = flags.model_copy(update={"private": True})
 
     model = flags.model or order.model_hint or settings.model
+    if order.any_capable and parsed.flags.model is None:
+        model = _capable(catalog, order, model)
     if model not in catalog:
         from_settings = parsed.flags.model is None and defaults.model is not None
         return Refused(messages.model_not_served(model, list(catalog), from_settings), "model")
     if order.task not in catalog[model].tasks:
         capable = [spec.name for spec in models_for_task(order.task, catalog.values())]
         return Refused(messages.task_refused(model, order.task.value, capable), "task")
+    if _with_reference(order) and not catalog[model].edit_references:
+        capable = [spec.name for spec in catalog.values() if spec.edit_references]
+        return Refused(messages.reference_refused(model, capable), "task")
 
     terms = list(settings.banned_terms) + list(guild.banned_terms if guild else [])
     term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg))), terms) if terms else None
@@ -152,6 +164,21 @@ async def submit(services, order: Order) -> Queued | Refused:
             return Refused(checked.message, "attachment")
         media[name] = checked
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
+
+
+def _with_reference(order: Order) -> bool:
+    """An edit that puts in a picture (attached now, or reused by Retry and Remix)."""
+    return "reference" in order.attachments or "reference" in order.reuse_inputs
+
+
+def _capable(catalog: dict, order: Order, model: str) -> str:
+    """`model` if it can do the order, else the first model of the catalog that can."""
+    def able(spec) -> bool:
+        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
+
+    if model in catalog and able(catalog[model]):
+        return model
+    return next((spec.name for spec in catalog.values() if able(spec)), model)
 
 
 async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued | Refused:

@@ -14,6 +14,7 @@ import discord
 from bot import messages
 from bot.buttons import view_of
 from bot.commands.delete import DeleteButton
+from bot.commands.edit import EditButton
 from bot.commands.extend import ExtendButton
 from bot.commands.remix import RemixButton
 from bot.commands.retry import RetryButton
@@ -85,8 +86,10 @@ def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
     if clip.author_id:
         embed.add_field(name="Author", value=f"<@{clip.author_id}>", inline=True)
     if clip.parent_id:
-        relation = "Extends" if clip.task == "extend" else "From"
+        relation = {"extend": "Extends", "edit": "Edit of"}.get(clip.task, "From")
         embed.add_field(name=relation, value=f"clip `{clip.parent_id}`", inline=True)
+    if clip.edit_region:
+        embed.add_field(name="Edited", value=messages.edit_region_text(clip.edit_region), inline=False)
     if video_url:
         embed.add_field(name="Video", value=f"[download the MP4]({video_url}) (too big to attach here)", inline=False)
     if clip.flagged:
@@ -102,8 +105,8 @@ def _mention(clip, mention: bool) -> str | None:
 
 def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
     """The buttons of a finished clip (PRODUCT.md, "Buttons on a finished clip")."""
-    return view_of(RetryButton(clip_id), RemixButton(clip_id), ExtendButton(clip_id), UpvoteButton(clip_id, votes),
-                   DeleteButton(clip_id))
+    return view_of(RetryButton(clip_id), RemixButton(clip_id), ExtendButton(clip_id), EditButton(clip_id),
+                   UpvoteButton(clip_id, votes), DeleteButton(clip_id))
 
 
 def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:

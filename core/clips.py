@@ -73,6 +73,7 @@ class ClipStore:
                 video_key=outcome.video_key, poster_key=outcome.poster_key, video_bytes=outcome.video_bytes,
                 width=outcome.width, height=outcome.height, fps=outcome.fps, num_frames=outcome.num_frames,
                 duration=(outcome.num_frames / outcome.fps) if outcome.fps and outcome.num_frames else None,
+                edit_region=outcome.edit_region,
             )
         if outcome.timings:
             fields["timings"] = outcome.timings.model_dump()

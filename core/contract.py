@@ -62,6 +62,10 @@ class Timings(BaseModel):
     total: float = 0.0
 
 
+# An edit's `edit_region` when everything in the frame was allowed to change (no mask).
+WHOLE_FRAME = "whole frame"
+
+
 class Outcome(BaseModel):
     """A job's final event, appended once to the outcomes stream."""
 
@@ -76,6 +80,8 @@ class Outcome(BaseModel):
     height: int | None = None
     fps: int | None = None
     num_frames: int | None = None
+    # An edit: what was allowed to change, the phrase its mask covered or WHOLE_FRAME.
+    edit_region: str | None = Field(default=None, max_length=200)
     error: str | None = None  # member-readable
     # The safety check flagged an input or the clip (worker/safety.py): with DONE, posted in
     # its age-restricted channel but never public; with FAILED, withheld and told privately.

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Camera LoRAs per model, -camera move → LoRA folder, file or hub id, e.g.
     # {"ltx-video": {"zoom in": "/loras/ltx-zoom-in"}}; see inference/camera.py.
     camera_loras: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # A text-promptable segmentation model (CLIPSeg: a hub id such as CIDAS/clipseg-rd64-refined,
+    # a folder, or clipseg-tiny) that masks what an edit's instruction names; unset, masked
+    # edits (VACE) change the whole frame. See inference/masks.py.
+    segmenter: str | None = None
 
     # Worker
     job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")

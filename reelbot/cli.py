@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from core.catalog import Task
 from core.settings import SettingsError, load_settings
 
 
@@ -139,8 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render one clip in this process, with a progress bar")
     render.add_argument("prompt", help='the prompt with its flags, e.g. "a fox in snow -ar 9:16 -seed 7"')
-    render.add_argument("--image", help="first frame (image-to-video)")
-    render.add_argument("--video", help="video to restyle (video-to-video)")
+    render.add_argument("--image", help="first frame (image-to-video); with --task edit: a reference to put in")
+    render.add_argument("--video", help="video to restyle (video-to-video) or to edit (--task edit)")
+    render.add_argument("--task", choices=[task.value for task in Task],
+                        help="what to do (default: from the inputs: video-to-video, image-to-video or text-to-video)")
     render.add_argument("--model", help="model name (see `reelbot models`)")
     render.add_argument("--out", default="clip.mp4", help="where to write the MP4")
     render.set_defaults(run=cmd_render)

@@ -42,6 +42,8 @@ BAD_SETTING = 2  # what `reelbot` exits with on a bad setting
 LOCAL_STOP_GRACE_S = 10
 LOCAL_BOT_DRAIN_S = 5
 TINY_DEFAULT = "ltx-tiny"
+# Served beside it without a GPU, so ✏️ Edit and /edit work in the sandbox too.
+TINY_EDIT = "lucy-edit-tiny"
 SANDBOX_GUILD = "Reelbot sandbox"
 SANDBOX_CHANNELS = ("general", "showcase")
 
@@ -76,8 +78,9 @@ def plan_models(settings: Settings) -> ModelPlan:
     env: dict[str, str] = {}
     served = settings.served_models
     if not chosen and not gpu:
-        served = [TINY_DEFAULT]
+        served = [TINY_DEFAULT, TINY_EDIT]
         env["REELBOT_MODEL"] = TINY_DEFAULT
+        env["REELBOT_MODELS"] = ",".join(served)
     lines = []
     for name in served:
         spec = MODELS.get(name)
@@ -114,14 +117,14 @@ def welcome_lines(plan: ModelPlan) -> tuple[str, ...]:
         "This is a Discord server on your own machine: Reelbot is connected to it exactly as it would be to "
         "Discord, and nothing leaves this computer.",
         "Type `/create a red fox running through snow -ar 9:16` and press Enter. The status message shows the "
-        "queue and the progress; the clip arrives in a thread under it, with Retry, Remix, Extend, 👍 and "
-        "Delete buttons.",
+        "queue and the progress; the clip arrives in a thread under it, with Retry, Remix, Extend, Edit, 👍 "
+        "and Delete buttons.",
         "Bottom left, act as **alice** (an ordinary member), **mod** (can delete anyone's clips) or **admin** "
         "(can run `/admin`). `/help` lists the flags. Anything Discord would refuse from the bot shows in the "
         "panel on the right.",
     ]
     if plan.all_tiny:
-        lines.append(f"Clips come from **{', '.join(plan.served)}**, a test model with random weights (this "
+        lines.append(f"Clips come from **{', '.join(plan.served)}**, test models with random weights (this "
                      "machine has no GPU): they are noise, not pictures.")
     else:
         lines.extend(f"Model {line}." for line in plan.lines)  # a first download is slow: say so
@@ -137,8 +140,9 @@ async def open_sandbox(settings: Settings, plan: ModelPlan, gallery_url: str):
     guild = seed(sim, SANDBOX_GUILD, SANDBOX_CHANNELS, upload_limit=settings.attachment_size_limit)
     notice = None
     if plan.all_tiny:
-        notice = (f"Noise from a test model: {', '.join(plan.served)} has random weights, so this clip is not a "
-                  "picture.")
+        have = "has" if len(plan.served) == 1 else "have"
+        notice = (f"Noise from a test model: {', '.join(plan.served)} {have} random weights, so this clip is not "
+                  "a picture.")
     page = SandboxPage(sim, guild, title="Reelbot sandbox", video_notice=notice, welcome=welcome_lines(plan),
                        links=(("Web gallery", gallery_url),))
     try:

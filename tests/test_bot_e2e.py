@@ -70,7 +70,7 @@ async def test_create_posts_the_clip_in_a_thread_with_its_buttons(world):
     [post] = await world.wait_post(clip_id)
     assert post.channel_id == thread.id
     assert post.attachments[0].filename == f"{clip_id}.mp4" and post.attachments[0].size > 0
-    assert post.labels == ["Retry", "Remix", "Extend", "0", "Delete"]
+    assert post.labels == ["Retry", "Remix", "Extend", "Edit", "0", "Delete"]
     embed = post.embeds[0]
     assert "a fox running through snow" in embed["description"] and "-ar 9:16" in embed["description"]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
@@ -334,7 +334,7 @@ async def test_every_button(world):
     for member, count in ((bob, "1"), (alice, "2"), (bob, "1")):
         click = await world.sim.click(member, post, custom_id("upvote", clip_id))
         assert (await click.wait_response()).type == 7
-        assert world.sim.message(post.id).labels[3] == count
+        assert world.sim.message(post.id).labels[4] == count
     assert (await world.store.get(clip_id)).vote_count == 1
 
     # Retry: same prompt and flags, a new seed, a new clip posted in the same thread.
@@ -516,8 +516,8 @@ async def test_admin_pause_channels_and_the_permission_guard(world):
 
 async def test_commands_are_registered_with_their_options(world):
     names = {c["name"] for c in world.sim.commands() if c["type"] == 1}
-    assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show", "gallery",
-                     "help", "admin"}
+    assert names == {"create", "animate", "extend", "keyframes", "edit", "cancel", "queue", "me", "settings", "show",
+                     "gallery", "help", "admin"}
     assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
 
 

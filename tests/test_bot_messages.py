@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot import buttons, messages, posts
 from bot.commands.delete import DeleteButton
+from bot.commands.edit import EditButton
 from bot.commands.extend import ExtendButton
 from bot.commands.remix import RemixButton
 from bot.commands.retry import RetryButton
@@ -69,7 +70,7 @@ def test_help_fits_in_a_message_and_names_every_flag():
 
 # --- custom ids -----------------------------------------------------------------------
 
-CLIP_BUTTONS = [RetryButton, RemixButton, ExtendButton, UpvoteButton, DeleteButton, CancelButton]
+CLIP_BUTTONS = [RetryButton, RemixButton, ExtendButton, EditButton, UpvoteButton, DeleteButton, CancelButton]
 
 
 @pytest.mark.parametrize("button", CLIP_BUTTONS)
@@ -99,9 +100,9 @@ def test_custom_ids_are_refused_unless_well_formed(clip_id, action):
     assert len(value) <= 100 and value.endswith(clip_id)
 
 
-def test_clip_view_has_the_five_buttons_with_the_vote_count():
+def test_clip_view_has_the_six_buttons_with_the_vote_count():
     view = posts.clip_view("0123456789abcdef01234567", votes=4)
-    assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "4", "Delete"]
+    assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "Edit", "4", "Delete"]
 
 
 # --- posts ----------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def _clip(**kw):
     base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
                 seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
                 height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
-                vote_count=2, error=None, flagged=False)
+                vote_count=2, error=None, flagged=False, edit_region=None)
     return SimpleNamespace(**(base | kw))
 
 
@@ -123,7 +124,19 @@ def test_result_post_shows_what_the_member_needs():
     assert fields["Seed"] == "`7`" and "noise" in fields["Model"] and fields["Render time"] == "3.5 s"
     assert fields["Author"] == "<@42>" and fields["Clip"] == "2.0 s · 96×160 · 12 fps"
     assert data["footer"]["text"] == "clip 0123456789abcdef01234567"
-    assert [c.item.label for c in post.view.children][3] == "2"
+    assert [c.item.label for c in post.view.children][4] == "2"
+    assert "Edited" not in fields and "Edit of" not in fields
+
+
+def test_an_edits_post_says_what_it_changed_and_its_source():
+    whole = posts.result_post(_clip(task="edit", parent_id="abcdef0123456789", edit_region="whole frame"),
+                              video=b"mp4", video_url=None, mention=False)
+    fields = {f["name"]: f["value"] for f in whole.embed.to_dict()["fields"]}
+    assert fields["Edited"] == "the whole frame" and fields["Edit of"] == "clip `abcdef0123456789`"
+    masked = posts.result_post(_clip(task="edit", edit_region="the red car"), video=b"mp4", video_url=None,
+                               mention=False)
+    fields = {f["name"]: f["value"] for f in masked.embed.to_dict()["fields"]}
+    assert fields["Edited"].startswith("only “the red car”") and "Edit of" not in fields
 
 
 def test_a_clip_too_big_to_attach_is_linked():

@@ -71,7 +71,8 @@ def test_models_for_task():
 
 def test_tiny_is_labelled():
     tiny = [spec for spec in MODELS.values() if spec.tiny]
-    assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny"}
+    assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny",
+                                            "lucy-edit-tiny"}
     for spec in tiny:
         assert spec.hub_id is None and "noise" in spec.label and "noise" in spec.description
     assert all(spec.hub_id for spec in MODELS.values() if not spec.tiny)

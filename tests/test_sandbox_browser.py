@@ -284,6 +284,21 @@ async def test_remix_opens_the_dialog_and_its_clip_arrives(sandbox):
     await expect(remix.locator(".embed")).to_contain_text("From")  # its parent
 
 
+async def test_edit_asks_for_the_change_and_the_edit_arrives(sandbox):
+    page = sandbox.page
+    await sandbox.press(sandbox.posts().first, "Edit")
+    dialog = page.locator("dialog#modal")
+    await expect(dialog).to_be_visible()
+    await dialog.locator("input, textarea").first.fill("make it snow")
+    await dialog.locator("#modal-submit").click()
+    await expect(dialog).to_be_hidden()
+    edit = sandbox.posts().filter(has=page.locator(".embed", has_text="make it snow"))
+    await expect(edit).to_have_count(1, timeout=WAIT_MS)
+    await sandbox.plays(edit)
+    await expect(edit.locator(".embed")).to_contain_text("Edit of")  # its source
+    await expect(edit.locator(".embed")).to_contain_text("the whole frame")
+
+
 async def test_upvote_toggles_the_count(sandbox):
     post = sandbox.posts().first
     vote = post.locator("button.btn", has_text="👍")

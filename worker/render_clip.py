@@ -19,7 +19,7 @@ from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_
 from core.events import published_outcome, publish_outcome, report_progress
 from core.logging import bind_job, get_logger
 from worker import lease, metrics, safety
-from worker.inputs import load_inputs, render_input
+from worker.inputs import load_inputs, render_input, sound_source
 from worker.runtime import Runtime
 from worker.upload import encode_and_upload, remove_media
 
@@ -91,7 +91,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         out = await _run_model(rt, job, inputs, clock)
         timings.render = out.model_seconds
         flagged = await safety.screen_clip(rt, job, out.frames)  # before anything is stored
-        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes)
+        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
+                                     sound_source(job, inputs))
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled:
         await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
@@ -114,7 +115,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      timings=timings, worker=rt.worker_id, flagged=flagged)
+                      edit_region=out.edit_region, timings=timings, worker=rt.worker_id, flagged=flagged)
     log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
     metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome)

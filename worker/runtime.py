@@ -60,22 +60,25 @@ def load_renderers(settings: Settings) -> dict:
     """Blocking: load every served model once, at start, never per job."""
     check_model_settings(settings)
     device = pick_device(settings.device)
-    return {name: load_renderer(settings, name, device) for name in settings.served_models}
+    segmenter = load_segmenter(settings, device, settings.served_models)
+    return {name: load_renderer(settings, name, device, segmenter=segmenter) for name in settings.served_models}
 
 
-def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = True):
-    """One model with its knobs and camera LoRAs. With compile on it renders one short
-    warm-up clip, so the first member does not wait for the compiler."""
+def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = True, segmenter=None):
+    """One model with its knobs, camera LoRAs and the segmenter its edits use. With
+    compile on it renders one short warm-up clip, so the first member does not wait for
+    the compiler."""
     from inference.knobs import KnobError, resolve
     from core.catalog import get_model
-    from inference.render import Renderer
+    from inference.render import Renderer, masks_edits
 
     spec = get_model(name)
     t0 = time.perf_counter()
     knobs = resolve(spec, device, settings.knobs)
     try:
         renderer = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir, device=device,
-                            knobs=knobs, camera_loras=settings.camera_loras.get(name))
+                            knobs=knobs, camera_loras=settings.camera_loras.get(name),
+                            segmenter=segmenter if masks_edits(spec) else None)
     except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
         raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
     log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),
@@ -83,3 +86,19 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     if knobs.compile and warm_up:
         log.info("warm-up render", model=name, seconds=round(renderer.warm_up(), 2))
     return renderer
+
+
+def load_segmenter(settings: Settings, device: str, models: list[str]):
+    """REELBOT_SEGMENTER, loaded once when one of `models` masks its edits; else None."""
+    from core.catalog import get_model
+    from inference.masks import load_segmenter as load
+    from inference.render import masks_edits
+
+    if not settings.segmenter or not any(masks_edits(get_model(name)) for name in models):
+        return None
+    try:
+        segmenter = load(settings.segmenter, settings.models_dir, device)
+    except (OSError, ValueError) as exc:  # not a folder, hub id or known name; or not a CLIPSeg
+        raise SettingsError(f"bad setting REELBOT_SEGMENTER: {exc}".splitlines()[0]) from None
+    log.info("segmenter loaded", source=segmenter.label, random_weights=segmenter.tiny)
+    return segmenter

@@ -74,6 +74,7 @@ def load(settings: Settings, device: str):
 
 async def screen_inputs(rt, job: RenderJob, inputs: dict) -> None:
     """Raise Flagged when an attachment fails the check (before any GPU work)."""
+    from inference.media import SourceClip
     from inference.safety import sample_frames
 
     checker = rt.safety
@@ -82,7 +83,9 @@ async def screen_inputs(rt, job: RenderJob, inputs: dict) -> None:
     for name, value in inputs.items():
         if name in OWN_CLIPS:
             continue
-        if isinstance(value, list):
+        if isinstance(value, SourceClip):  # an attached video: frames sampled across all of it
+            pictures = await asyncio.to_thread(value.spread, rt.settings.safety_frames)
+        elif isinstance(value, list):
             pictures = sample_frames(value, rt.settings.safety_frames)
         elif hasattr(value, "convert"):  # a PIL image
             pictures = [value]

@@ -18,18 +18,34 @@ class Uploaded:
     upload_s: float
 
 
-def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None) -> Uploaded:
-    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
+def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
+                      sound: bytes | None = None) -> Uploaded:
+    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
+    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's)."""
     from inference.encode import encode_mp4, poster_jpeg
 
     t0 = time.perf_counter()
     mp4 = encode_mp4(frames, fps, max_bytes=max_bytes)
+    if sound is not None:
+        mp4 = _with_sound(mp4, frames, fps, max_bytes, sound)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
     storage.put(poster_key(clip_id), poster, "image/jpeg")
     t2 = time.perf_counter()
     return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1)
+
+
+def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: bytes) -> bytes:
+    """The clip with its source's sound; within a byte budget, the video gives up what the sound takes."""
+    from inference.encode import add_sound, encode_mp4
+
+    seconds = len(frames) / fps
+    with_sound = add_sound(mp4, sound, seconds)
+    if max_bytes is not None and len(with_sound) > max_bytes:
+        sound_bytes = len(with_sound) - len(mp4)
+        with_sound = add_sound(encode_mp4(frames, fps, max_bytes=max(1, max_bytes - sound_bytes)), sound, seconds)
+    return with_sound
 
 
 def remove_media(storage: Storage, clip_id: str) -> None:
