@@ -51,7 +51,7 @@ class Clip(Base):
     fps: Mapped[int | None] = mapped_column(Integer)
     num_frames: Mapped[int | None] = mapped_column(Integer)
     duration: Mapped[float | None] = mapped_column(Float)
-    # An edit: the thing its mask covered, or "whole frame" (inference/masks.py). 0009.
+    # An edit: the thing its mask covered, or "whole frame" (inference/masks.py). 0006.
     edit_region: Mapped[str | None] = mapped_column(String(200))
 
     private: Mapped[bool] = mapped_column(Boolean, default=False)

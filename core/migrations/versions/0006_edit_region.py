@@ -4,8 +4,8 @@ An edit's post says whether only the thing its instruction names was redrawn (a 
 found by segmentation: the phrase) or the whole frame ("whole frame"); the worker's
 outcome carries it and the clip keeps it for every later post.
 
-Revision ID: 0009
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0009'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
