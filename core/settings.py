@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     # Upvotes that post a clip to the showcase channel (core/showcase.py).
     showcase_votes: int = Field(5, ge=1)
 
+    # The reconciler in `reelbot exporter` (core/reconcile.py): every reconcile_seconds (0: never)
+    # it finds unfinished clips with no arq job, and queues again those younger than
+    # requeue_within_seconds; older ones are reported failed to the member.
+    reconcile_seconds: float = Field(30.0, ge=0)
+    requeue_within_seconds: float = Field(3600.0, ge=0)
+
     # Metrics and health: /metrics, /livez, /readyz (worker, `reelbot exporter`). Unset: the
     # worker serves none (several local workers would fight over one port); deploy/ sets both.
     metrics_port: int | None = Field(None, ge=1, le=65535)
