@@ -47,12 +47,15 @@ class Settings(BaseSettings):
     # whether or not a worker is online (workers may be starting or scaled to zero).
     # Default: REELBOT_MODELS, with REELBOT_MODEL always included.
     catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
+    # Where weights come from, per model: a local folder or a hub id, "owner/name@revision" to pin
+    # a commit (default: the catalog's pinned hub id). Fetched by `reelbot fetch-models` or the worker.
     model_sources: dict[str, str] = Field(default_factory=dict)
     # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
     model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
+    # A worker without a GPU refuses full-size models (tens of GB, hours per clip) unless this is set.
+    allow_cpu: bool = False
     # Speed knobs per model ("*": every model) over defaults for the card's memory, e.g.
     # {"ltx-video": {"dtype": "bf16", "compile": true, "cache": "first-block"}}; see inference/knobs.py.
     knobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
