@@ -246,9 +246,8 @@ async def serve_exporter(settings) -> None:
     until SIGTERM. A Redis outage is ridden out: /readyz says so, the reconciler backs off, and
     both carry on once Redis is back (redis-py reconnects on the next command)."""
     from core.clips import ClipStore
-    from core.reconcile import Reconciler
-
     from core.queue import lazy_pool
+    from core.reconcile import Reconciler
 
     redis = lazy_pool(settings.redis_url)
     registry = CollectorRegistry()

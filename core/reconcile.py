@@ -38,7 +38,7 @@ from sqlalchemy import and_, or_, select
 
 from core.backoff import Backoff
 from core.clips import ClipStore
-from core.contract import Outcome, Status, cancel_key
+from core.contract import UNFINISHED, Outcome, Status, cancel_key
 from core.events import publish_outcome, published_outcome
 from core.jobs import job_of
 from core.logging import get_logger
@@ -51,7 +51,6 @@ LEADER_KEY = "reelbot:reconciler"
 # A clip younger than this may be between its record and its enqueue in a live bot.
 GRACE_S = 60.0
 BATCH = 500
-UNFINISHED = [status.value for status in Status if not status.final]
 
 TOO_OLD = ("Reelbot lost this clip's place on the queue and it is too old to start now, so it "
            "was not rendered. Please try again.")
