@@ -1,11 +1,13 @@
-"""A clip's files in storage over its life: made public once posted, purged once deleted.
+"""A clip's files in storage over its life: fitted to where it is posted, made public once
+posted, linked so the link keeps working, purged once deleted.
 
 Workers write every clip under clips/<id>/, which is never world-readable (presigned URLs
-only). Once the bot posts a clip publicly (not -private), `publish` copies its video and
-poster to public/clips/<id>/, the one prefix a deployment may make public (core/storage.py),
-points the record at the copies and removes the private ones. `purge` removes everything a
+only), re-encoded to fit `upload_limit` when they can. Once the bot posts a clip publicly (not
+-private), `publish` copies its video and poster to public/clips/<id>/, the one prefix a
+deployment may make public (core/storage.py), points the record at the copies and removes the
+private ones. A clip too big to attach is posted as `clip_link`. `purge` removes everything a
 deleted clip left: its files in either place and the inputs stored for it (inputs/<id>/).
-Both are safe to run again after a crash halfway.
+Publish and purge are safe to run again after a crash halfway.
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ from core.storage import Storage
 from core.tables import Clip, utcnow
 
 log = get_logger("media")
+
+
+def upload_limit(settings, place_limit: int | None, private: bool) -> int:
+    """The bytes a clip may have to be attached where it is posted: the upload limit of the place
+    the command came from (Discord's `filesize_limit`), or a DM's (the default) for -private clips."""
+    limit = place_limit or settings.attachment_size_limit
+    return min(limit, settings.attachment_size_limit) if private else limit
+
+
+def clip_link(clip, settings, storage: Storage) -> str | None:
+    """A link to the clip that keeps working, for posts that cannot attach it: a public clip's
+    page on the web gallery (REELBOT_GALLERY_URL), else the permanent URL of its published video
+    (REELBOT_PUBLIC_BASE_URL). A -private clip, shown to its author alone, gets a short presigned
+    URL. Never a local path; None when there is no web address to give."""
+    if not clip.video_key:
+        return None
+    if not clip.private:
+        if settings.gallery_url:
+            return f"{settings.gallery_url.rstrip('/')}/clips/{clip.id}"
+        return storage.public_url(clip.video_key)
+    url = storage.url(clip.video_key)
+    return url if url.startswith(("https://", "http://")) else None
 
 
 async def publish(storage: Storage, store: ClipStore, clip: Clip) -> Clip:

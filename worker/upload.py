@@ -19,11 +19,16 @@ class Uploaded:
 
 
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None) -> Uploaded:
-    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
-    from inference.encode import encode_mp4, poster_jpeg
+    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
+    With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
+    when no bitrate fits, it is kept whole and the bot posts a link to it instead."""
+    from inference.encode import EncodeError, encode_mp4, poster_jpeg
 
     t0 = time.perf_counter()
-    mp4 = encode_mp4(frames, fps, max_bytes=max_bytes)
+    try:
+        mp4 = encode_mp4(frames, fps, max_bytes=max_bytes)
+    except EncodeError:
+        mp4 = encode_mp4(frames, fps)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")

@@ -1,5 +1,6 @@
 """🗑 Delete: the author, or a member who can manage messages, removes the post and hides the
-clip from the galleries (its showcase post goes too)."""
+clip from the galleries (its showcase post goes too); then its media and inputs are deleted
+from storage."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.answers import reply_private, services_of
 from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from core.logging import get_logger
+from core.media import purge
 
 log = get_logger("bot")
 
@@ -29,11 +31,19 @@ class DeleteButton(ClipButton, action="delete"):
         await reply_private(interaction, "Deleted: the clip is gone from this channel and from the galleries.")
         COMMANDS.labels("button:delete", "ok").inc()
         await services.showcase.withdraw(interaction, clip)
-        if interaction.message is not None:
+        try:
+            if interaction.message is not None:
+                try:
+                    await interaction.message.delete()
+                except discord.HTTPException as exc:
+                    log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
+        finally:
+            # Last, once no post shows it (whatever the post's removal did): the files, so a
+            # deleted clip leaves nothing behind.
             try:
-                await interaction.message.delete()
-            except discord.HTTPException as exc:
-                log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
+                await purge(services.storage, clip.id)
+            except Exception as exc:  # noqa: BLE001 — the clip is deleted and hidden either way
+                log.error("could not delete a clip's media", clip_id=clip.id, error=repr(exc))
 
 
 class Delete(ButtonCog):
