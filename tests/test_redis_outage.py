@@ -105,3 +105,60 @@ async def test_the_exporter_rides_out_a_redis_outage_and_reconciles_after_it(fla
 async def _status_is(http, port: int, path: str, want: int):
     status, text = await probe(http, port, path)
     return (status, text) if status == want else None
+
+
+async def test_the_bot_rides_out_a_redis_outage_and_delivers_exactly_once_after_it(postgres_server, models_dir,
+                                                                                   tmp_path):
+    from inference.loading import resolve_source
+    from core.catalog import get_model
+    from tests.test_bot_world import BotWorld, clip_id_of
+
+    resolve_source(get_model("ltx-tiny"), None, models_dir)
+    world = BotWorld(tmp_path, postgres_server.new_database("bot_outage"), models_dir)
+    await world.start(bot=False, redis_appendonly=True)
+    port = free_port()
+    await world.start_bot(sync=True, REELBOT_METRICS_PORT=str(port))
+    short = "-len 1 -fps 8"
+    try:
+        async with aiohttp.ClientSession() as http:
+            member = world.member("steady")
+            # No worker for now (riding out the outage is the worker's own business): a clip waits.
+            world.workers.pop().stop()
+            _ix, status = await world.create(member, f"queued before the outage {short}")
+            before = clip_id_of(status)
+            await until(lambda: _status_is(http, port, "/readyz", 200))
+
+            world.redis_server.kill()
+            _status, text = await until(lambda: _status_is(http, port, "/readyz", 503))
+            assert "redis unreachable" in text and (await probe(http, port, "/livez"))[0] == 200
+            # A command meanwhile is answered, privately, and holds no slot: nothing is left stuck.
+            ix = await world.slash(member, "create", {"prompt": f"during the outage {short}"})
+            kind, answer = await world.answer(ix)
+            assert kind == "refused" and "try again" in answer
+            await asyncio.sleep(OUTAGE_S)
+            assert world.bot.alive(), world.bot_logs()
+            world.redis_server.restart()
+
+            await until(lambda: _status_is(http, port, "/readyz", 200))
+            await world.start_worker()
+            [_post] = await world.wait_post(before)
+            _ix, status = await world.create(member, f"after the outage {short}")
+            after = clip_id_of(status)
+            await world.wait_post(after)
+            await asyncio.sleep(2)  # a second post of either would have come by now
+            assert len(world.posts_of(before)) == 1 and len(world.posts_of(after)) == 1
+            unfinished = [c for c in await _clips_of(world, member) if c.status in ("queued", "running")]
+            assert unfinished == []
+    finally:
+        await world.close()
+    events = [json.loads(line).get("event") for line in world.bot_logs(10**7).splitlines() if line.startswith("{")]
+    assert events.count("redis unreachable; reconnecting with backoff") == 1 and "redis reachable again" in events
+
+
+async def _clips_of(world, member):
+    from sqlalchemy import select
+
+    from core.tables import Clip
+
+    async with world.store.session() as s:
+        return list(await s.scalars(select(Clip).where(Clip.author_id == str(member.id))))
