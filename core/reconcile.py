@@ -93,14 +93,13 @@ class Reconciler:
 
     async def lead(self) -> bool:
         """Take or renew the leader's lock; True while this process is the leader."""
-        if self.lock.local.token is not None:
-            with contextlib.suppress(LockError):
+        if await self.lock.owned():
+            with contextlib.suppress(LockError):  # it expired just now: compete again below
                 await self.lock.reacquire()
                 self.leading = True
                 return True
-            self.lock.local.token = None  # it expired (or Redis lost it): compete again
-        self.leading = await self.lock.acquire(blocking=False)
-        if self.leading:
+        was_leading, self.leading = self.leading, await self.lock.acquire(blocking=False)
+        if self.leading and not was_leading:
             log.info("reconciler leading")
         return self.leading
 
@@ -124,7 +123,7 @@ class Reconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
         with contextlib.suppress(LockError, RedisError, OSError):
-            if self.lock.local.token is not None:
+            if await self.lock.owned():
                 await self.lock.release()
 
     async def reconcile(self, now: float | None = None) -> Pass:
