@@ -31,11 +31,13 @@ import time
 from datetime import datetime, timezone
 
 import discord
+from redis.exceptions import RedisError
 
 from bot import messages, posts, records
 from bot.metrics import DELIVERY_SECONDS, OUTCOMES_PENDING
 from core.contract import OUTCOMES_STREAM, Outcome, Status
 from core.events import OutcomeReader
+from core.media import clip_link, publish, upload_limit
 from core.logging import get_logger
 
 log = get_logger("bot")
@@ -81,23 +83,34 @@ class Delivery:
     # --- the loop ----------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.reader.ensure_group()
-        for mid, outcome in await self.reader.read_pending():
-            self._start(mid, outcome)
+        """Read and deliver until stopped. Redis going away is waited out with backoff (one log
+        line, and /readyz says so); afterwards reading resumes where the group left off."""
+        redis_health = self.services.redis_health
+        joined = False
         last_claim = 0.0
         while not self._stopping.is_set():
             try:
+                if not joined:
+                    await self.reader.ensure_group()
+                    for mid, outcome in await self.reader.read_pending():
+                        self._start(mid, outcome)
+                    joined = True
                 for mid, outcome in await self.reader.read_new():
                     self._start(mid, outcome)
                 if time.monotonic() - last_claim > CLAIM_EVERY_S:
                     last_claim = time.monotonic()
                     for mid, outcome in await self.reader.claim_stale(idle_ms=CLAIM_IDLE_MS):
                         self._start(mid, outcome)
+                redis_health.ok()
                 self._start_due_retries()
                 await self._count_pending()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — Redis hiccup: wait a moment and read again
+            except (RedisError, OSError) as exc:
+                # A Redis that came back without its data has no group: join it again.
+                joined = joined and "NOGROUP" not in str(exc)
+                await redis_health.failed(exc)
+            except Exception:  # noqa: BLE001 — a bad entry or the database: wait a moment and read again
                 log.exception("reading outcomes failed")
                 await asyncio.sleep(1.0)
 
@@ -178,6 +191,8 @@ class Delivery:
 
     async def _deliver_locked(self, clip, outcome: Outcome) -> bool:
         watched = self.services.board.watched.get(clip.id)
+        if outcome.status is Status.DONE and not clip.private:
+            clip = await self._publish(clip)
         try:
             message = await self._post_once(clip, outcome, watched)
         except Undeliverable as exc:
@@ -200,6 +215,15 @@ class Delivery:
         log.info("clip delivered", clip_id=clip.id, status=outcome.status.value,
                  message_id=getattr(message, "id", None))
         return True
+
+    async def _publish(self, clip):
+        """A public clip's video and poster go to the world-readable prefix as it is posted (its
+        links then keep working); on a storage fault it is posted all the same and served as before."""
+        try:
+            return await publish(self.services.storage, self.services.store, clip)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not publish a clip's media", clip_id=clip.id, error=repr(exc))
+            return clip
 
     async def _post_once(self, clip, outcome: Outcome, watched) -> discord.Message | None:
         redis = self.services.redis
@@ -283,17 +307,14 @@ class Delivery:
             return posts.withheld_post(clip, outcome.error or clip.error)
         if outcome.status is Status.FAILED:
             return posts.failed_post(clip, outcome.error or clip.error, mention=mention)
-        storage = self.services.storage
-        limit = clip.max_bytes or self.services.settings.attachment_size_limit
-        if private:
-            limit = min(limit, self.services.settings.attachment_size_limit)
-        size = outcome.video_bytes or clip.video_bytes or 0
-        video_key = outcome.video_key or clip.video_key
-        if attach and video_key and 0 < size <= limit:
-            video = await asyncio.to_thread(storage.get, video_key)
+        settings, storage = self.services.settings, self.services.storage
+        limit = upload_limit(settings, clip.max_bytes, private)
+        size = clip.video_bytes or outcome.video_bytes or 0
+        if attach and clip.video_key and 0 < size <= limit:
+            video = await asyncio.to_thread(storage.get, clip.video_key)
             return posts.result_post(clip, video=video, video_url=None, mention=mention)
-        url = await asyncio.to_thread(storage.url, video_key) if video_key else None
-        return posts.result_post(clip, video=None, video_url=url, mention=mention)
+        # Too big even after the worker tried to fit it: a link that keeps working, never a path.
+        return posts.result_post(clip, video=None, video_url=clip_link(clip, settings, storage), mention=mention)
 
 
 def _still_being_set_up(clip) -> bool:

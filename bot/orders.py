@@ -31,6 +31,7 @@ from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
 from core.logging import get_logger
+from core.media import upload_limit
 from core.moderation import find_banned
 from core.queue import enqueue, position
 
@@ -186,12 +187,12 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
-    # The upload limit stays with the clip (attach or link when posting) and is not handed to
-    # the worker: a worker that cannot squeeze a clip under it fails the job, and a link is
-    # better than no clip.
+    # The upload limit goes to the worker, which re-encodes the clip to fit it when it can (and
+    # keeps it whole when it cannot: it is linked then), and stays with the clip for posting.
     # A -private clip goes to a DM, which is never age-restricted.
     job = new_job(request, model=model, task=order.task, member_id=order.member_id, parent_clip_id=order.parent_id,
-                  input_keys=keys, clip_id=clip_id, age_restricted=order.age_restricted and not request.flags.private)
+                  input_keys=keys, clip_id=clip_id, age_restricted=order.age_restricted and not request.flags.private,
+                  max_bytes=upload_limit(services.settings, order.max_bytes, request.flags.private))
     record = dict(
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,

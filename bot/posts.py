@@ -72,7 +72,7 @@ def job_seconds(clip) -> float | None:
     return max(0.0, timings["total"] - timings.get("queue_wait", 0.0))
 
 
-def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
+def clip_embed(clip, *, video_url: str | None = None, attached: bool = True) -> discord.Embed:
     prompt = discord.utils.escape_markdown(clip.prompt) if clip.prompt else "*(no prompt)*"
     flags = flags_text(clip)
     description = f"**{prompt}**" + (f"\n{messages.code(flags)}" if flags else "")
@@ -91,7 +91,13 @@ def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
     if clip.edit_region:
         embed.add_field(name="Edited", value=messages.edit_region_text(clip.edit_region), inline=False)
     if video_url:
-        embed.add_field(name="Video", value=f"[download the MP4]({video_url}) (too big to attach here)", inline=False)
+        embed.add_field(name="Video", value=f"[watch or download it]({video_url}) (too big to attach here)",
+                        inline=False)
+    elif not attached and clip.video_key:
+        size = f" ({clip.video_bytes / 2**20:.1f} MB)" if clip.video_bytes else ""
+        embed.add_field(name="Video", value=f"Too big to attach here{size}, and this Reelbot has no web address "
+                                            "to link it from: `/show` it where bigger uploads are allowed.",
+                        inline=False)
     if clip.flagged:
         embed.add_field(name="Safety", value=FLAGGED_NOTE, inline=False)
     note = (" · private" if clip.private else "") + (" · flagged" if clip.flagged else "")
@@ -110,7 +116,7 @@ def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
 
 
 def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:
-    embed = clip_embed(clip, video_url=None if video is not None else video_url)
+    embed = clip_embed(clip, video_url=None if video is not None else video_url, attached=video is not None)
     return Post(_mention(clip, mention), embed, clip_view(clip.id, clip.vote_count or 0),
                 video=video, filename=f"{clip.id}.mp4" if video is not None else None, spoiler=bool(clip.flagged))
 

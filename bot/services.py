@@ -10,6 +10,7 @@ from arq.connections import ArqRedis
 
 from bot.attachments import MediaLimits
 from bot.workers import EtaBook, OnlineWorkers
+from core.backoff import Backoff
 from core.catalog import ModelSpec
 from core.clips import ClipStore
 from core.limits import Limits, MemberLimits
@@ -36,6 +37,8 @@ class Services:
     # clip id -> set once its status message and thread are recorded (delivery waits for it)
     setups: dict[str, asyncio.Event] = field(default_factory=dict)
     draining: bool = False
+    # Redis reachable? The loops wait an outage out through it, /readyz reports it.
+    redis_health: Backoff = field(default_factory=lambda: Backoff("redis"))
 
     @classmethod
     async def open(cls, settings: Settings) -> "Services":

@@ -21,6 +21,7 @@ from sqlalchemy import update
 from bot import posts, records
 from core import showcase
 from core.logging import get_logger
+from core.media import clip_link
 from core.tables import GuildSettings, utcnow
 
 log = get_logger("bot")
@@ -135,8 +136,8 @@ async def _clip_post(services, clip) -> posts.Post:
             return posts.result_post(clip, video=video, video_url=None, mention=False)
         except Exception as exc:  # noqa: BLE001 — missing file, S3 error: the link still works
             log.warning("showcase: video not readable, linking it", clip_id=clip.id, error=repr(exc))
-    url = await asyncio.to_thread(services.storage.url, clip.video_key) if clip.video_key else None
-    return posts.result_post(clip, video=None, video_url=url, mention=False)
+    return posts.result_post(clip, video=None, video_url=clip_link(clip, services.settings, services.storage),
+                             mention=False)
 
 
 async def client_delete(client, channel_id: str, message_id: str) -> None:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 import discord
+from redis.exceptions import RedisError
 
 from bot import messages, records
 from bot.answers import reply_private, services_of
@@ -91,7 +92,9 @@ class StatusBoard:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — Redis or Discord trouble: next tick tries again
+            except (RedisError, OSError) as exc:  # Redis away: wait it out (delivery's backoff, one log line)
+                await self.services.redis_health.failed(exc)
+            except Exception:  # noqa: BLE001 — Discord trouble: next tick tries again
                 log.exception("status refresh failed")
 
     async def refresh(self) -> None:

@@ -9,6 +9,7 @@ no torch, no diffusers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -57,6 +58,8 @@ class ModelSpec:
     description: str
     # (task, diffusers pipeline class) pairs: what the checkpoint can do, and with which class.
     pipelines: tuple[tuple[str, str], ...]
+    # "owner/name@revision" on the Hugging Face hub: pinned to a commit, so an upstream re-push
+    # cannot change what a -seed gives (see `split_source`).
     hub_id: str | None
     # Random-weight test model: built locally, produces noise. Always shown as such.
     tiny: bool
@@ -316,7 +319,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
         _ltx(
             name="ltx-video",
             description="LTX-Video 0.9.5 (2B), Lightricks; conditions on images and clips at any frame",
-            hub_id="Lightricks/LTX-Video-0.9.5",
+            hub_id="Lightricks/LTX-Video-0.9.5@e58e28c39631af4d1468ee57a853764e11c1d37e",
             default_steps=40,
             default_guidance=3.0,
             weights_gib=14.5,
@@ -336,7 +339,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             name="wan-t2v-1.3b",
             description="Wan 2.1 text-to-video (1.3B), Alibaba; also restyles clips",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V) + pipelines(Task.VIDEO_TO_VIDEO, pipeline=WAN_V2V),
-            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers@0fad780a534b6463e45facd96134c9f345acfa5b",
             weights_gib=14.5,
         ),
         _wan(
@@ -345,7 +348,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
                         "reference image) through one model",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES, Task.EDIT,
                                 pipeline=WAN_VACE),
-            hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+            hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers@ec4d2cb062b548996b179d493fdd05340de702a1",
             weights_gib=15.0,
             edit_references=True,
         ),
@@ -353,7 +356,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             name="wan-i2v-14b",
             description="Wan 2.1 image-to-video 480p (14B), Alibaba",
             pipelines=pipelines(Task.IMAGE_TO_VIDEO, pipeline=WAN_I2V),
-            hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers@b184e23a8a16b20f108f727c902e769e873ffc73",
             weights_gib=41.0,
         ),
         _wan(
@@ -361,7 +364,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             description="Wan 2.1 first-last-frame 720p (14B), Alibaba; keyframes through `last_image`",
             # Its image embedding expects two images (first and last), so it does keyframes only.
             pipelines=pipelines(Task.KEYFRAMES, pipeline=WAN_I2V),
-            hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+            hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers@17c30769b1e0b5dcaa1799b117bf20a9c31f59d7",
             buckets=WAN_720P_BUCKETS,
             weights_gib=41.0,
         ),
@@ -369,7 +372,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             name="wan2.2-t2v-a14b",
             description="Wan 2.2 text-to-video A14B (two 14B experts), Alibaba",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V),
-            hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+            hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers@5be7df9619b54f4e2667b2755bc6a756675b5cd7",
             default_steps=40,
             default_guidance=4.0,
             # The low-noise expert's guidance, as on the model card.
@@ -401,6 +404,16 @@ TINY_MODELS: dict[str, ModelSpec] = {
 }
 
 MODELS: dict[str, ModelSpec] = {**REAL_MODELS, **TINY_MODELS}
+
+
+HUB_SOURCE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
+
+
+def split_source(source: str) -> tuple[str, str | None] | None:
+    """("owner/name", revision or None) for a hub source "owner/name[@revision]"; None for anything
+    else (a local folder)."""
+    found = HUB_SOURCE.match(source)
+    return (found["repo"], found["revision"]) if found else None
 
 
 class UnknownModel(KeyError):

@@ -127,6 +127,16 @@ def outcome_key(clip_id: str) -> str:
     return f"reelbot:outcome:{clip_id}"
 
 
+# Storage keys under this prefix are world-readable (public clips' video and poster, once posted);
+# nothing else is (see core/storage.py, core/media.py).
+PUBLIC_PREFIX = "public/"
+
+
+def public_key(key: str) -> str:
+    """Where a public clip's file is copied to: the same key under public/."""
+    return key if key.startswith(PUBLIC_PREFIX) else PUBLIC_PREFIX + key
+
+
 def video_key(clip_id: str) -> str:
     return f"clips/{clip_id}/clip.mp4"
 

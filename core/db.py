@@ -43,8 +43,13 @@ def dialect_of(session: AsyncSession | AsyncConnection) -> str:
     return session.dialect.name if isinstance(session, AsyncConnection) else session.bind.dialect.name
 
 
-def insert_ignoring(dialect: str, table, keys: list[str], **values):
+def insert_ignoring(dialect: str, table, keys: list[str], lock: bool = False, **values):
     """INSERT … ON CONFLICT (keys) DO NOTHING, as this database spells it (PostgreSQL or
-    SQLite): a row made once, whoever gets there first."""
+    SQLite): a row made once, whoever gets there first. `lock`: DO UPDATE with the same key
+    instead, which changes nothing but holds the row's lock until the transaction ends."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    statement = insert(table).values(**values)
+    if lock:
+        return statement.on_conflict_do_update(index_elements=keys,
+                                               set_={key: statement.excluded[key] for key in keys})
+    return statement.on_conflict_do_nothing(index_elements=keys)

@@ -28,3 +28,11 @@ def new_job(request: Request, *, model: str, task: Task = Task.TEXT_TO_VIDEO, me
         max_bytes=max_bytes,
         age_restricted=age_restricted,
     )
+
+
+def job_of(clip) -> RenderJob:
+    """The render job of a recorded clip, as it was queued: to queue it again after its job was lost."""
+    return RenderJob(clip_id=clip.id, model=clip.model, task=Task(clip.task), prompt=clip.prompt,
+                     flags=dict(clip.flags or {}), seed=clip.seed, member_id=clip.author_id,
+                     parent_clip_id=clip.parent_id, input_keys=dict(clip.input_keys or {}),
+                     max_bytes=clip.max_bytes)

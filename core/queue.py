@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from redis.asyncio import Redis
 
 from core.contract import WORKERS_KEY, RenderJob, cancel_key, queue_name
@@ -24,6 +24,26 @@ return removed
 """
 
 
+# Per clip id: 1 when arq holds a job for it (queued, deferred or running), else 0. A job's
+# data key lives until it finishes (or expires); the in-progress key while a worker has it.
+_LIVE = """
+local out = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local live = redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('EXISTS', ARGV[2] .. id) == 1
+  out[#out + 1] = live and 1 or 0
+end
+return out
+"""
+
+# Take a clip off its model's queue when arq holds no job for it: what is left in the sorted set
+# after the job's data expired with no worker to notice.
+_DROP_DEAD = """
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
@@ -32,11 +52,40 @@ async def connect(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url))
 
 
+def lazy_pool(url: str) -> ArqRedis:
+    """An arq pool that connects on first use and again after an outage. `connect` (arq's
+    create_pool) pings at once and gives up after a few tries, so a process that must start,
+    or keep running, while Redis is away uses this."""
+    return ArqRedis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+
+
 async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:
     """Queue a render. False when a job with this clip id is already queued, running or done."""
     queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"),
                                      _job_id=job.clip_id, _queue_name=queue_name(job.model))
     return queued is not None
+
+
+async def live_jobs(redis: Redis, clip_ids: list[str]) -> set[str]:
+    """The clips among `clip_ids` that arq holds a job for."""
+    if not clip_ids:
+        return set()
+    flags = await redis.eval(_LIVE, 0, job_key_prefix, in_progress_key_prefix, *clip_ids)
+    return {clip_id for clip_id, live in zip(clip_ids, flags) if live}
+
+
+async def requeue(redis: ArqRedis, job: RenderJob) -> bool:
+    """Queue again a clip whose arq job is gone. arq keeps a finished (or expired) job's result
+    under its id and refuses the id while it exists, so that result and the try count go first."""
+    await redis.delete(result_key_prefix + job.clip_id, retry_key_prefix + job.clip_id)
+    return await enqueue(redis, job)
+
+
+async def drop_dead(redis: Redis, clip_id: str, model: str) -> bool:
+    """Remove a queue entry arq holds no job for (True when there was one)."""
+    removed = await redis.eval(_DROP_DEAD, 3, queue_name(model), job_key_prefix + clip_id,
+                               in_progress_key_prefix + clip_id, clip_id)
+    return bool(removed)
 
 
 async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:

@@ -47,12 +47,15 @@ class Settings(BaseSettings):
     # whether or not a worker is online (workers may be starting or scaled to zero).
     # Default: REELBOT_MODELS, with REELBOT_MODEL always included.
     catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
+    # Where weights come from, per model: a local folder or a hub id, "owner/name@revision" to pin
+    # a commit (default: the catalog's pinned hub id). Fetched by `reelbot fetch-models` or the worker.
     model_sources: dict[str, str] = Field(default_factory=dict)
     # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
     model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
+    # A worker without a GPU refuses full-size models (tens of GB, hours per clip) unless this is set.
+    allow_cpu: bool = False
     # Speed knobs per model ("*": every model) over defaults for the card's memory, e.g.
     # {"ltx-video": {"dtype": "bf16", "compile": true, "cache": "first-block"}}; see inference/knobs.py.
     knobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -116,6 +119,12 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(8765, ge=1, le=65535)
     # Upvotes that post a clip to the showcase channel (core/showcase.py).
     showcase_votes: int = Field(5, ge=1)
+
+    # The reconciler in `reelbot exporter` (core/reconcile.py): every reconcile_seconds (0: never)
+    # it finds unfinished clips with no arq job, and queues again those younger than
+    # requeue_within_seconds; older ones are reported failed to the member.
+    reconcile_seconds: float = Field(30.0, ge=0)
+    requeue_within_seconds: float = Field(3600.0, ge=0)
 
     # Metrics and health: /metrics, /livez, /readyz (worker, `reelbot exporter`). Unset: the
     # worker serves none (several local workers would fight over one port); deploy/ sets both.

@@ -43,6 +43,37 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_fetch_models(args) -> int:
+    """Weights into the hub cache (HF_HOME) before any worker needs them, with progress bars;
+    run again after an interruption and it resumes."""
+    from pathlib import Path
+
+    from core.catalog import UnknownModel, get_model
+    from inference import weights
+    from worker.runtime import source_of
+
+    settings = _settings()
+    failed = 0
+    for name in args.models.split(",") if args.models else settings.served_models:
+        try:
+            spec = get_model(name.strip())
+        except UnknownModel as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        source = source_of(settings, spec)
+        if source is None or Path(source).expanduser().is_dir():
+            print(f"{spec.name}: nothing to fetch ({source or 'random weights, built locally on first use'})")
+            continue
+        try:
+            download = weights.plan(source)
+            print(f"{spec.name}: {download.describe()}", flush=True)
+            print(f"{spec.name}: ready in {weights.fetch(download, bars=True)}")
+        except weights.WeightsError as exc:
+            print(f"{spec.name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def cmd_render(args) -> int:
     from reelbot.render import render_to_file
 
@@ -137,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
     sub.add_parser("models", help="list the models, their tasks and weights").set_defaults(run=cmd_models)
+
+    fetch = sub.add_parser("fetch-models", help="download model weights into the cache, with progress bars "
+                           "(resumable; pinned revisions)")
+    fetch.add_argument("--models", help="comma-separated models (default REELBOT_MODELS)")
+    fetch.set_defaults(run=cmd_fetch_models)
 
     render = sub.add_parser("render", help="render one clip in this process, with a progress bar")
     render.add_argument("prompt", help='the prompt with its flags, e.g. "a fox in snow -ar 9:16 -seed 7"')

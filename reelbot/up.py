@@ -28,6 +28,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.catalog import split_source
 from core.contract import WORKERS_KEY
 from core.migrate import upgrade_async
 from core.settings import Settings, SettingsError
@@ -103,10 +104,11 @@ def _download_line(settings: Settings, spec) -> str:
     source = settings.model_sources.get(spec.name) or spec.hub_id
     if source and Path(source).expanduser().exists():
         return f"{spec.name} from {source}"
+    repo = (split_source(source) or (source, None))[0]  # the cache folder has no revision in its name
     cache = hub_cache()
-    if (cache / f"models--{source.replace('/', '--')}").exists():
-        return f"{spec.name} ({source}, in {cache})"
-    return (f"{spec.name}: the first start downloads {source} (about {spec.weights_gib:.0f} GiB) into {cache}; "
+    if (cache / f"models--{repo.replace('/', '--')}").exists():
+        return f"{spec.name} ({repo}, in {cache})"
+    return (f"{spec.name}: the first start downloads {repo} (about {spec.weights_gib:.0f} GiB) into {cache}; "
             "later starts load it from there")
 
 

@@ -33,8 +33,31 @@ def tiny_model(models_dir):
 
 
 @pytest.fixture(scope="module")
-async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
-    w = BotWorld(tmp_path_factory.mktemp("bot"), postgres_server.new_database(f"bot_e2e_{next(_n)}"), models_dir,
+async def gallery(postgres_server, tmp_path_factory):
+    """The web gallery over the world's database and media folder: where a clip too big to attach is linked."""
+    from aiohttp import web
+
+    from core.migrate import upgrade_async
+    from core.settings import load_settings
+    from gallery.app import make_app
+    from tests.servers import free_port
+
+    tmp = tmp_path_factory.mktemp("bot")
+    database = postgres_server.new_database(f"bot_e2e_{next(_n)}")
+    await upgrade_async(database)
+    port = free_port()
+    runner = web.AppRunner(make_app(load_settings(database_url=database, storage_url=f"file://{tmp / 'media'}",
+                                                  gallery_url=f"http://127.0.0.1:{port}")), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield tmp, database, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+async def world(gallery, models_dir, tiny_model):
+    tmp, database, gallery_url = gallery
+    w = BotWorld(tmp, database, models_dir, REELBOT_GALLERY_URL=gallery_url,
                  REELBOT_MODEL_STEPS='{"ltx-tiny": 150}', REELBOT_COOLDOWN_SECONDS="1",
                  # The deployment also serves wan-tiny, whose workers are not started: it is
                  # offered all the same (its jobs wait for a worker) and does no image-to-video.
@@ -42,6 +65,7 @@ async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
                  REELBOT_BANNED_TERMS="forbidden,blood bath", REELBOT_JOBS_PER_DAY="20",
                  REELBOT_IMAGE_MAX_BYTES=str(2 * 1024 * 1024), REELBOT_VIDEO_MAX_BYTES=str(5 * 1024 * 1024))
     await w.start()
+    w.gallery_url = gallery_url
     yield w
     await w.close()
 
@@ -365,7 +389,7 @@ async def test_every_button(world):
         [extended_post] = await world.wait_post(value)
         extended = await world.store.get(value)
         assert (extended.task, extended.parent_id, extended.status) == ("extend", clip_id, "done")
-        assert extended.input_keys == {"parent": f"clips/{clip_id}/clip.mp4"}
+        assert extended.input_keys == {"parent": f"public/clips/{clip_id}/clip.mp4"}  # the posted copy
         assert f"clip `{clip_id}`" in str(extended_post.embeds[0]["fields"])
     else:
         assert kind == "refused" and "can't do extend" in value
@@ -378,6 +402,23 @@ async def test_every_button(world):
     assert "Deleted" in await world.private_text(click)
     await world.sim.wait_for(lambda: world.sim.message(post.id).deleted, 5)
     assert (await world.store.get(clip_id)).deleted
+
+
+async def test_deleting_a_clip_deletes_its_media_and_inputs_once_the_post_is_gone(world):
+    member = world.member("tidy")
+    ix = await world.slash(member, "create", {"prompt": f"a fox from my photo {SHORT}"},
+                           attachments={"image": ("fox.png", image_bytes(), "image/png")})
+    clip_id = await made(world, ix)
+    [post] = await world.wait_post(clip_id)
+    clip = await world.store.get(clip_id)
+    files = [clip.video_key, clip.poster_key, *clip.input_keys.values()]
+    assert clip.video_key.startswith("public/") and len(files) == 3
+    assert all((world.media / key).is_file() for key in files)
+    click = await world.sim.click(member, post, custom_id("delete", clip_id))
+    assert "Deleted" in await world.private_text(click)
+    await world.sim.wait_for(lambda: world.sim.message(post.id).deleted, 5)
+    await world.sim.wait_for(lambda: not any((world.media / key).exists() for key in files), 10)
+    assert not any(clip_id in str(path) for path in world.media.rglob("*"))  # nothing of it anywhere
 
 
 async def test_a_moderator_can_delete_someone_elses_clip(world):
@@ -530,18 +571,45 @@ async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral
     assert post in ix.followups and world.sim.dms(member) == []
 
 
-async def test_a_clip_too_big_for_the_server_is_linked_not_attached(world):
-    guild = world.sim.add_guild("Tiny Uploads", attachment_size_limit=2048)
-    channel = world.sim.add_channel(guild, "general")
-    member = world.sim.add_member(guild, "small")
-    await asyncio.sleep(0.5)  # the bot hears of the new server over the gateway
-    ix = await world.slash(member, "create", {"prompt": "a big clip -len 3 -fps 24"}, channel=channel)
-    clip_id = await made(world, ix)
-    [post] = await world.wait_post(clip_id)
-    clip = await world.store.get(clip_id)
-    assert clip.max_bytes == 2048 and clip.status == "done" and clip.video_bytes > 2048
-    assert post.attachments == [] and "download the MP4" in str(post.embeds[0]["fields"])
-    assert f"clips/{clip_id}/clip.mp4" in str(post.embeds[0]["fields"])
+async def test_a_clip_too_big_for_the_server_is_fitted_or_else_linked_to_a_page_that_works(world):
+    import aiohttp
+
+    prompt = "a big clip -len 3 -fps 24 -seed 11"
+    member = world.member("roomy")
+    _ix, status = await world.create(member, prompt)
+    [roomy] = await world.wait_post(clip_id_of(status))
+    whole = (await world.store.get(clip_id_of(status))).video_bytes  # as big as it comes
+
+    # Where the upload limit is half of that, the worker re-encodes the clip to fit: it is attached.
+    snug = world.sim.add_guild("Snug Uploads", attachment_size_limit=whole // 2)
+    # Where no bitrate fits, it is kept whole and posted as a link to its gallery page.
+    tiny = world.sim.add_guild("Tiny Uploads", attachment_size_limit=2048)
+    await asyncio.sleep(0.5)  # the bot hears of the new servers over the gateway
+    posted, clips = {}, {}
+    for guild in (snug, tiny):
+        channel = world.sim.add_channel(guild, "general")
+        someone = world.sim.add_member(guild, f"small{guild.id}")
+        ix = await world.slash(someone, "create", {"prompt": prompt}, channel=channel)
+        clip_id = await made(world, ix)
+        [posted[guild.name]] = await world.wait_post(clip_id)
+        clips[guild.name] = await world.store.get(clip_id)
+
+    fitted, snug_clip = posted["Snug Uploads"], clips["Snug Uploads"]
+    assert snug_clip.max_bytes == whole // 2 and len(fitted.attachments) == 1
+    assert snug_clip.video_bytes <= whole // 2 < whole and roomy.attachments
+
+    linked, clip = posted["Tiny Uploads"], clips["Tiny Uploads"]
+    assert clip.max_bytes == 2048 and clip.status == "done" and clip.video_bytes > 2048 and linked.attachments == []
+    [link] = re.findall(r"\]\((\S+?)\)", str(linked.embeds[0]["fields"]))
+    assert link == f"{world.gallery_url}/clips/{clip.id}"  # never a local path or an expiring URL
+    assert clip.video_key.startswith("public/")  # posted publicly: its media is the public copy
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as page:
+            html = await page.text()
+            assert page.status == 200 and "a big clip" in html
+        [video_url] = re.findall(r'<meta property="og:video" content="([^"]+)"', html)
+        async with http.get(video_url) as video:
+            assert video.status == 200 and await video.read() == (world.media / clip.video_key).read_bytes()
 
 
 async def test_a_malformed_command_is_answered_privately_and_the_bot_carries_on(world):

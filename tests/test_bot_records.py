@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot import records
 from core import audit, bans
@@ -100,6 +100,34 @@ async def test_simultaneous_commands_cannot_both_pass_the_cooldown(store):
     await limits.reserve("7", now=NOON - timedelta(hours=1))  # the row exists, as after a first job
     results = await asyncio.gather(*(limits.reserve("7", now=NOON) for _ in range(8)))
     assert sum(r is None for r in results) == 1
+
+
+async def test_simultaneous_commands_at_cooldown_zero_cannot_pass_the_in_flight_limit(store):
+    # No cooldown to make the second command lose: the in-flight check and the clip's record
+    # must be one atomic step, or both commands read "1 in flight" and both go ahead.
+    limits = MemberLimits(store.session, Limits(jobs_in_flight=2, jobs_per_day=99, cooldown_seconds=0))
+    await limits.reserve("8", now=NOON - timedelta(hours=1))  # the row exists, as after a first job
+    await _clip(store, "r0", author="8")
+
+    def record(clip_id: str) -> dict:
+        return dict(id=clip_id, author_id="8", task="text-to-video", prompt="a fox", flags={}, seed=1,
+                    model="ltx-tiny", status="queued")
+
+    # The first command has passed the check and not yet written its clip when the second arrives.
+    async with store.engine.begin() as first:
+        assert await limits.take(first, "8", "eight", records.utcnow())
+        second = asyncio.ensure_future(records.take_and_record(store, limits, "8", "eight", record("r2")))
+        await asyncio.sleep(0.5)
+        await first.execute(insert(Clip.__table__).values(**record("r1"), created_at=records.utcnow(),
+                                                          updated_at=records.utcnow(), deleted=False))
+    assert not await second
+    assert sorted(c.id for c in await records.unfinished(store, "8")) == ["r0", "r1"]
+
+    # And many at once: never more than the limit.
+    await store.transition("r1", Status.DONE)
+    results = await asyncio.gather(*(records.take_and_record(store, limits, "8", "eight", record(f"m{i}"))
+                                     for i in range(8)))
+    assert sum(results) == 1 and len(await records.unfinished(store, "8")) == 2
 
 
 # --- votes ----------------------------------------------------------------------------

@@ -71,8 +71,8 @@ class BotWorld:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self, bot: bool = True, workers: int = 1) -> "BotWorld":
-        self.redis_server = RedisServer()
+    async def start(self, bot: bool = True, workers: int = 1, redis_appendonly: bool = False) -> "BotWorld":
+        self.redis_server = RedisServer(appendonly=redis_appendonly)  # append-only: it can be killed and restarted
         self.sim = await DiscordSim(token=TOKEN, shard_count=self.shards).start()
         self.guild = self.sim.add_guild("Test Server")
         self.channel = self.sim.add_channel(self.guild, "general")

@@ -83,3 +83,18 @@ async def test_a_cancelled_queued_job_that_slipped_through_does_not_render(rt):
     await rt.redis.set("reelbot:cancel:c1", 1)
     assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, _job()) == "cancelled"
     assert [o.status for o in await _outcomes(rt.redis)] == [Status.CANCELLED]
+
+
+def test_a_clip_is_fitted_to_the_upload_limit_or_kept_whole_when_no_bitrate_fits(tmp_path, _no_render):
+    import numpy as np
+
+    from worker.upload import encode_and_upload
+
+    frames = np.random.default_rng(3).integers(0, 255, (24, 96, 160, 3), dtype=np.uint8)
+    storage = FileStorage(tmp_path)
+    whole = encode_and_upload(storage, "whole", frames, 24, None)
+    fitted = encode_and_upload(storage, "fitted", frames, 24, whole.video_bytes // 2)
+    assert fitted.video_bytes <= whole.video_bytes // 2 and storage.exists(fitted.video_key)
+    # 2 KiB fits no bitrate worth watching: the clip is kept whole (and linked, not attached).
+    kept = encode_and_upload(storage, "kept", frames, 24, 2048)
+    assert storage.get(kept.video_key) == storage.get(whole.video_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from arq.connections import ArqRedis
 
@@ -14,6 +15,7 @@ from core.settings import Settings, SettingsError
 from core.storage import Storage
 
 log = get_logger("worker")
+WEIGHTS_LOG_SECONDS = 10.0
 
 
 @dataclass
@@ -64,6 +66,59 @@ def load_renderers(settings: Settings) -> dict:
     return {name: load_renderer(settings, name, device, segmenter=segmenter) for name in settings.served_models}
 
 
+def source_of(settings: Settings, spec) -> str | None:
+    """Where the model's weights come from: REELBOT_MODEL_SOURCES, else the catalog's pinned hub id
+    (None: a tiny model, built locally)."""
+    return settings.model_sources.get(spec.name) or spec.hub_id
+
+
+def refuse_without_gpu(settings: Settings, spec, device: str) -> None:
+    """A full-size model on a machine without a GPU would download tens of GB and take hours per
+    clip in float32: refused in one line, unless REELBOT_ALLOW_CPU says otherwise."""
+    if spec.tiny or not device.startswith("cpu") or settings.allow_cpu:
+        return
+    source = source_of(settings, spec)
+    where = (f"load {source}" if source and Path(source).expanduser().is_dir()
+             else f"download about {spec.weights_gib:.0f} GiB of weights ({source})")
+    raise SettingsError(f"refusing to serve {spec.name} without a GPU: it would {where} and take hours per clip "
+                        f"on the CPU; serve a tiny test model ({_tiny_for(spec)}) or set REELBOT_ALLOW_CPU=1")
+
+
+def _tiny_for(spec) -> str:
+    from core.catalog import TINY_MODELS
+
+    return next((t.name for t in TINY_MODELS.values() if t.mirrors == spec.name),
+                next(t.name for t in TINY_MODELS.values() if t.family == spec.family))
+
+
+def fetch_weights(settings: Settings, spec) -> str | None:
+    """The folder to load `spec` from: a hub source is fetched into the cache first, its progress
+    in the logs (minutes to hours on a first start); a folder or a tiny model as they are."""
+    from huggingface_hub import constants as hub_constants
+
+    from core.catalog import split_source
+    from inference import weights
+
+    source = source_of(settings, spec)
+    if source is None or Path(source).expanduser().is_dir() or not split_source(source):
+        return source
+    try:
+        if hub_constants.HF_HUB_OFFLINE:
+            folder = weights.cached(source)
+            if folder is None:
+                raise weights.WeightsError(f"{source} is not in the cache and HF_HUB_OFFLINE is set "
+                                           "(run `reelbot fetch-models` where the hub is reachable)")
+            return str(folder)
+        download = weights.plan(source)
+        if download.missing_bytes:
+            log.info("downloading weights", model=spec.name, plan=download.describe())
+        folder = weights.fetch(download, bars=False, every_s=WEIGHTS_LOG_SECONDS,
+                               report=lambda p: log.info("downloading weights", model=spec.name, **p))
+    except weights.WeightsError as exc:
+        raise SettingsError(f"model {spec.name}: {exc}") from None
+    return str(folder)
+
+
 def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = True, segmenter=None):
     """One model with its knobs, camera LoRAs and the segmenter its edits use. With
     compile on it renders one short warm-up clip, so the first member does not wait for
@@ -73,10 +128,12 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     from inference.render import Renderer, masks_edits
 
     spec = get_model(name)
+    refuse_without_gpu(settings, spec, device)
+    source = fetch_weights(settings, spec)
     t0 = time.perf_counter()
     knobs = resolve(spec, device, settings.knobs)
     try:
-        renderer = Renderer(spec, settings.model_sources.get(name), models_dir=settings.models_dir, device=device,
+        renderer = Renderer(spec, source, models_dir=settings.models_dir, device=device,
                             knobs=knobs, camera_loras=settings.camera_loras.get(name),
                             segmenter=segmenter if masks_edits(spec) else None)
     except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host

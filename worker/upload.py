@@ -21,11 +21,13 @@ class Uploaded:
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
                       sound: bytes | None = None) -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
+    With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
+    when no bitrate fits, it is kept whole and the bot posts a link to it instead.
     `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's)."""
-    from inference.encode import encode_mp4, poster_jpeg
+    from inference.encode import poster_jpeg
 
     t0 = time.perf_counter()
-    mp4 = encode_mp4(frames, fps, max_bytes=max_bytes)
+    mp4 = _fitted(frames, fps, max_bytes)
     if sound is not None:
         mp4 = _with_sound(mp4, frames, fps, max_bytes, sound)
     poster = poster_jpeg(frames)
@@ -38,14 +40,24 @@ def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_byte
 
 def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: bytes) -> bytes:
     """The clip with its source's sound; within a byte budget, the video gives up what the sound takes."""
-    from inference.encode import add_sound, encode_mp4
+    from inference.encode import add_sound
 
     seconds = len(frames) / fps
     with_sound = add_sound(mp4, sound, seconds)
     if max_bytes is not None and len(with_sound) > max_bytes:
         sound_bytes = len(with_sound) - len(mp4)
-        with_sound = add_sound(encode_mp4(frames, fps, max_bytes=max(1, max_bytes - sound_bytes)), sound, seconds)
+        with_sound = add_sound(_fitted(frames, fps, max(1, max_bytes - sound_bytes)), sound, seconds)
     return with_sound
+
+
+def _fitted(frames, fps: int, max_bytes: int | None) -> bytes:
+    """The MP4 within `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
+    from inference.encode import EncodeError, encode_mp4
+
+    try:
+        return encode_mp4(frames, fps, max_bytes=max_bytes)
+    except EncodeError:
+        return encode_mp4(frames, fps)
 
 
 def remove_media(storage: Storage, clip_id: str) -> None:

@@ -1,7 +1,8 @@
 """🗑 Delete: the author, or a member who can manage messages, removes the post and hides the
-clip from the galleries (its showcase post goes too). A delete by someone other than the
-author is a moderation decision, kept in the audit log. The moderators' Delete button on a
-report (bot/commands/report.py) removes a clip through `Delete.remove` too."""
+clip from the galleries (its showcase post goes too); then its media and inputs are deleted
+from storage. A delete by someone other than the author is a moderation decision, kept in
+the audit log. The moderators' Delete button on a report (bot/commands/report.py) removes a
+clip through `Delete.remove` too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from core import audit
 from core.logging import get_logger
+from core.media import purge
 
 log = get_logger("bot")
 
@@ -64,3 +66,9 @@ class Delete(ButtonCog):
             pass  # already gone
         except discord.HTTPException as exc:
             log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
+        # Last, once no post shows it (whatever the post's removal did): the files, so a
+        # deleted clip leaves nothing behind.
+        try:
+            await purge(services_of(interaction).storage, clip.id)
+        except Exception as exc:  # noqa: BLE001 — the clip is deleted and hidden either way
+            log.error("could not delete a clip's media", clip_id=clip.id, error=repr(exc))

@@ -19,6 +19,7 @@ from bot.buttons import ButtonCog
 from bot.messages import truncate
 from bot.metrics import COMMANDS
 from core.listings import CursorError, Listing, ListingError, Sort, Window, encode_cursor, page, page_before
+from core.media import clip_link
 
 PER_PAGE = 5
 MAX_PAGE_NUMBER = 999
@@ -38,14 +39,6 @@ def page_custom_id(way: str, number: int, listing: Listing, cursor: str) -> str 
     value = (f"reelbot:g:{way}{min(number, MAX_PAGE_NUMBER)}:{listing.sort.value[0]}:"
              f"{listing.member_id or ''}:{cursor}")
     return value if len(value) <= CUSTOM_ID_MAX and re.fullmatch(_PAGE_ID, value) else None
-
-
-def clip_link(clip, settings, storage) -> str | None:
-    """The clip's page on the web gallery, else its video where storage has a web address."""
-    if settings.gallery_url:
-        return f"{settings.gallery_url.rstrip('/')}/clips/{clip.id}"
-    url = storage.url(clip.video_key) if clip.video_key else None
-    return url if url and url.startswith(("https://", "http://")) else None
 
 
 def clip_line(index: int, clip, link: str | None) -> str:

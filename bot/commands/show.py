@@ -14,6 +14,7 @@ from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.orders import age_restricted
 from core.contract import Status
+from core.media import clip_link
 
 
 class Show(commands.Cog):
@@ -44,8 +45,8 @@ class Show(commands.Cog):
         video, url = None, None
         if found.video_key and found.video_bytes and found.video_bytes <= limit:
             video = await asyncio.to_thread(services.storage.get, found.video_key)
-        elif found.video_key:
-            url = await asyncio.to_thread(services.storage.url, found.video_key)
+        else:
+            url = clip_link(found, services.settings, services.storage)
         post = posts.result_post(found, video=video, video_url=url, mention=False)
         # Editing the deferred answer (not a followup) is idempotent: a retried request can't post twice.
         file = post.file()
