@@ -66,9 +66,10 @@ class Delete(ButtonCog):
             pass  # already gone
         except discord.HTTPException as exc:
             log.warning("could not delete a clip post", clip_id=clip.id, status=exc.status)
-        # Last, once no post shows it (whatever the post's removal did): the files, so a
-        # deleted clip leaves nothing behind.
-        try:
-            await purge(services_of(interaction).storage, clip.id)
-        except Exception as exc:  # noqa: BLE001 — the clip is deleted and hidden either way
-            log.error("could not delete a clip's media", clip_id=clip.id, error=repr(exc))
+        finally:
+            # Last, once no post shows it (whatever the post's removal did): the files, so a
+            # deleted clip leaves nothing behind.
+            try:
+                await purge(services_of(interaction).storage, clip.id)
+            except Exception as exc:  # noqa: BLE001 — the clip is deleted and hidden either way
+                log.error("could not delete a clip's media", clip_id=clip.id, error=repr(exc))
