@@ -3,7 +3,10 @@
 Images go through Pillow (PNG, JPEG, WebP up to `image_max_side` px a side; the size is
 read from the header before any pixel is decoded, so a decompression bomb costs
 nothing), videos through PyAV (MP4, MOV, WebM up to `video_max_seconds`; the length is
-measured from the packets, not trusted from the header). A file whose declared type
+measured from the packets, not trusted from the header, and every frame is decoded, so a
+file that is cut short or damaged past its first frames is refused here, in the member's
+words, instead of failing on the worker; decoding stops at `video_decode_seconds`, and what
+was not decoded by then is left to the worker). A file whose declared type
 disagrees with what it is gets refused too: it is usually a mislabelled export, and
 the member should know. Every refusal is a `MediaError` with one sentence that says
 what to change.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -43,6 +47,9 @@ class MediaLimits:
     video_max_bytes: int = 50 * MiB
     video_max_seconds: float = 10.0
     video_max_side: int = 4096
+    # Decoding every frame of the largest video allowed takes seconds; past this, the rest of the
+    # file is only measured (the member is waiting; the interaction was deferred).
+    video_decode_seconds: float = 20.0
 
     @classmethod
     def from_settings(cls, settings) -> "MediaLimits":
@@ -243,9 +250,15 @@ def _check_opened_video(container, data: bytes, name: str, filename: str, conten
     if width > limits.video_max_side or height > limits.video_max_side:
         return MediaError(f"{name} is {width}×{height} px: videos can be at most {limits.video_max_side} px "
                           "a side. Scale it down and try again.")
-    seconds, frames = _measure(container, stream)
+    seconds, frames, packets, damaged_at = _measure(container, stream, limits.video_decode_seconds)
     if frames == 0:
         return MediaError(f"{name} has no frames Reelbot can decode: export it again as MP4 (H.264).")
+    if stream.frames and packets < stream.frames:
+        return MediaError(f"{name} is cut short: only {packets} of its {stream.frames} frames are in the file. "
+                          "Upload the whole video again.")
+    if damaged_at is not None:
+        return MediaError(f"{name} is damaged: it stops decoding after {damaged_at:.1f} s. "
+                          "Export it again as MP4 (H.264) and try again.")
     if seconds > limits.video_max_seconds + 0.05:  # a frame's worth of slack for rounding
         return MediaError(f"{name} is {seconds:.1f} s long: videos can be up to "
                           f"{limits.video_max_seconds:g} s. Trim it and try again.")
@@ -253,29 +266,45 @@ def _check_opened_video(container, data: bytes, name: str, filename: str, conten
     return Media("video", ext, data, width, height, seconds=round(seconds, 3))
 
 
-def _measure(container, stream) -> tuple[float, int]:
-    """(seconds, frames decoded) from the packets: the header's duration is not trusted.
+def _measure(container, stream, decode_seconds: float) -> tuple[float, int, int, float | None]:
+    """(seconds, frames decoded, packets, where decoding broke in seconds or None).
 
-    Only packets are read for the length; frames are decoded until the first one
-    appears, which proves the stream decodes at all.
+    The length comes from the packets, not the header. Every packet is decoded (the first
+    frame at least, the rest until `decode_seconds` have been spent), so damage anywhere in
+    the file shows: a packet the decoder refuses, or packets that stop short.
     """
-    start, end, packets, decoded = None, None, 0, 0
-    for packet in container.demux(stream):
-        if packet.pts is not None:
-            first = packet.pts
-            last = packet.pts + (packet.duration or 0)
-            start = first if start is None else min(start, first)
-            end = last if end is None else max(end, last)
-        if decoded == 0 and packet.size:
-            decoded += len(packet.decode())
-        packets += 1
-        if packets > _MAX_PACKETS:
-            break
-    if decoded == 0:
-        decoded = sum(1 for _ in _flush(stream))
+    import av
+
+    stream.thread_type = "AUTO"  # frame threads: the whole file in a fraction of real time
+    started = time.monotonic()
+    start, end, packets, decoded, damaged_at = None, None, 0, 0, None
+
+    def at(pts) -> float:
+        return float(((pts or 0) - (start or 0)) * stream.time_base) if stream.time_base else 0.0
+
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                first = packet.pts
+                last = packet.pts + (packet.duration or 0)
+                start = first if start is None else min(start, first)
+                end = last if end is None else max(end, last)
+            # The first frame always (it proves the stream decodes at all), the rest while time lasts.
+            in_time = decoded == 0 or time.monotonic() - started < decode_seconds
+            if packet.size and damaged_at is None and in_time:
+                try:
+                    decoded += len(packet.decode())
+                except av.FFmpegError:
+                    damaged_at = at(packet.pts)
+            packets += 1 if packet.size else 0
+            if packets > _MAX_PACKETS:
+                break
+    except av.FFmpegError:  # the container itself breaks off mid-file
+        damaged_at = at(end) if damaged_at is None else damaged_at
+    decoded += sum(1 for _ in _flush(stream))
     if start is None or end is None or stream.time_base is None:
-        return 0.0, decoded
-    return float((end - start) * stream.time_base), decoded
+        return 0.0, decoded, packets, damaged_at
+    return float((end - start) * stream.time_base), decoded, packets, damaged_at
 
 
 def _flush(stream):

@@ -1,8 +1,10 @@
-"""The buttons, as `discord.ui.DynamicItem`s: the custom id carries the action and the clip
-id (`reelbot:retry:<clip id>`), so a button on any message, however old and whatever
-restarts came between, finds its clip again with no view kept in memory.
+"""What every button on a clip shares: a `discord.ui.DynamicItem` whose custom id carries
+its action and the clip id (`reelbot:retry:<clip id>`), so a button on any message, however
+old and whatever restarts came between, finds its clip again with no view kept in memory.
 
-What each button does lives in bot/actions.py; this module only names and draws them.
+Each feature defines its own button next to what it does (RetryButton in
+bot/commands/retry.py, ...), as `class RetryButton(ClipButton, action="retry")` with a
+`pressed(interaction, clip)` method; this module only parses ids and loads the clip.
 """
 
 from __future__ import annotations
@@ -10,38 +12,35 @@ from __future__ import annotations
 import re
 
 import discord
+from discord.ext import commands
+
+from bot.answers import accepting, reply_private, services_of, went_wrong
+from bot.metrics import COMMANDS
 
 PREFIX = "reelbot"
+ACTION = r"[a-z]+(?:-[a-z]+)*"
 CLIP_ID = r"[0-9a-f]{8,32}"
-ACTIONS = ("retry", "remix", "extend", "upvote", "delete", "cancel")
-_CUSTOM_ID = re.compile(rf"{PREFIX}:(?P<action>[a-z]+):(?P<clip_id>{CLIP_ID})")
 
 
 def custom_id(action: str, clip_id: str) -> str:
-    if action not in ACTIONS or not re.fullmatch(CLIP_ID, clip_id):
+    """`reelbot:<action>:<clip id>`, well under Discord's 100 characters."""
+    if not re.fullmatch(ACTION, action) or not re.fullmatch(CLIP_ID, clip_id):
         raise ValueError(f"bad button: {action}:{clip_id}")
     return f"{PREFIX}:{action}:{clip_id}"
 
 
-def parse_custom_id(value: object) -> tuple[str, str] | None:
-    """(action, clip id) for one of Reelbot's buttons, None for anything else."""
-    if not isinstance(value, str) or len(value) > 100:
-        return None
-    match = _CUSTOM_ID.fullmatch(value)
-    if match is None or match["action"] not in ACTIONS:
-        return None
-    return match["action"], match["clip_id"]
-
-
-class _ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"{PREFIX}:base:(?P<clip_id>{CLIP_ID})"):
-    action = "base"
+class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"{PREFIX}:clip:(?P<clip_id>{CLIP_ID})"):
+    action = "clip"
     label: str | None = None
     emoji: str | None = None
     style = discord.ButtonStyle.secondary
 
-    def __init__(self, clip_id: str, **button):
-        super().__init__(discord.ui.Button(custom_id=custom_id(self.action, clip_id),
-                                           label=button.get("label", self.label),
+    def __init_subclass__(cls, *, action: str, **kwargs):
+        super().__init_subclass__(template=rf"{PREFIX}:{action}:(?P<clip_id>{CLIP_ID})", **kwargs)
+        cls.action = action
+
+    def __init__(self, clip_id: str, *, label: str | None = None):
+        super().__init__(discord.ui.Button(custom_id=custom_id(self.action, clip_id), label=label or self.label,
                                            emoji=self.emoji, style=self.style))
         self.clip_id = clip_id
 
@@ -50,71 +49,42 @@ class _ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"{PREFIX
         return cls(match["clip_id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        from bot import actions
-
-        return await actions.accepting(interaction)
+        return await accepting(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        from bot import actions
-
-        await actions.run_button(self.action, interaction, self.clip_id)
-
-
-class RetryButton(_ClipButton, template=rf"{PREFIX}:retry:(?P<clip_id>{CLIP_ID})"):
-    action, label, emoji = "retry", "Retry", "🔁"
-
-
-class RemixButton(_ClipButton, template=rf"{PREFIX}:remix:(?P<clip_id>{CLIP_ID})"):
-    action, label, emoji = "remix", "Remix", "🔀"
-
-
-class ExtendButton(_ClipButton, template=rf"{PREFIX}:extend:(?P<clip_id>{CLIP_ID})"):
-    action, label, emoji = "extend", "Extend", "⏩"
-
-
-class UpvoteButton(_ClipButton, template=rf"{PREFIX}:upvote:(?P<clip_id>{CLIP_ID})"):
-    action, emoji, style = "upvote", "👍", discord.ButtonStyle.primary
-
-    def __init__(self, clip_id: str, count: int = 0):
-        super().__init__(clip_id, label=str(max(0, count)))
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match):
+        name = f"button:{self.action}"
         try:
-            count = int(item.label or 0)
-        except ValueError:
-            count = 0
-        return cls(match["clip_id"], count)
+            clip = await services_of(interaction).store.get(self.clip_id)
+            if clip is None:
+                COMMANDS.labels(name, "refused").inc()
+                await reply_private(interaction, "This clip doesn't exist any more.")
+                return
+            await self.pressed(interaction, clip)
+        except Exception as exc:  # noqa: BLE001 — the member gets an answer; the bot stays up
+            await went_wrong(interaction, name, exc)
+
+    async def pressed(self, interaction: discord.Interaction, clip) -> None:
+        raise NotImplementedError
 
 
-class DeleteButton(_ClipButton, template=rf"{PREFIX}:delete:(?P<clip_id>{CLIP_ID})"):
-    action, label, emoji, style = "delete", "Delete", "🗑", discord.ButtonStyle.danger
-
-
-class CancelButton(_ClipButton, template=rf"{PREFIX}:cancel:(?P<clip_id>{CLIP_ID})"):
-    action, label, emoji, style = "cancel", "Cancel", "✖", discord.ButtonStyle.danger
-
-
-DYNAMIC_ITEMS = (RetryButton, RemixButton, ExtendButton, UpvoteButton, DeleteButton, CancelButton)
-
-
-def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
-    """The buttons of a finished clip (PRODUCT.md, "Buttons on a finished clip")."""
+def view_of(*items: discord.ui.Item) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for item in (RetryButton(clip_id), RemixButton(clip_id), ExtendButton(clip_id), UpvoteButton(clip_id, votes),
-                 DeleteButton(clip_id)):
+    for item in items:
         view.add_item(item)
     return view
 
 
-def retry_view(clip_id: str) -> discord.ui.View:
-    """A failed clip can only be tried again."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(RetryButton(clip_id))
-    return view
+class ButtonCog(commands.Cog):
+    """The cog of a feature whose buttons must work on any message, however old: it hands
+    them to the client (which routes a click by its custom id) when it loads."""
 
+    buttons: tuple[type[discord.ui.DynamicItem], ...] = ()
 
-def cancel_view(clip_id: str) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(clip_id))
-    return view
+    def __init__(self, bot: commands.Bot):
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*self.buttons)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*self.buttons)

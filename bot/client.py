@@ -1,5 +1,5 @@
-"""The discord.py client: commands from the cogs, buttons as dynamic items, the remix
-modal by custom id, and the two loops (status edits, delivery) that run beside it."""
+"""The discord.py client: the cogs (each feature's commands, buttons and dialogs), and the
+two loops (status edits, delivery) that run beside it."""
 
 from __future__ import annotations
 
@@ -10,32 +10,47 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import actions
-from bot.buttons import DYNAMIC_ITEMS
-from bot.commands import COGS
+from bot.answers import accepting, went_wrong
+from bot.commands.admin import Admin
+from bot.commands.animate import Animate
+from bot.commands.cancel import Cancel
+from bot.commands.create import Create
+from bot.commands.delete import Delete
+from bot.commands.edit import Edit
+from bot.commands.extend import Extend
+from bot.commands.gallery import Gallery
+from bot.commands.help import Help
+from bot.commands.keyframes import Keyframes
+from bot.commands.me import Me
+from bot.commands.queue import Queue
+from bot.commands.remix import Remix
+from bot.commands.report import Report
+from bot.commands.retry import Retry
+from bot.commands.settings import Settings
+from bot.commands.show import Show
+from bot.commands.upvote import Upvote
 from bot.delivery import Delivery
-from bot.metrics import COMMANDS
+from bot.showcase import Showcase
 from bot.status import StatusBoard
 from core.logging import get_logger
 from core.settings import SettingsError
 
 log = get_logger("bot")
+COGS = (Create, Animate, Extend, Keyframes, Edit, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings, Show,
+        Gallery, Help, Admin, Report)
 
 
 class ReelbotTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return await actions.accepting(interaction)
+        return await accepting(interaction)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.CheckFailure):
             return  # the check already told the member why
         name = interaction.command.qualified_name if interaction.command else "unknown"
-        COMMANDS.labels(name, "error").inc()
-        log.error("command failed", command=name, error=repr(getattr(error, "original", error)),
-                  exc_info=getattr(error, "original", error))
-        with contextlib.suppress(discord.HTTPException):
-            await actions.reply_private(interaction, "Something went wrong on Reelbot's side. If a clip was "
-                                                     "queued you'll still get it; otherwise please try again.")
+        await went_wrong(interaction, name, getattr(error, "original", error),
+                         "Something went wrong on Reelbot's side. If a clip was queued you'll still get it; "
+                         "otherwise please try again.")
 
 
 def intents() -> discord.Intents:
@@ -73,27 +88,15 @@ class Reelbot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         for cog in COGS:
             await self.add_cog(cog(self))
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
         services = self.services
         if services is None:
             return  # only registering the commands (reelbot sync-commands)
         services.board = StatusBoard(self, services)
         services.delivery = Delivery(self, services)
+        services.showcase = Showcase(self, services)
         await services.board.restore()
         self._loops = [asyncio.create_task(services.board.run(), name="status-board"),
                        asyncio.create_task(services.delivery.run(), name="delivery")]
-
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
-        if interaction.type is discord.InteractionType.modal_submit and custom_id.startswith(actions.REMIX_MODAL):
-            try:
-                await actions.remix_submitted(interaction)
-            except Exception as exc:  # noqa: BLE001 — tell the member, keep the bot up
-                COMMANDS.labels("remix", "error").inc()
-                log.error("remix failed", error=repr(exc), exc_info=exc)
-                with contextlib.suppress(discord.HTTPException):
-                    await actions.reply_private(interaction, "Something went wrong on Reelbot's side; "
-                                                             "please try again.")
 
     async def on_ready(self) -> None:
         log.info("bot connected", user=str(self.user), guilds=len(self.guilds))

@@ -15,6 +15,12 @@ What makes "once" hold when things go wrong:
 - One poster at a time per clip: a short Redis lock.
 Final posts always use the bot token, never the interaction webhook, so a job that
 outlives the 15-minute interaction token is still delivered.
+
+A clip the image-safety check withheld (core/safety.py) is posted nowhere public: its
+author gets the notice by DM (an ephemeral followup when their DMs are closed and the
+command was private), through the same once-only path, and the status message says only
+that it was not posted. A flagged clip from an age-restricted channel is posted there,
+marked (bot/posts.py).
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ import time
 from datetime import datetime, timezone
 
 import discord
+from redis.exceptions import RedisError
 
 from bot import messages, posts, records
 from bot.metrics import DELIVERY_SECONDS, OUTCOMES_PENDING
 from core.contract import OUTCOMES_STREAM, Outcome, Status
 from core.events import OutcomeReader
+from core.media import clip_link, publish, upload_limit
 from core.logging import get_logger
 
 log = get_logger("bot")
@@ -75,23 +83,34 @@ class Delivery:
     # --- the loop ----------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.reader.ensure_group()
-        for mid, outcome in await self.reader.read_pending():
-            self._start(mid, outcome)
+        """Read and deliver until stopped. Redis going away is waited out with backoff (one log
+        line, and /readyz says so); afterwards reading resumes where the group left off."""
+        redis_health = self.services.redis_health
+        joined = False
         last_claim = 0.0
         while not self._stopping.is_set():
             try:
+                if not joined:
+                    await self.reader.ensure_group()
+                    for mid, outcome in await self.reader.read_pending():
+                        self._start(mid, outcome)
+                    joined = True
                 for mid, outcome in await self.reader.read_new():
                     self._start(mid, outcome)
                 if time.monotonic() - last_claim > CLAIM_EVERY_S:
                     last_claim = time.monotonic()
                     for mid, outcome in await self.reader.claim_stale(idle_ms=CLAIM_IDLE_MS):
                         self._start(mid, outcome)
+                redis_health.ok()
                 self._start_due_retries()
                 await self._count_pending()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — Redis hiccup: wait a moment and read again
+            except (RedisError, OSError) as exc:
+                # A Redis that came back without its data has no group: join it again.
+                joined = joined and "NOGROUP" not in str(exc)
+                await redis_health.failed(exc)
+            except Exception:  # noqa: BLE001 — a bad entry or the database: wait a moment and read again
                 log.exception("reading outcomes failed")
                 await asyncio.sleep(1.0)
 
@@ -172,11 +191,14 @@ class Delivery:
 
     async def _deliver_locked(self, clip, outcome: Outcome) -> bool:
         watched = self.services.board.watched.get(clip.id)
+        if outcome.status is Status.DONE and not clip.private:
+            clip = await self._publish(clip)
         try:
             message = await self._post_once(clip, outcome, watched)
         except Undeliverable as exc:
             log.warning("clip could not be posted anywhere", clip_id=clip.id, reason=str(exc))
-            await self.services.board.finish(clip, messages.status_undeliverable())
+            await self.services.board.finish(clip, messages.status_withheld(told=False) if withheld(outcome)
+                                             else messages.status_undeliverable())
             self.services.setups.pop(clip.id, None)
             return True
         if message is not None and not await records.mark_delivered(self.services.store, clip.id, str(message.id)):
@@ -194,11 +216,20 @@ class Delivery:
                  message_id=getattr(message, "id", None))
         return True
 
+    async def _publish(self, clip):
+        """A public clip's video and poster go to the world-readable prefix as it is posted (its
+        links then keep working); on a storage fault it is posted all the same and served as before."""
+        try:
+            return await publish(self.services.storage, self.services.store, clip)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not publish a clip's media", clip_id=clip.id, error=repr(exc))
+            return clip
+
     async def _post_once(self, clip, outcome: Outcome, watched) -> discord.Message | None:
         redis = self.services.redis
         first_attempt = await redis.set(f"reelbot:delivery-attempt:{clip.id}", b"1", nx=True, ex=ATTEMPT_TTL_S)
         errors = []
-        for destination, reference in await self._destinations(clip):
+        for destination, reference in await self._destinations(clip, outcome):
             if not first_attempt:
                 found = await self._find_post(destination, clip.id)
                 if found is not None:
@@ -217,8 +248,9 @@ class Delivery:
                 file=post.file() or discord.utils.MISSING, ephemeral=True, wait=True)
         raise Undeliverable("; ".join(errors) or "no channel recorded")
 
-    async def _destinations(self, clip) -> list[tuple[discord.abc.Messageable, discord.MessageReference | None]]:
-        if clip.private:
+    async def _destinations(self, clip, outcome: Outcome) -> list[tuple[discord.abc.Messageable,
+                                                                        discord.MessageReference | None]]:
+        if clip.private or withheld(outcome):
             if not clip.author_id:
                 return []
             try:
@@ -248,15 +280,16 @@ class Delivery:
         return None
 
     async def _send(self, destination, reference, clip, outcome: Outcome) -> discord.Message:
-        mention = not clip.private and bool(clip.thread_id or clip.channel_id)
-        post = await self._build(clip, outcome, mention=mention, private=clip.private)
+        private = clip.private or withheld(outcome)
+        mention = not private and bool(clip.thread_id or clip.channel_id)
+        post = await self._build(clip, outcome, mention=mention, private=private)
         try:
             return await self._send_post(destination, reference, post, clip)
         except discord.HTTPException as exc:
             if exc.status != 413 or post.video is None:
                 raise
         # The server's upload limit is lower than we were told: post a link instead.
-        post = await self._build(clip, outcome, mention=mention, private=clip.private, attach=False)
+        post = await self._build(clip, outcome, mention=mention, private=private, attach=False)
         return await self._send_post(destination, reference, post, clip)
 
     async def _send_post(self, destination, reference, post: posts.Post, clip) -> discord.Message:
@@ -270,19 +303,20 @@ class Delivery:
     async def _build(self, clip, outcome: Outcome, *, mention: bool, private: bool, attach: bool = True) -> posts.Post:
         if outcome.status is Status.CANCELLED:
             return posts.cancelled_post(clip)
+        if withheld(outcome):
+            return posts.withheld_post(clip, outcome.error or clip.error)
         if outcome.status is Status.FAILED:
             return posts.failed_post(clip, outcome.error or clip.error, mention=mention)
-        storage = self.services.storage
-        limit = clip.max_bytes or self.services.settings.attachment_size_limit
-        if private:
-            limit = min(limit, self.services.settings.attachment_size_limit)
-        size = outcome.video_bytes or clip.video_bytes or 0
-        video_key = outcome.video_key or clip.video_key
-        if attach and video_key and 0 < size <= limit:
-            video = await asyncio.to_thread(storage.get, video_key)
-            return posts.result_post(clip, video=video, video_url=None, mention=mention)
-        url = await asyncio.to_thread(storage.url, video_key) if video_key else None
-        return posts.result_post(clip, video=None, video_url=url, mention=mention)
+        settings, storage = self.services.settings, self.services.storage
+        limit = upload_limit(settings, clip.max_bytes, private)
+        size = clip.video_bytes or outcome.video_bytes or 0
+        if attach and clip.video_key and 0 < size <= limit:
+            video = await asyncio.to_thread(storage.get, clip.video_key)
+            return posts.result_post(clip, video=video, video_url=None, mention=mention,
+                                     asked_seconds=outcome.asked_seconds)
+        # Too big even after the worker tried to fit it: a link that keeps working, never a path.
+        return posts.result_post(clip, video=None, video_url=clip_link(clip, settings, storage), mention=mention,
+                                 asked_seconds=outcome.asked_seconds)
 
 
 def _still_being_set_up(clip) -> bool:
@@ -293,7 +327,14 @@ def _still_being_set_up(clip) -> bool:
     return (datetime.now(timezone.utc) - created).total_seconds() < SETUP_WAIT_S
 
 
+def withheld(outcome: Outcome) -> bool:
+    """The safety check flagged the clip or its input: its author is told, privately only."""
+    return outcome.status is Status.FAILED and outcome.flagged
+
+
 def _status_line(clip, outcome: Outcome) -> str:
+    if withheld(outcome):
+        return messages.status_withheld(told=True)
     if outcome.status is Status.DONE:
         return messages.status_done(posts.job_seconds(clip))
     if outcome.status is Status.FAILED:

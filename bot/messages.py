@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 
+from core.catalog import MODELS
+from core.contract import WHOLE_FRAME
 from core.flags import CAMERA_MOVES, FPS_MAX, FPS_MIN, GS_MAX, GS_MIN, LEN_MAX, LEN_MIN, MOTION_MAX, MOTION_MIN
 
 BAR_CELLS = 5
 FULL, EMPTY = "▰", "▱"
 CONTENT_MAX = 2000
 THREAD_NAME_MAX = 100
-TINY_NOTE = "random weights: noise, not pictures"
 
 
 def progress_bar(fraction: float, cells: int = BAR_CELLS) -> str:
@@ -36,10 +37,21 @@ def eta_text(seconds: float | None) -> str:
     return f"~{minutes / 60:.1f} h"
 
 
-def status_queued(position: int | None, eta_seconds: float | None) -> str:
+WAITING = "waiting for a worker"
+
+
+def status_queued(position: int | None, eta_seconds: float | None, waiting: bool = False) -> str:
+    """`Queued · position 3 · ETA ~40 s`; with no worker online for the model (starting,
+    restarting, scaled to zero) the job waits on the queue all the same, and says so."""
+    if waiting:
+        return f"Queued · position {position} · {WAITING}" if position else f"Queued · {WAITING}"
     if position is None:
         return "Queued · starting soon"
     return f"Queued · position {position} · ETA {eta_text(eta_seconds)}"
+
+
+def waiting(text: str | None) -> bool:
+    return WAITING in (text or "")
 
 
 def status_rendering(fraction: float) -> str:
@@ -74,6 +86,14 @@ def shortened_note(asked_seconds: float | None, seconds: float | None, model: st
             f"{model} makes at this frame rate (a lower -fps gives more seconds).")
 
 
+def status_withheld(told: bool) -> str:
+    """A clip or input the image-safety check flagged, outside an age-restricted channel: the
+    public line says no more than that (its author gets the reason privately)."""
+    if told:
+        return "Not posted · its author was told why, privately"
+    return "Not posted · the image-safety check flagged it"
+
+
 def status_undeliverable() -> str:
     return "Done · but Reelbot couldn't post the clip here (check its permissions); use `/show` to see it"
 
@@ -91,12 +111,9 @@ def truncate(text: str, limit: int) -> str:
 
 
 def model_label(model: str) -> str:
-    """Random-weight test models say so wherever they appear (PRODUCT.md, "Models and tasks").
-
-    The bot does not import the registry, so it goes by the naming rule the registry
-    follows: test variants end in "-tiny".
-    """
-    return f"{model} ({TINY_NOTE})" if model.endswith("-tiny") else model
+    """Random-weight test models say so wherever they appear (PRODUCT.md, "Models and tasks")."""
+    spec = MODELS.get(model)
+    return spec.label if spec is not None else model
 
 
 def code(text: str) -> str:
@@ -109,19 +126,35 @@ def names_list(names) -> str:
     return ", ".join(names) if names else "none right now"
 
 
-def no_worker(model: str, online: list[str], from_settings: bool) -> str:
+def model_not_served(model: str, served: list[str], from_settings: bool) -> str:
+    """A model this deployment does not serve (a `/settings` default, or a parent clip's model
+    that was retired): `-model` itself is checked by the flag parser."""
     where = " (your default from `/settings`)" if from_settings else ""
-    others = f" Models online now: {names_list(online)}." if online else " No worker is online right now."
-    return (f"No worker is serving {code(model)}{where} right now, so nothing was queued. "
-            f"Try again in a minute.{others}")
+    return (f"{code(model)}{where} isn't served here, so nothing was queued. "
+            f"Models here: {names_list(served)}.")
 
 
 def task_refused(model: str, task: str, capable: list[str]) -> str:
     if capable:
-        hint = f" Models online that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
     else:
-        hint = " None of the models online can do that yet."
+        hint = " None of the models here can do that yet."
     return f"{code(model)} can't do {task}.{hint}"
+
+
+def reference_refused(model: str, capable: list[str]) -> str:
+    if capable:
+        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+    else:
+        hint = " None of the models here can put in a picture yet: try the edit without the `image`."
+    return f"{code(model)} edits from your words alone and can't put in a picture.{hint}"
+
+
+def edit_region_text(region: str) -> str:
+    """What an edit was allowed to change, as its post says it."""
+    if region == WHOLE_FRAME:
+        return "the whole frame"
+    return f"only “{truncate(region, 100)}” (found in every frame); the rest is kept"
 
 
 def banned_term(term: str) -> str:
@@ -136,6 +169,8 @@ def empty_prompt(example: str) -> str:
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
 Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
 do the same from a picture, two pictures or one of your clips.
+**Change what is in a video**: `/edit video: … prompt: make the jacket red` (or `clip:` one of the clips), \
+with an `image` of something to put in. The edit keeps the video's motion, length and fps.
 
 **Flags** go after the prompt (`-x` and `--x` are the same):
 `-ar W:H` aspect ratio, e.g. 16:9, 9:16, 1:1, 21:9 (from 1:3 to 3:1)
@@ -154,5 +189,6 @@ do the same from a picture, two pictures or one of your clips.
 `/create neon city at night, drone shot -len 8 -motion 3 -seed 42`
 `/create a bowl of ramen, steam rising -neg "text, watermark" -private`
 
-**Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · 👍 Upvote · 🗑 Delete.
+**Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
+· 🗑 Delete.
 `/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""

@@ -1,10 +1,17 @@
 """From what a member asked for to a queued render, or a refusal that says what to change.
 
-Every command and button that makes a clip builds an `Order` and calls `submit`. The
-checks run cheapest first and the member's quota is taken last, so a refused request
-costs the member nothing; nothing is written before every check has passed. Then the
-clip is recorded (the worker and /me see it at once), its attachments are stored under
-its input keys, and it goes on the queue of its model.
+Every command, button and dialog that makes a clip builds an `Order` (`order_for`) and
+calls `place_order`, the one path to the queue. `submit` runs the checks cheapest first
+and takes the member's quota last, so a refused request costs the member nothing; nothing
+is written before every check has passed. Then the clip is recorded (the worker and /me
+see it at once), its attachments are stored under its input keys, and it goes on the
+queue of its model. Models and their tasks come from the deployment's catalog, not from
+the workers online: a job for a model whose workers are starting waits on its queue.
+
+`place_order` answers within Discord's 3 seconds (deferring privately first when
+attachments must be downloaded and decoded), refuses privately, or shows the status
+message, opens the thread on it and writes both ids into the clip record, so delivery
+can find them after a restart.
 """
 
 from __future__ import annotations
@@ -12,16 +19,25 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import discord
+
+from bot import attachments, messages, records
+from bot.answers import mark_received, observe_ack, reply_private, services_of
+from bot.metrics import COMMANDS
+from bot.status import Watched, cancel_view
+from core import audit
+from core.catalog import Task, models_for_task
 from core.contract import Status, input_key, new_clip_id
-from core.catalog import Task
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
 from core.logging import get_logger
+from core.media import upload_limit
 from core.moderation import find_banned
 from core.queue import enqueue, position
-from bot import attachments, messages, records
 
 log = get_logger("bot")
+THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ALREADY_CREATED = 160004
 
 
 @dataclass
@@ -42,6 +58,35 @@ class Order:
     example: str = "/create a fox running through snow -ar 16:9"
     max_bytes: int | None = None  # the upload limit where the clip will be posted
     drop_seed: bool = False  # Retry: same flags, new seed
+    # The member's /settings fill flags the text leaves out; not for Retry, which re-runs
+    # the clip's own flags and model whoever presses it.
+    member_defaults: bool = True
+    # Made in an age-restricted channel: the worker may post a clip its safety check flags.
+    age_restricted: bool = False
+    # Without a -model in the text, a model of the deployment that can do the task stands in
+    # for a default that cannot (an edit's source may come from any model).
+    any_capable: bool = False
+    # Private whatever the flags say: made from a private clip (an edit of it).
+    private: bool = False
+
+
+def age_restricted(channel) -> bool:
+    """Discord's nsfw flag of the channel (a thread's is its parent's: discord.py's
+    Thread.is_nsfw reads it there). DMs, and channels discord.py cannot tell, are not."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) and getattr(channel, "guild", None) is not None else False
+
+
+def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
+    """An order from this member, in this channel, for `text` (prompt and flags as typed)."""
+    channel = interaction.channel
+    parent_id = getattr(channel, "parent_id", None)
+    return Order(
+        member_id=str(interaction.user.id), member_name=interaction.user.name, text=text or "",
+        channel_id=str(interaction.channel_id), guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+        parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit,
+        age_restricted=age_restricted(channel), **fields,
+    )
 
 
 @dataclass(frozen=True)
@@ -52,21 +97,25 @@ class Queued:
     private: bool
     position: int | None
     eta_seconds: float | None
+    waiting: bool = False  # no worker online for the model right now
 
     @property
     def status_text(self) -> str:
-        return messages.status_queued(self.position, self.eta_seconds)
+        return messages.status_queued(self.position, self.eta_seconds, self.waiting)
 
 
 @dataclass(frozen=True)
 class Refused:
     message: str
-    reason: str  # for metrics: flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    # for metrics: banned, flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    reason: str
 
 
 async def submit(services, order: Order) -> Queued | Refused:
     settings = services.settings
     guild, member = await records.guild_and_member(services.store, order.guild_id, order.member_id)
+    if member is not None and member.banned_here:
+        return Refused("You can't make clips on this server: its managers have blocked you.", "banned")
     if guild is not None and guild.paused:
         return Refused("Making clips is paused on this server by its managers. Try again later.", "paused")
     if guild is not None and guild.allowed_channel_ids:
@@ -75,27 +124,38 @@ async def submit(services, order: Order) -> Queued | Refused:
             shown = ", ".join(f"<#{cid}>" for cid in guild.allowed_channel_ids[:10])
             return Refused(f"Reelbot makes clips only in {shown} on this server.", "channel")
 
-    online = await services.workers.get()
-    parsed = parse_prompt(order.text, max_prompt_chars=settings.max_prompt_chars, models=online.models)
+    catalog = services.catalog
+    parsed = parse_prompt(order.text, max_prompt_chars=settings.max_prompt_chars, models=list(catalog))
     if isinstance(parsed, FlagError):
         return Refused(str(parsed), "flags")
     if not parsed.prompt and order.prompt_required:
         return Refused(messages.empty_prompt(order.example), "prompt")
-    defaults = records.defaults_of(member)
+    defaults = records.defaults_of(member) if order.member_defaults else Flags()
     flags = parsed.flags.merged_over(defaults)
     if order.drop_seed:
         flags = flags.model_copy(update={"seed": None})
+    if order.private:
+        flags = flags.model_copy(update={"private": True})
 
     model = flags.model or order.model_hint or settings.model
-    if model not in online.tasks:
+    if order.any_capable and parsed.flags.model is None:
+        model = _capable(catalog, order, model)
+    if model not in catalog:
         from_settings = parsed.flags.model is None and defaults.model is not None
-        return Refused(messages.no_worker(model, online.models, from_settings), "model")
-    if order.task.value not in online.tasks[model]:
-        return Refused(messages.task_refused(model, order.task.value, online.capable(order.task.value)), "task")
+        return Refused(messages.model_not_served(model, list(catalog), from_settings), "model")
+    if order.task not in catalog[model].tasks:
+        capable = [spec.name for spec in models_for_task(order.task, catalog.values())]
+        return Refused(messages.task_refused(model, order.task.value, capable), "task")
+    if _with_reference(order) and not catalog[model].edit_references:
+        capable = [spec.name for spec in catalog.values() if spec.edit_references]
+        return Refused(messages.reference_refused(model, capable), "task")
 
     terms = list(settings.banned_terms) + list(guild.banned_terms if guild else [])
     term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg))), terms) if terms else None
     if term:
+        async with services.store.session.begin() as s:
+            await audit.record(s, audit.Action.REFUSED_PROMPT, guild_id=order.guild_id, member_id=order.member_id,
+                               actor=order.member_id, reason=f"blocked term: {term}", prompt=order.text)
         return Refused(messages.banned_term(term), "banned_term")
 
     media = {}
@@ -107,16 +167,32 @@ async def submit(services, order: Order) -> Queued | Refused:
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
 
 
+def _with_reference(order: Order) -> bool:
+    """An edit that puts in a picture (attached now, or reused by Retry and Remix)."""
+    return "reference" in order.attachments or "reference" in order.reuse_inputs
+
+
+def _capable(catalog: dict, order: Order, model: str) -> str:
+    """`model` if it can do the order, else the first model of the catalog that can."""
+    def able(spec) -> bool:
+        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
+
+    if model in catalog and able(catalog[model]):
+        return model
+    return next((spec.name for spec in catalog.values() if able(spec)), model)
+
+
 async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued | Refused:
     clip_id = new_clip_id()
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
-    # The upload limit stays with the clip (attach or link when posting) and is not handed to
-    # the worker: a worker that cannot squeeze a clip under it fails the job, and a link is
-    # better than no clip.
+    # The upload limit goes to the worker, which re-encodes the clip to fit it when it can (and
+    # keeps it whole when it cannot: it is linked then), and stays with the clip for posting.
+    # A -private clip goes to a DM, which is never age-restricted.
     job = new_job(request, model=model, task=order.task, member_id=order.member_id, parent_clip_id=order.parent_id,
-                  input_keys=keys, clip_id=clip_id)
+                  input_keys=keys, clip_id=clip_id, age_restricted=order.age_restricted and not request.flags.private,
+                  max_bytes=upload_limit(services.settings, order.max_bytes, request.flags.private))
     record = dict(
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,
@@ -143,11 +219,11 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
                        "queue")
     place = await position(services.redis, clip_id, model)
-    online = await services.workers.get()
-    eta = services.eta.eta(model, place, online.workers.get(model, 1))
+    workers = (await services.workers.get()).workers.get(model, 0)
+    eta = services.eta.eta(model, place, workers) if workers else None
     log.info("clip queued", clip_id=clip_id, member_id=order.member_id, model=model, task=order.task.value,
-             position=place)
-    return Queued(clip_id, model, request.prompt, request.flags.private, place, eta)
+             position=place, workers=workers)
+    return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers)
 
 
 def inputs_of(clip) -> dict[str, str]:
@@ -164,3 +240,76 @@ def text_of(clip, drop_seed: bool = False) -> str:
     if drop_seed:
         flags = flags.model_copy(update={"seed": None})
     return Request(prompt=clip.prompt or "", flags=flags).to_text()
+
+
+async def place_order(interaction: discord.Interaction, order: Order, command: str) -> Queued | None:
+    services = services_of(interaction)
+    mark_received(interaction)
+    deferred = bool(order.attachments)
+    if deferred:
+        # Downloading and decoding may take longer than Discord's 3 s: answer privately now.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        observe_ack(interaction)
+    result = await submit(services, order)
+    if isinstance(result, Refused):
+        COMMANDS.labels(command, "refused").inc()
+        log.info("request refused", command=command, reason=result.reason, member_id=order.member_id)
+        if deferred:
+            await interaction.edit_original_response(content=messages.truncate(result.message, messages.CONTENT_MAX))
+        else:
+            await reply_private(interaction, result.message)
+        return None
+    try:
+        await show_queued(interaction, result, deferred)
+    finally:
+        setup = services.setups.get(result.clip_id)
+        if setup is not None:
+            setup.set()
+    COMMANDS.labels(command, "queued").inc()
+    return result
+
+
+async def show_queued(interaction: discord.Interaction, queued: Queued, deferred: bool) -> None:
+    services = services_of(interaction)
+    text, view = queued.status_text, cancel_view(queued.clip_id)
+    if queued.private:
+        if deferred:
+            await interaction.edit_original_response(content=text, view=view)
+        else:
+            await interaction.response.send_message(text, view=view, ephemeral=True)
+            observe_ack(interaction)
+        services.board.watch(Watched(queued.clip_id, queued.model, interaction=interaction, text=text,
+                                     position=queued.position))
+        return
+    if deferred:
+        message = await interaction.channel.send(text, view=view)
+        await interaction.edit_original_response(content=f"Your clip is queued: {message.jump_url}")
+    else:
+        callback = await interaction.response.send_message(text, view=view)
+        observe_ack(interaction)
+        message = callback.resource
+        if not isinstance(message, discord.InteractionMessage):
+            message = await interaction.original_response()
+    thread_id = await _open_thread(interaction, message, queued)
+    await records.set_status_message(services.store, queued.clip_id, str(message.id), thread_id)
+    services.board.watch(Watched(queued.clip_id, queued.model, message.channel.id, message.id, text=text,
+                                 position=queued.position))
+
+
+async def _open_thread(interaction: discord.Interaction, message: discord.Message, queued: Queued) -> str | None:
+    # In DMs and inside threads the clip is posted where the command was typed.
+    channel_type = getattr(interaction.channel, "type", None)
+    if channel_type not in (discord.ChannelType.text, discord.ChannelType.news):
+        return None
+    try:
+        thread = await message.create_thread(name=messages.thread_name(queued.prompt, queued.clip_id),
+                                             auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+    except discord.HTTPException as exc:
+        if exc.code == THREAD_ALREADY_CREATED:
+            # Our own request was saved before Discord failed it, and discord.py tried again.
+            # A thread started on a message has the message's id.
+            return str(message.id)
+        log.warning("could not open a thread; the clip will be posted in the channel",
+                    clip_id=queued.clip_id, status=exc.status)
+        return None
+    return str(thread.id)

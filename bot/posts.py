@@ -11,13 +11,24 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import buttons, messages
+from bot import messages
+from bot.buttons import view_of
+from bot.commands.delete import DeleteButton
+from bot.commands.edit import EditButton
+from bot.commands.extend import ExtendButton
+from bot.commands.remix import RemixButton
+from bot.commands.retry import RetryButton
+from bot.commands.upvote import UpvoteButton
 from core.flags import Flags, format_flags
 
 FOOTER_PREFIX = "clip "
 COLOR_DONE = discord.Color.blurple()
 COLOR_FAILED = discord.Color.red()
 COLOR_CANCELLED = discord.Color.light_grey()
+
+
+FLAGGED_NOTE = ("🔞 Flagged by the image-safety check: shown in this age-restricted channel only, "
+                "and kept out of the galleries")
 
 
 @dataclass
@@ -27,13 +38,14 @@ class Post:
     view: discord.ui.View | None
     video: bytes | None = None
     filename: str | None = None
+    spoiler: bool = False  # a flagged clip's MP4 is behind Discord's spoiler cover
 
     def file(self) -> discord.File | None:
         if self.video is None:
             return None
         import io
 
-        return discord.File(io.BytesIO(self.video), filename=self.filename)
+        return discord.File(io.BytesIO(self.video), filename=self.filename, spoiler=self.spoiler)
 
 
 def footer(clip_id: str) -> str:
@@ -60,7 +72,9 @@ def job_seconds(clip) -> float | None:
     return max(0.0, timings["total"] - timings.get("queue_wait", 0.0))
 
 
-def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
+def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
+               asked_seconds: float | None = None) -> discord.Embed:
+    """`asked_seconds`: the done post of a clip shorter than its -len (Outcome.asked_seconds)."""
     prompt = discord.utils.escape_markdown(clip.prompt) if clip.prompt else "*(no prompt)*"
     flags = flags_text(clip)
     description = f"**{prompt}**" + (f"\n{messages.code(flags)}" if flags else "")
@@ -71,14 +85,27 @@ def clip_embed(clip, *, video_url: str | None = None) -> discord.Embed:
     if clip.duration and clip.width and clip.height:
         embed.add_field(name="Clip", value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps",
                         inline=True)
+    shortened = messages.shortened_note(asked_seconds, clip.duration, clip.model)
+    if shortened:
+        embed.add_field(name="Length", value=shortened, inline=False)
     if clip.author_id:
         embed.add_field(name="Author", value=f"<@{clip.author_id}>", inline=True)
     if clip.parent_id:
-        relation = "Extends" if clip.task == "extend" else "From"
+        relation = {"extend": "Extends", "edit": "Edit of"}.get(clip.task, "From")
         embed.add_field(name=relation, value=f"clip `{clip.parent_id}`", inline=True)
+    if clip.edit_region:
+        embed.add_field(name="Edited", value=messages.edit_region_text(clip.edit_region), inline=False)
     if video_url:
-        embed.add_field(name="Video", value=f"[download the MP4]({video_url}) (too big to attach here)", inline=False)
-    note = " · private" if clip.private else ""
+        embed.add_field(name="Video", value=f"[watch or download it]({video_url}) (too big to attach here)",
+                        inline=False)
+    elif not attached and clip.video_key:
+        size = f" ({clip.video_bytes / 2**20:.1f} MB)" if clip.video_bytes else ""
+        embed.add_field(name="Video", value=f"Too big to attach here{size}, and this Reelbot has no web address "
+                                            "to link it from: `/show` it where bigger uploads are allowed.",
+                        inline=False)
+    if clip.flagged:
+        embed.add_field(name="Safety", value=FLAGGED_NOTE, inline=False)
+    note = (" · private" if clip.private else "") + (" · flagged" if clip.flagged else "")
     embed.set_footer(text=footer(clip.id) + note)
     return embed
 
@@ -87,10 +114,18 @@ def _mention(clip, mention: bool) -> str | None:
     return f"<@{clip.author_id}>" if mention and clip.author_id else None
 
 
-def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool) -> Post:
-    embed = clip_embed(clip, video_url=None if video is not None else video_url)
-    return Post(_mention(clip, mention), embed, buttons.clip_view(clip.id, clip.vote_count or 0),
-                video=video, filename=f"{clip.id}.mp4" if video is not None else None)
+def clip_view(clip_id: str, votes: int = 0) -> discord.ui.View:
+    """The buttons of a finished clip (PRODUCT.md, "Buttons on a finished clip")."""
+    return view_of(RetryButton(clip_id), RemixButton(clip_id), ExtendButton(clip_id), EditButton(clip_id),
+                   UpvoteButton(clip_id, votes), DeleteButton(clip_id))
+
+
+def result_post(clip, *, video: bytes | None, video_url: str | None, mention: bool,
+                asked_seconds: float | None = None) -> Post:
+    embed = clip_embed(clip, video_url=None if video is not None else video_url, attached=video is not None,
+                       asked_seconds=asked_seconds)
+    return Post(_mention(clip, mention), embed, clip_view(clip.id, clip.vote_count or 0),
+                video=video, filename=f"{clip.id}.mp4" if video is not None else None, spoiler=bool(clip.flagged))
 
 
 def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
@@ -98,7 +133,16 @@ def failed_post(clip, reason: str | None, *, mention: bool) -> Post:
     embed = discord.Embed(title="This clip couldn't be made",
                           description=f"{text}\n\n{_prompt_line(clip)}", color=COLOR_FAILED)
     embed.set_footer(text=footer(clip.id))
-    return Post(_mention(clip, mention), embed, buttons.retry_view(clip.id))
+    return Post(_mention(clip, mention), embed, view_of(RetryButton(clip.id)))  # a failed clip can only be retried
+
+
+def withheld_post(clip, reason: str | None) -> Post:
+    """The private notice of a clip the image-safety check kept from an ordinary channel."""
+    text = reason or "The image-safety check flagged this clip, so it was not posted."
+    embed = discord.Embed(title="Your clip wasn't posted", description=f"{text}\n\n{_prompt_line(clip)}",
+                          color=COLOR_FAILED)
+    embed.set_footer(text=footer(clip.id))
+    return Post(None, embed, None)
 
 
 def cancelled_post(clip) -> Post:

@@ -7,17 +7,15 @@ processes racing on one clip cannot both win.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, desc, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from core import audit, bans
 from core.clips import ClipStore
+from core.contract import UNFINISHED
+from core.db import dialect_of, insert_ignoring
 from core.flags import Flags
 from core.limits import ensure_member
 from core.moderation import clean_term
 from core.tables import Clip, GuildSettings, Member, utcnow
-
-UNFINISHED = ("queued", "running")
-
 
 # --- Clips ---------------------------------------------------------------------------
 
@@ -66,10 +64,11 @@ async def unfinished(store: ClipStore, author_id: str) -> list[Clip]:
 
 
 async def clip_by_message(store: ClipStore, message_id: str) -> Clip | None:
-    """The clip whose result or status message this is (for /show and /extend by link)."""
+    """The clip whose result, status or showcase message this is (/show and /extend by link, Report clip)."""
     async with store.session() as s:
         return await s.scalar(
-            select(Clip).where(or_(Clip.result_message_id == message_id, Clip.status_message_id == message_id))
+            select(Clip).where(or_(Clip.result_message_id == message_id, Clip.status_message_id == message_id,
+                                   Clip.showcase_message_id == message_id))
             .limit(1)
         )
 
@@ -119,17 +118,20 @@ async def take_and_record(store: ClipStore, limits, member_id: str, member_name:
 # --- Members -------------------------------------------------------------------------
 
 _GUILD = select(GuildSettings.__table__).where(GuildSettings.__table__.c.guild_id == bindparam("guild_id"))
-_MEMBER = select(Member.__table__.c.defaults, Member.__table__.c.banned).where(
+_MEMBER = select(Member.__table__.c.defaults, Member.__table__.c.banned,
+                 bans.banned_here(Member.__table__.c.id, bindparam("guild_id")).label("banned_here")).where(
     Member.__table__.c.id == bindparam("member_id"))
 
 
 async def guild_and_member(store: ClipStore, guild_id: str | None, member_id: str) -> tuple:
-    """The server's settings and the member's row (rows, either may be None), on one connection."""
+    """The server's settings and the member's row (rows, either may be None), on one
+    connection. The member's row says `banned` (by the operator, everywhere) and
+    `banned_here` (by this server)."""
     async with store.engine.connect() as conn:
         guild_row = None
         if guild_id is not None:
             guild_row = (await conn.execute(_GUILD, {"guild_id": guild_id})).first()
-        member_row = (await conn.execute(_MEMBER, {"member_id": member_id})).first()
+        member_row = (await conn.execute(_MEMBER, {"member_id": member_id, "guild_id": guild_id})).first()
     return guild_row, member_row
 
 
@@ -163,18 +165,6 @@ def _non_empty(flags: Flags) -> dict:
     return {k: v for k, v in flags.to_dict().items() if v is not None and v is not False}
 
 
-async def set_banned(store: ClipStore, member_id: str, name: str | None, banned: bool, reason: str | None) -> bool:
-    """Ban or unban; False when the member already was in that state."""
-    async with store.session.begin() as s:
-        await ensure_member(s, member_id, name)
-        result = await s.execute(
-            update(Member).where(Member.id == member_id, Member.banned.is_(not banned))
-            .values(banned=banned, ban_reason=reason if banned else None)
-            .execution_options(synchronize_session=False)
-        )
-    return result.rowcount == 1
-
-
 # --- Guilds --------------------------------------------------------------------------
 
 async def guild(store: ClipStore, guild_id: str | None) -> GuildSettings | None:
@@ -185,27 +175,42 @@ async def guild(store: ClipStore, guild_id: str | None) -> GuildSettings | None:
 
 
 async def _ensure_guild(s, guild_id: str) -> None:
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-    await s.execute(insert(GuildSettings).values(guild_id=guild_id, paused=False, banned_terms=[],
-                                                 allowed_channel_ids=[], updated_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["guild_id"]))
+    await s.execute(insert_ignoring(dialect_of(s), GuildSettings, ["guild_id"], guild_id=guild_id, paused=False,
+                                    banned_terms=[], allowed_channel_ids=[], updated_at=utcnow()))
 
 
-async def set_paused(store: ClipStore, guild_id: str, paused: bool) -> bool:
-    """False when the server already was in that state."""
+async def set_paused(store: ClipStore, guild_id: str, paused: bool, by: str) -> bool:
+    """False when the server already was in that state; a change is logged (core/audit.py)."""
     async with store.session.begin() as s:
         await _ensure_guild(s, guild_id)
         result = await s.execute(
             update(GuildSettings).where(GuildSettings.guild_id == guild_id, GuildSettings.paused.is_(not paused))
             .values(paused=paused, updated_at=utcnow()).execution_options(synchronize_session=False)
         )
+        changed = result.rowcount == 1
+        if changed:
+            await audit.record(s, audit.Action.PAUSE if paused else audit.Action.RESUME, guild_id=guild_id, actor=by)
+    return changed
+
+
+async def set_mod_channel(store: ClipStore, guild_id: str, channel_id: str | None) -> bool:
+    """Where members' reports go (None: nowhere); False when it already was that."""
+    async with store.session.begin() as s:
+        await _ensure_guild(s, guild_id)
+        result = await s.execute(
+            update(GuildSettings)
+            .where(GuildSettings.guild_id == guild_id, GuildSettings.mod_channel_id.is_distinct_from(channel_id))
+            .values(mod_channel_id=channel_id, updated_at=utcnow()).execution_options(synchronize_session=False)
+        )
     return result.rowcount == 1
 
 
 async def edit_list(store: ClipStore, guild_id: str, column: str, add: str | None = None,
-                    remove: str | None = None, clear: bool = False) -> tuple[bool, list[str]]:
+                    remove: str | None = None, clear: bool = False,
+                    logged: dict | None = None) -> tuple[bool, list[str]]:
     """Add to or remove from one of a server's JSON lists, under a row lock where the
-    database has them. Returns (changed, the list now)."""
+    database has them; a change is logged with `logged` (core.audit.record's arguments) in
+    the same commit. Returns (changed, the list now)."""
     async with store.session.begin() as s:
         await _ensure_guild(s, guild_id)
         row = await s.scalar(select(GuildSettings).where(GuildSettings.guild_id == guild_id).with_for_update())
@@ -217,15 +222,20 @@ async def edit_list(store: ClipStore, guild_id: str, column: str, add: str | Non
         if changed:
             setattr(row, column, updated)
             row.updated_at = utcnow()
+            if logged is not None:
+                await audit.record(s, guild_id=guild_id, **logged)
     return changed, updated
 
 
-async def add_banned_term(store: ClipStore, guild_id: str, term: str) -> tuple[bool, list[str]] | None:
+async def add_banned_term(store: ClipStore, guild_id: str, term: str, by: str) -> tuple[bool, list[str]] | None:
     cleaned = clean_term(term)
     if cleaned is None:
         return None
-    return await edit_list(store, guild_id, "banned_terms", add=cleaned)
+    return await edit_list(store, guild_id, "banned_terms", add=cleaned,
+                           logged=dict(action=audit.Action.TERM_ADDED, actor=by, reason=cleaned))
 
 
-async def remove_banned_term(store: ClipStore, guild_id: str, term: str) -> tuple[bool, list[str]]:
-    return await edit_list(store, guild_id, "banned_terms", remove=clean_term(term) or term)
+async def remove_banned_term(store: ClipStore, guild_id: str, term: str, by: str) -> tuple[bool, list[str]]:
+    removed = clean_term(term) or term
+    return await edit_list(store, guild_id, "banned_terms", remove=removed,
+                           logged=dict(action=audit.Action.TERM_REMOVED, actor=by, reason=removed))

@@ -1,5 +1,5 @@
-"""What the bot process holds for its life: connections, limits, and the two loops
-(status board, delivery) that the client starts."""
+"""What the bot process holds for its life: connections, limits, the deployment's model
+catalog, and the loops (status board, delivery) and the showcase that the client makes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from arq.connections import ArqRedis
 
 from bot.attachments import MediaLimits
 from bot.workers import EtaBook, OnlineWorkers
+from core.backoff import Backoff
+from core.catalog import ModelSpec
 from core.clips import ClipStore
 from core.limits import Limits, MemberLimits
 from core.queue import connect
@@ -26,22 +28,28 @@ class Services:
     limits: MemberLimits
     media: MediaLimits
     workers: OnlineWorkers
+    # The deployment's models by name: what members may ask for, whether or not a worker is online.
+    catalog: dict[str, ModelSpec] = field(default_factory=dict)
     eta: EtaBook = field(default_factory=EtaBook)
     board: object = None  # bot.status.StatusBoard, made by the client
     delivery: object = None  # bot.delivery.Delivery, made by the client
+    showcase: object = None  # bot.showcase.Showcase, made by the client
     # clip id -> set once its status message and thread are recorded (delivery waits for it)
     setups: dict[str, asyncio.Event] = field(default_factory=dict)
     draining: bool = False
+    # Redis reachable? The loops wait an outage out through it, /readyz reports it.
+    redis_health: Backoff = field(default_factory=lambda: Backoff("redis"))
 
     @classmethod
     async def open(cls, settings: Settings) -> "Services":
         from bot import records
 
+        catalog = settings.deployment()  # a model no catalog knows stops the bot here, in one line
         redis = await connect(settings.redis_url)
         store = ClipStore.from_url(settings.database_url)
         services = cls(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
                        limits=MemberLimits(store.session, Limits.from_settings(settings)),
-                       media=MediaLimits.from_settings(settings), workers=OnlineWorkers(redis))
+                       media=MediaLimits.from_settings(settings), workers=OnlineWorkers(redis), catalog=catalog)
         services.eta.seed(await records.recent_job_seconds(store))
         return services
 

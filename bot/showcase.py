@@ -21,6 +21,7 @@ from sqlalchemy import update
 from bot import posts, records
 from core import showcase
 from core.logging import get_logger
+from core.media import clip_link
 from core.tables import GuildSettings, utcnow
 
 log = get_logger("bot")
@@ -61,40 +62,68 @@ def announcement(clip, votes: int, gallery_url: str | None) -> str:
     return text
 
 
-async def after_upvote(interaction: discord.Interaction, clip, votes: int) -> discord.Message | None:
-    """Called after an upvote was counted and answered: post the clip to the showcase when
-    this vote is the one that brought it to the threshold. Never raises: the vote stands
-    whatever happens to the post."""
-    services = interaction.client.services
-    threshold = services.settings.showcase_votes
-    if votes < threshold:
-        return None
-    try:
-        channel_id = await channel_of(services.store, showcase_guild(clip, interaction))
-        if channel_id is None or not await showcase.try_claim(services.store.session, clip.id, threshold=threshold):
+class Showcase:
+    """The showcase as the clip buttons reach it at run time (services.showcase): an upvote
+    and a delete sit below the posting layer, so they call up through this, not an import."""
+
+    def __init__(self, client: discord.Client, services):
+        self.client = client
+        self.services = services
+
+    async def after_upvote(self, interaction: discord.Interaction, clip, votes: int) -> discord.Message | None:
+        """Called after an upvote was counted and answered: post the clip to the showcase when
+        this vote is the one that brought it to the threshold. Never raises: the vote stands
+        whatever happens to the post."""
+        services = self.services
+        threshold = services.settings.showcase_votes
+        if votes < threshold:
             return None
-        return await _post(interaction.client, services, clip, channel_id, votes)
-    except Exception as exc:  # noqa: BLE001 — logged; the member's vote is already answered
-        log.error("showcase post failed", clip_id=clip.id, error=repr(exc), exc_info=exc)
-        return None
+        try:
+            channel_id = await channel_of(services.store, showcase_guild(clip, interaction))
+            if channel_id is None or not await showcase.try_claim(services.store.session, clip.id,
+                                                                   threshold=threshold):
+                return None
+            return await self._post(clip, channel_id, votes)
+        except Exception as exc:  # noqa: BLE001 — logged; the member's vote is already answered
+            log.error("showcase post failed", clip_id=clip.id, error=repr(exc), exc_info=exc)
+            return None
 
-
-async def _post(client, services, clip, channel_id: str, votes: int) -> discord.Message | None:
-    fresh = await services.store.get(clip.id) or clip
-    try:
-        post = await _clip_post(services, fresh)
-        file = post.file()
-        message = await client.get_partial_messageable(int(channel_id)).send(
-            announcement(fresh, votes, services.settings.gallery_url), embed=post.embed, view=post.view,
-            file=file or discord.utils.MISSING, allowed_mentions=discord.AllowedMentions.none())
-    except Exception:
+    async def _post(self, clip, channel_id: str, votes: int) -> discord.Message | None:
+        services = self.services
+        fresh = await services.store.get(clip.id) or clip
+        try:
+            post = await _clip_post(services, fresh)
+            file = post.file()
+            message = await self.client.get_partial_messageable(int(channel_id)).send(
+                announcement(fresh, votes, services.settings.gallery_url), embed=post.embed, view=post.view,
+                file=file or discord.utils.MISSING, allowed_mentions=discord.AllowedMentions.none())
+        except Exception:
+            async with services.store.session.begin() as s:
+                await showcase.release(s, clip.id)
+            raise
         async with services.store.session.begin() as s:
-            await showcase.release(s, clip.id)
-        raise
-    async with services.store.session.begin() as s:
-        await showcase.record_post(s, clip.id, str(message.id))
-    log.info("clip showcased", clip_id=clip.id, channel_id=channel_id, message_id=message.id, votes=votes)
-    return message
+            await showcase.record_post(s, clip.id, str(message.id))
+        log.info("clip showcased", clip_id=clip.id, channel_id=channel_id, message_id=message.id, votes=votes)
+        return message
+
+    async def withdraw(self, interaction: discord.Interaction, clip) -> None:
+        """After a delete: remove the clip's showcase post (once, even with two deletes at once).
+        Never raises: the clip is already deleted and out of the galleries."""
+        services = self.services
+        try:
+            async with services.store.session.begin() as s:
+                message_id = await showcase.withdraw(s, clip.id)
+            if message_id is None:
+                return
+            if interaction.message is not None and str(interaction.message.id) == message_id:
+                return  # pressed on the showcase post itself: the delete button's own path removes it
+            channel_id = await channel_of(services.store, showcase_guild(clip, interaction))
+            if channel_id is None:
+                log.warning("showcase post left: the server has no showcase channel now", clip_id=clip.id)
+                return
+            await client_delete(self.client, channel_id, message_id)
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not remove a showcase post", clip_id=clip.id, error=repr(exc), exc_info=exc)
 
 
 async def _clip_post(services, clip) -> posts.Post:
@@ -107,28 +136,8 @@ async def _clip_post(services, clip) -> posts.Post:
             return posts.result_post(clip, video=video, video_url=None, mention=False)
         except Exception as exc:  # noqa: BLE001 — missing file, S3 error: the link still works
             log.warning("showcase: video not readable, linking it", clip_id=clip.id, error=repr(exc))
-    url = await asyncio.to_thread(services.storage.url, clip.video_key) if clip.video_key else None
-    return posts.result_post(clip, video=None, video_url=url, mention=False)
-
-
-async def withdraw(interaction: discord.Interaction, clip) -> None:
-    """After a delete: remove the clip's showcase post (once, even with two deletes at once).
-    Never raises: the clip is already deleted and out of the galleries."""
-    services = interaction.client.services
-    try:
-        async with services.store.session.begin() as s:
-            message_id = await showcase.withdraw(s, clip.id)
-        if message_id is None:
-            return
-        if interaction.message is not None and str(interaction.message.id) == message_id:
-            return  # pressed on the showcase post itself: the delete button's own path removes it
-        channel_id = await channel_of(services.store, showcase_guild(clip, interaction))
-        if channel_id is None:
-            log.warning("showcase post left: the server has no showcase channel now", clip_id=clip.id)
-            return
-        await client_delete(interaction.client, channel_id, message_id)
-    except Exception as exc:  # noqa: BLE001
-        log.error("could not remove a showcase post", clip_id=clip.id, error=repr(exc), exc_info=exc)
+    return posts.result_post(clip, video=None, video_url=clip_link(clip, services.settings, services.storage),
+                             mention=False)
 
 
 async def client_delete(client, channel_id: str, message_id: str) -> None:

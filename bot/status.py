@@ -1,5 +1,7 @@
 """Status messages: `Queued · position 3 · ETA ~40 s`, then `Rendering ▰▰▰▱▱ 60%`, then the
-outcome, edited in place no more often than every `progress_edit_seconds`.
+outcome, edited in place no more often than every `progress_edit_seconds`. While the job
+runs the message carries a ✖ Cancel button for its author (`CancelButton`, defined here
+with what it does).
 
 The board polls Redis (one pipelined round trip for every watched clip) instead of
 holding a pub/sub subscription: after a restart it rebuilds itself from the clip
@@ -16,10 +18,15 @@ import time
 from dataclasses import dataclass, field
 
 import discord
+from redis.exceptions import RedisError
 
-from bot import buttons, messages, records
+from bot import messages, records
+from bot.answers import reply_private, services_of
+from bot.buttons import ClipButton, view_of
+from bot.metrics import COMMANDS
 from core.contract import Status, progress_key, queue_name
 from core.logging import get_logger
+from core.queue import cancel
 
 log = get_logger("bot")
 TOKEN_LIFETIME_S = 15 * 60
@@ -49,7 +56,7 @@ def worth_editing(w: Watched, text: str | None, position: int | None) -> bool:
     when it nears the front or its position fell by a fifth; progress always (throttled)."""
     if text is None or text == w.text:
         return False
-    if position is None or w.position is None:
+    if position is None or w.position is None or messages.waiting(text) != messages.waiting(w.text):
         return True
     return position <= 3 or position <= 0.8 * w.position
 
@@ -85,7 +92,9 @@ class StatusBoard:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — Redis or Discord trouble: next tick tries again
+            except (RedisError, OSError) as exc:  # Redis away: wait it out (delivery's backoff, one log line)
+                await self.services.redis_health.failed(exc)
+            except Exception:  # noqa: BLE001 — Discord trouble: next tick tries again
                 log.exception("status refresh failed")
 
     async def refresh(self) -> None:
@@ -93,7 +102,7 @@ class StatusBoard:
         due = [w for w in self.watched.values() if now - w.edited_at >= self.interval]
         if not due:
             return
-        edits = [self._edit(w, text, buttons.cancel_view(w.clip_id), position)
+        edits = [self._edit(w, text, cancel_view(w.clip_id), position)
                  for w, (text, position) in zip(due, await self._texts(due)) if worth_editing(w, text, position)]
         await asyncio.gather(*edits)
 
@@ -108,7 +117,7 @@ class StatusBoard:
         texts = []
         for i, w in enumerate(items):
             progress, rank = replies[2 * i], replies[2 * i + 1]
-            texts.append(self._text(w, progress, rank, online.workers.get(w.model, 1)))
+            texts.append(self._text(w, progress, rank, online.workers.get(w.model, 0)))
         return texts
 
     def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> tuple[str | None, int | None]:
@@ -120,6 +129,8 @@ class StatusBoard:
             return None, None  # final: delivery writes the last word
         if rank is None:
             return None, None  # between queue and worker, or gone: nothing new to say
+        if not workers:
+            return messages.status_queued(rank + 1, None, waiting=True), rank + 1
         eta = self.services.eta.eta(w.model, rank + 1, workers)
         return messages.status_queued(rank + 1, eta), rank + 1
 
@@ -152,3 +163,35 @@ class StatusBoard:
         if w is not None:
             with contextlib.suppress(Exception):
                 await self._edit(w, text, None)
+
+
+class CancelButton(ClipButton, action="cancel"):
+    label, emoji, style = "Cancel", "✖", discord.ButtonStyle.danger
+
+    async def pressed(self, interaction: discord.Interaction, clip) -> None:
+        await cancel_clip(interaction, clip)
+
+
+def cancel_view(clip_id: str) -> discord.ui.View:
+    return view_of(CancelButton(clip_id))
+
+
+async def cancel_clip(interaction: discord.Interaction, clip, command: str = "button:cancel") -> None:
+    """Stop a queued or running clip of the member's own (✖ Cancel and /cancel)."""
+    if clip.author_id != str(interaction.user.id):
+        COMMANDS.labels(command, "refused").inc()
+        await reply_private(interaction, f"Only <@{clip.author_id}> can cancel this clip.")
+        return
+    if Status(clip.status).final:
+        COMMANDS.labels(command, "refused").inc()
+        await reply_private(interaction, f"This clip is already {clip.status}.")
+        return
+    services = services_of(interaction)
+    how = await cancel(services.redis, services.store, clip.id, clip.model)
+    COMMANDS.labels(command, "ok").inc()
+    if how == "unqueued":
+        await reply_private(interaction, "Cancelled: the clip was taken off the queue.")
+    elif how == "signalled":
+        await reply_private(interaction, "Stopping the render at its next step…")
+    else:
+        await reply_private(interaction, f"This clip is already {how}.")

@@ -1,7 +1,9 @@
-"""What the workers serve right now, from their presence in Redis (worker/presence.py).
+"""Which workers are online right now, from their presence in Redis (worker/presence.py).
 
-The bot never imports the model registry: a model's tasks are what the workers that
-serve it announce. Read at most once a second, since every command asks.
+Only for `/queue`, ETAs and the "waiting for a worker" status line: what members may ask
+for is the deployment's catalog (services.catalog), so a job for a model whose workers are
+starting or scaled to zero is queued all the same. Read at most once a second, since every
+command asks.
 """
 
 from __future__ import annotations
@@ -14,28 +16,18 @@ from core.queue import workers_online
 
 @dataclass(frozen=True)
 class Online:
-    tasks: dict[str, frozenset[str]] = field(default_factory=dict)  # model -> tasks
     workers: dict[str, int] = field(default_factory=dict)  # model -> workers serving it
-
-    @property
-    def models(self) -> list[str]:
-        return sorted(self.tasks)
-
-    def capable(self, task: str) -> list[str]:
-        return [model for model in self.models if task in self.tasks[model]]
 
 
 def summarise(entries: list[dict]) -> Online:
-    tasks: dict[str, set[str]] = {}
     workers: dict[str, int] = {}
     for entry in entries:
         models = entry.get("models")
         if not isinstance(models, dict):
             continue  # a malformed announcement must not break every command
-        for model, model_tasks in models.items():
-            tasks.setdefault(str(model), set()).update(str(t) for t in (model_tasks or []))
+        for model in models:
             workers[str(model)] = workers.get(str(model), 0) + 1
-    return Online({m: frozenset(t) for m, t in tasks.items()}, workers)
+    return Online(workers)
 
 
 class OnlineWorkers:

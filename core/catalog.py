@@ -9,6 +9,7 @@ no torch, no diffusers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -36,6 +37,7 @@ WAN_T2V = "WanPipeline"
 WAN_I2V = "WanImageToVideoPipeline"
 WAN_V2V = "WanVideoToVideoPipeline"
 WAN_VACE = "WanVACEPipeline"
+LUCY_EDIT = "LucyEditPipeline"
 
 
 def pipelines(*tasks: str, pipeline: str) -> tuple[tuple[str, str], ...]:
@@ -52,10 +54,12 @@ class ModelSpec:
     """Everything needed to pick arguments for one model, without loading it."""
 
     name: str
-    family: str  # "ltx" or "wan": which argument builder (inference/ltx.py, inference/wan.py) it uses
+    family: str  # "ltx", "wan" or "lucy": which argument builder (inference/<family>.py) it uses
     description: str
     # (task, diffusers pipeline class) pairs: what the checkpoint can do, and with which class.
     pipelines: tuple[tuple[str, str], ...]
+    # "owner/name@revision" on the Hugging Face hub: pinned to a commit, so an upstream re-push
+    # cannot change what a -seed gives (see `split_source`).
     hub_id: str | None
     # Random-weight test model: built locally, produces noise. Always shown as such.
     tiny: bool
@@ -95,6 +99,9 @@ class ModelSpec:
     mirrors: str | None = None
     # Its clips carry a sound track the model made (or, for lip-sync, the member's own).
     sound: bool = False
+    # Its edits can put in an object or character from a reference image (VACE); without
+    # this, an edit follows the instruction alone.
+    edit_references: bool = False
 
     def __post_init__(self):
         for width, height in self.buckets:
@@ -110,6 +117,8 @@ class ModelSpec:
             raise ValueError(f"{self.name}: unknown tasks {sorted(unknown)}")
         if len(tasks) != len(set(tasks)):
             raise ValueError(f"{self.name}: a task is listed twice")
+        if self.edit_references and Task.EDIT not in tasks:
+            raise ValueError(f"{self.name}: edit_references without the edit task")
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -180,6 +189,10 @@ WAN_720P_BUCKETS = (
     (624, 1456),  # 9:21
     (560, 1680),  # 1:3
 )
+
+# Lucy Edit Dev is Wan 2.2 5B (VAE 16 px × patch 2 = 32 px) tuned at 832x480: the same
+# ~0.4 megapixel buckets as LTX, so a portrait phone clip stays portrait.
+LUCY_BUCKETS = LTX_BUCKETS
 
 # The tiny models share their family's compression (LTX: 32 px, 8 frames; Wan: 16 px, 4
 # frames), so multiples of 32 suit both; long side at most 160 px keeps a CPU render well
@@ -258,6 +271,29 @@ def _wan(**overrides) -> ModelSpec:
     return ModelSpec(**{**values, **overrides})
 
 
+def _lucy(**overrides) -> ModelSpec:
+    values = dict(
+        family="lucy",
+        pipelines=pipelines(Task.EDIT, pipeline=LUCY_EDIT),
+        tiny=False,
+        # Wan 2.2 5B's rate: the source is read at 24 fps and the edit retimed to its own fps.
+        native_fps=24,
+        default_seconds=81 / 24,  # the 81 frames of the model card's example
+        default_steps=50,
+        default_guidance=5.0,
+        buckets=LUCY_BUCKETS,
+        size_multiple=32,
+        frames_multiple=4,
+        # 10 s at 24 fps, the longest source a member may attach.
+        max_frames=241,
+        fps_conditioned=False,
+        # The model card edits with an empty negative prompt.
+        default_negative_prompt="",
+        fp32_components=("vae",),
+    )
+    return ModelSpec(**{**values, **overrides})
+
+
 def _tiny(real: str, **overrides) -> ModelSpec:
     """A random-weight stand-in for `real`: same family, classes and tasks, tiny sizes."""
     base = REAL_MODELS[real]
@@ -283,7 +319,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
         _ltx(
             name="ltx-video",
             description="LTX-Video 0.9.5 (2B), Lightricks; conditions on images and clips at any frame",
-            hub_id="Lightricks/LTX-Video-0.9.5",
+            hub_id="Lightricks/LTX-Video-0.9.5@e58e28c39631af4d1468ee57a853764e11c1d37e",
             default_steps=40,
             default_guidance=3.0,
             weights_gib=14.5,
@@ -303,22 +339,24 @@ REAL_MODELS: dict[str, ModelSpec] = {
             name="wan-t2v-1.3b",
             description="Wan 2.1 text-to-video (1.3B), Alibaba; also restyles clips",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V) + pipelines(Task.VIDEO_TO_VIDEO, pipeline=WAN_V2V),
-            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers@0fad780a534b6463e45facd96134c9f345acfa5b",
             weights_gib=14.5,
         ),
         _wan(
             name="wan-vace-1.3b",
-            description="Wan 2.1 VACE (1.3B), Alibaba; text, first frame, extend and keyframes through one model",
-            pipelines=pipelines(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES,
+            description="Wan 2.1 VACE (1.3B), Alibaba; text, first frame, extend, keyframes and edits (with a "
+                        "reference image) through one model",
+            pipelines=pipelines(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES, Task.EDIT,
                                 pipeline=WAN_VACE),
-            hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+            hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers@ec4d2cb062b548996b179d493fdd05340de702a1",
             weights_gib=15.0,
+            edit_references=True,
         ),
         _wan(
             name="wan-i2v-14b",
             description="Wan 2.1 image-to-video 480p (14B), Alibaba",
             pipelines=pipelines(Task.IMAGE_TO_VIDEO, pipeline=WAN_I2V),
-            hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers@b184e23a8a16b20f108f727c902e769e873ffc73",
             weights_gib=41.0,
         ),
         _wan(
@@ -326,7 +364,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             description="Wan 2.1 first-last-frame 720p (14B), Alibaba; keyframes through `last_image`",
             # Its image embedding expects two images (first and last), so it does keyframes only.
             pipelines=pipelines(Task.KEYFRAMES, pipeline=WAN_I2V),
-            hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+            hub_id="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers@17c30769b1e0b5dcaa1799b117bf20a9c31f59d7",
             buckets=WAN_720P_BUCKETS,
             weights_gib=41.0,
         ),
@@ -334,12 +372,19 @@ REAL_MODELS: dict[str, ModelSpec] = {
             name="wan2.2-t2v-a14b",
             description="Wan 2.2 text-to-video A14B (two 14B experts), Alibaba",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, pipeline=WAN_T2V),
-            hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+            hub_id="Wan-AI/Wan2.2-T2V-A14B-Diffusers@5be7df9619b54f4e2667b2755bc6a756675b5cd7",
             default_steps=40,
             default_guidance=4.0,
             # The low-noise expert's guidance, as on the model card.
             call_kwargs=(("guidance_scale_2", 3.0),),
             weights_gib=68.0,
+        ),
+        _lucy(
+            name="lucy-edit-dev",
+            description="Lucy Edit Dev (5B, on Wan 2.2), Decart; edits a clip from an instruction, keeping its motion",
+            hub_id="decart-ai/Lucy-Edit-Dev",
+            # 5B transformer 10 GB + UMT5-XXL 11 GB + the float32 VAE 2.8 GB.
+            weights_gib=24.0,
         ),
     )
 }
@@ -354,10 +399,21 @@ TINY_MODELS: dict[str, ModelSpec] = {
         _tiny("wan-vace-1.3b", name="wan-vace-tiny", buckets=TINY_WAN_BUCKETS),
         _tiny("wan-i2v-14b", name="wan-i2v-tiny", buckets=TINY_WAN_BUCKETS),
         _tiny("wan-flf2v-14b", name="wan-flf2v-tiny", buckets=TINY_WAN_BUCKETS),
+        _tiny("lucy-edit-dev", name="lucy-edit-tiny"),
     )
 }
 
 MODELS: dict[str, ModelSpec] = {**REAL_MODELS, **TINY_MODELS}
+
+
+HUB_SOURCE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
+
+
+def split_source(source: str) -> tuple[str, str | None] | None:
+    """("owner/name", revision or None) for a hub source "owner/name[@revision]"; None for anything
+    else (a local folder)."""
+    found = HUB_SOURCE.match(source)
+    return (found["repo"], found["revision"]) if found else None
 
 
 class UnknownModel(KeyError):

@@ -7,20 +7,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.contract import Outcome, Status
+from core.contract import UNFINISHED, Outcome, Status
 from core.db import make_engine, make_sessionmaker
 from core.tables import Clip, utcnow
 
 # Which states a clip may move to a state from. Final states never change again.
 _SOURCES: dict[Status, tuple[Status, ...]] = {
-    Status.RUNNING: (Status.QUEUED, Status.RUNNING),  # RUNNING→RUNNING: a retry after a dead worker
-    Status.QUEUED: (Status.RUNNING,),                  # handed back on shutdown
-    Status.DONE: (Status.QUEUED, Status.RUNNING),
-    Status.FAILED: (Status.QUEUED, Status.RUNNING),
-    Status.CANCELLED: (Status.QUEUED, Status.RUNNING),
+    Status.RUNNING: UNFINISHED,  # RUNNING→RUNNING: a retry after a dead worker
+    Status.QUEUED: (Status.RUNNING,),  # handed back on shutdown
+    Status.DONE: UNFINISHED,
+    Status.FAILED: UNFINISHED,
+    Status.CANCELLED: UNFINISHED,
 }
 
 
@@ -67,19 +67,15 @@ class ClipStore:
         return result.rowcount == 1
 
     async def record_outcome(self, outcome: Outcome) -> bool:
-        fields = dict(error=outcome.error, worker=outcome.worker)
+        fields = dict(error=outcome.error, worker=outcome.worker, flagged=outcome.flagged)
         if outcome.status is Status.DONE:
             fields.update(
                 video_key=outcome.video_key, poster_key=outcome.poster_key, video_bytes=outcome.video_bytes,
                 width=outcome.width, height=outcome.height, fps=outcome.fps, num_frames=outcome.num_frames,
                 duration=(outcome.num_frames / outcome.fps) if outcome.fps and outcome.num_frames else None,
+                edit_region=outcome.edit_region,
             )
         if outcome.timings:
             fields["timings"] = outcome.timings.model_dump()
         fields["finished_at"] = datetime.fromtimestamp(outcome.at, timezone.utc)
         return await self.transition(outcome.clip_id, outcome.status, **fields)
-
-    async def by_status(self, *statuses: Status) -> list[Clip]:
-        async with self.session() as s:
-            rows = await s.scalars(select(Clip).where(Clip.status.in_([st.value for st in statuses])))
-            return list(rows)

@@ -22,7 +22,11 @@ class Status(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in (Status.DONE, Status.FAILED, Status.CANCELLED)
+        return self not in UNFINISHED
+
+
+# A member's clips in flight: what the in-flight limit counts, /me lists and /cancel stops.
+UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
 
 def new_clip_id() -> str:
@@ -43,6 +47,9 @@ class RenderJob(BaseModel):
     parent_clip_id: str | None = None
     input_keys: dict[str, str] = Field(default_factory=dict)  # e.g. {"image": "inputs/<id>/image.png"}
     max_bytes: int | None = None  # re-encode to fit an upload limit when set
+    # Made in an age-restricted channel (Discord's nsfw flag; a thread's parent's; never a
+    # DM): a clip the safety check flags is still posted there. False when unknown.
+    age_restricted: bool = False
     enqueued_at: float = Field(default_factory=time.time)
 
 
@@ -54,6 +61,10 @@ class Timings(BaseModel):
     encode: float = 0.0
     upload: float = 0.0
     total: float = 0.0
+
+
+# An edit's `edit_region` when everything in the frame was allowed to change (no mask).
+WHOLE_FRAME = "whole frame"
 
 
 class Outcome(BaseModel):
@@ -70,10 +81,15 @@ class Outcome(BaseModel):
     height: int | None = None
     fps: int | None = None
     num_frames: int | None = None
+    # An edit: what was allowed to change, the phrase its mask covered or WHOLE_FRAME.
+    edit_region: str | None = Field(default=None, max_length=200)
     error: str | None = None  # member-readable
     # Set when the clip is shorter than asked (-len past what the model can render at this
     # fps): the seconds the member asked for. The clip's own length is num_frames / fps.
     asked_seconds: float | None = None
+    # The safety check flagged an input or the clip (worker/safety.py): with DONE, posted in
+    # its age-restricted channel but never public; with FAILED, withheld and told privately.
+    flagged: bool = False
     timings: Timings | None = None
     worker: str | None = None
     at: float = Field(default_factory=time.time)
@@ -113,6 +129,16 @@ def cancel_key(clip_id: str) -> str:
 def outcome_key(clip_id: str) -> str:
     """Set once when a clip's outcome is published: guards against a second outcome."""
     return f"reelbot:outcome:{clip_id}"
+
+
+# Storage keys under this prefix are world-readable (public clips' video and poster, once posted);
+# nothing else is (see core/storage.py, core/media.py).
+PUBLIC_PREFIX = "public/"
+
+
+def public_key(key: str) -> str:
+    """Where a public clip's file is copied to: the same key under public/."""
+    return key if key.startswith(PUBLIC_PREFIX) else PUBLIC_PREFIX + key
 
 
 def video_key(clip_id: str) -> str:

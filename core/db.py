@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -36,3 +37,19 @@ def make_engine(url: str) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_of(session: AsyncSession | AsyncConnection) -> str:
+    return session.dialect.name if isinstance(session, AsyncConnection) else session.bind.dialect.name
+
+
+def insert_ignoring(dialect: str, table, keys: list[str], lock: bool = False, **values):
+    """INSERT … ON CONFLICT (keys) DO NOTHING, as this database spells it (PostgreSQL or
+    SQLite): a row made once, whoever gets there first. `lock`: DO UPDATE with the same key
+    instead, which changes nothing but holds the row's lock until the transaction ends."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    if lock:
+        return statement.on_conflict_do_update(index_elements=keys,
+                                               set_={key: statement.excluded[key] for key in keys})
+    return statement.on_conflict_do_nothing(index_elements=keys)

@@ -11,8 +11,16 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from core.contract import (OUTCOMES_GROUP, OUTCOMES_STREAM, PROGRESS_CHANNEL, Outcome, Progress,
-                           cancel_key, outcome_key, progress_key)
+from core.contract import (
+    OUTCOMES_GROUP,
+    OUTCOMES_STREAM,
+    PROGRESS_CHANNEL,
+    Outcome,
+    Progress,
+    cancel_key,
+    outcome_key,
+    progress_key,
+)
 
 DAY = 24 * 3600
 STREAM_MAXLEN = 100_000

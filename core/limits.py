@@ -1,9 +1,10 @@
 """Per-member limits: a ban, jobs in flight, jobs per day and a cooldown between jobs.
 
-`reserve` checks all of them and counts the job in one conditional UPDATE, so two
-commands from one member arriving at the same moment cannot both slip under a limit
-(the cooldown makes the second one lose). When a refused UPDATE matched no row, the
-member's row is read again to say which limit it was, in words the member understands.
+`reserve` checks all of them and counts the job in one conditional UPDATE, after taking
+the member's row lock, so two commands from one member arriving at the same moment cannot
+both slip under a limit, whatever the cooldown: the second waits for the first to commit
+its clip and then counts it. When a refused UPDATE matched no row, the member's row is read
+again to say which limit it was, in words the member understands.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import Date, DateTime, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from core.contract import UNFINISHED
+from core.db import dialect_of, insert_ignoring
 from core.tables import Clip, Member
-
-UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -56,25 +55,26 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _dialect(session: AsyncSession | AsyncConnection) -> str:
-    return session.dialect.name if isinstance(session, AsyncConnection) else session.bind.dialect.name
-
-
 async def ensure_member(session: AsyncSession | AsyncConnection, member_id: str, name: str | None = None) -> None:
     """Create the member's row if missing (race-free on SQLite and PostgreSQL)."""
-    statement = _ENSURE_PG if _dialect(session) == "postgresql" else _ENSURE_SQLITE
+    statement = _ENSURE_PG if dialect_of(session) == "postgresql" else _ENSURE_SQLITE
     await session.execute(statement, {"id": member_id, "name": (name or None) and name[:100],
                                       "created_at": datetime.now(timezone.utc)})
 
 
-def _ensure_statement(insert):
-    return insert(Member.__table__).values(
+def _ensure_statement(dialect: str, lock: bool = False):
+    return insert_ignoring(
+        dialect, Member.__table__, ["id"], lock=lock,
         id=bindparam("id"), name=bindparam("name"), defaults={}, banned=False, jobs_today=0, clips_made=0,
         created_at=bindparam("created_at", type_=DateTime(timezone=True)),
-    ).on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
-_ENSURE_PG, _ENSURE_SQLITE = _ensure_statement(pg_insert), _ensure_statement(sqlite_insert)
+_ENSURE_PG, _ENSURE_SQLITE = _ensure_statement("postgresql"), _ensure_statement("sqlite")
+# The member's row, made if missing and locked until the commit (PostgreSQL; SQLite has one writer
+# at a time anyway): a concurrent command of the same member waits here until this one has
+# written its clip, and its next statement, on a fresh snapshot, counts that clip as in flight.
+_LOCK_PG, _LOCK_SQLITE = _ensure_statement("postgresql", lock=True), _ensure_statement("sqlite", lock=True)
 
 
 def _in_flight(member_id: str):
@@ -121,7 +121,8 @@ class MemberLimits:
         job's own record can be written in the same commit: True when the job was counted.
         Refused: `explain` says why."""
         limits = self.limits
-        await ensure_member(session, member_id, name)
+        lock = _LOCK_PG if dialect_of(session) == "postgresql" else _LOCK_SQLITE
+        await session.execute(lock, {"id": member_id, "name": (name or None) and name[:100], "created_at": now})
         result = await session.execute(_TAKE, {
             "member_id": member_id, "today": now.date(), "now": now, "per_day": limits.jobs_per_day,
             "cooled": now - timedelta(seconds=limits.cooldown_seconds), "in_flight": limits.jobs_in_flight,
@@ -160,7 +161,7 @@ class MemberLimits:
         usage = await self.usage(member_id, now)
         limits = self.limits
         if usage.banned:
-            return Refusal("banned", "You can't make clips on this server: a server manager has blocked you.")
+            return Refusal("banned", "You can't make clips with Reelbot: its operator has blocked you.")
         if usage.in_flight >= limits.jobs_in_flight:
             return Refusal("in_flight", f"You already have {usage.in_flight} clip{'s' if usage.in_flight != 1 else ''} "
                            f"queued or rendering (the limit is {limits.jobs_in_flight}). Wait for one to finish, "

@@ -2,9 +2,11 @@
 new, per member, found by a search over prompts, and a clip's lineage (its parents and
 its remixes). The web gallery and the bot's /gallery command both read through here.
 
-Only public clips ever come out: done, not private, not deleted, with a video, and not
-made by a banned member (`is_public`). A clip that stops being public (deleted, its
-author banned) disappears from every listing at once, since nothing is cached here.
+Only public clips ever come out: done, not private, not deleted, with a video, not
+flagged by the image-safety check, and not made by a member the operator banned
+(`reelbot ban`; a server's own `/admin ban` does not hide anyone here) (`is_public`). A
+clip that stops being public (deleted, its author banned) disappears from every listing
+at once, since nothing is cached here.
 
 Pages use keyset cursors, not offsets: a page asks for the rows after the last row of
 the previous page in the listing's order, so new clips arriving at the top never shift
@@ -153,13 +155,17 @@ class MemberCard:
 
 def is_public() -> ColumnElement[bool]:
     """The condition every gallery row meets. Written with `= false` (not `IS false`)
-    so PostgreSQL can use the gallery indexes."""
+    so PostgreSQL can use the gallery indexes. `Member.banned` is the operator-wide ban
+    only: a server's ban (core/bans.py) keeps its own members out of that server, not
+    out of the gallery. A flagged clip was made for an age-restricted channel and stays
+    there (the showcase claims through this condition too)."""
     banned_author = select(Member.id).where(Member.id == Clip.author_id, Member.banned.is_(True)).exists()
     return and_(
         Clip.private == false(),
         Clip.deleted == false(),
         Clip.status == Status.DONE.value,
         Clip.video_key.is_not(None),
+        Clip.flagged == false(),
         ~banned_author,
     )
 
@@ -225,7 +231,7 @@ async def page_before(session: AsyncSession, listing: Listing, cursor: str, *, l
 
 
 async def public_clip(session: AsyncSession, clip_id: str) -> Clip | None:
-    """The clip when it is public; None for unknown, private, deleted, unfinished or banned."""
+    """The clip when it is public; None for unknown, private, deleted, unfinished, flagged or banned."""
     if not _is_id(clip_id):
         return None
     return await session.scalar(select(Clip).where(Clip.id == clip_id, is_public()))
@@ -250,7 +256,7 @@ async def lineage(session: AsyncSession, clip: Clip) -> Lineage:
 
 
 async def member_card(session: AsyncSession, member_id: str) -> MemberCard | None:
-    """A member's public face: name, public clips and votes; None when banned or unknown."""
+    """A member's public face: name, public clips and votes; None when banned by the operator, or unknown."""
     if not _is_id(member_id):
         return None
     member = await session.get(Member, member_id)

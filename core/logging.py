@@ -17,6 +17,8 @@ _SECRET_PATTERNS = [
     # Discord bot tokens and Authorization headers
     (re.compile(r"\b[\w-]{23,28}\.[\w-]{6,7}\.[\w-]{27,40}\b"), "***"),
     (re.compile(r"(Bot\s+)[\w.-]{20,}"), r"\1***"),
+    # Hugging Face access tokens (HF_TOKEN, for gated weights)
+    (re.compile(r"\bhf_[A-Za-z0-9]{20,}\b"), "hf_***"),
 ]
 
 
@@ -41,32 +43,29 @@ def configure(level: str = "INFO", fmt: str = "auto", stream=None) -> None:
     """Call once per process. `fmt` is auto|json|console."""
     stream = stream or sys.stderr
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    processors = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    stamp = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+    render = [
         structlog.processors.format_exc_info,
         _redact,
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer(),
     ]
     structlog.configure(
-        processors=processors,
+        processors=[structlog.contextvars.merge_contextvars, *stamp, *render],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries (arq, sqlalchemy, botocore) log through stdlib: route them through the same scrubber.
+    # Libraries (arq, discord.py, aiohttp, sqlalchemy, botocore) log through stdlib: their records
+    # become the same lines, JSON or readable, with the logger's name, through the same scrubber.
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(_ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name, *stamp],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+    ))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if level.upper() != "DEBUG" else logging.DEBUG)
     logging.getLogger("arq").setLevel(logging.WARNING)
-
-
-class _ScrubbingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
 
 
 def get_logger(name: str | None = None, **bound):

@@ -7,7 +7,8 @@ and the autoscaler need: depth (waiting + running), how many run, and how long t
 
 `reelbot exporter` serves these for every model queue from a process that is always up,
 which is what lets KEDA scale a model's workers from zero: a worker that does not exist
-cannot report the queue that should start it. See deploy/README.md.
+cannot report the queue that should start it. See deploy/README.md. The same process runs
+the reconciler (core/reconcile.py), which finds clips whose job was lost.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Awaitable, Callable
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.contract import QUEUE_PREFIX, WORKERS_KEY, queue_name
 from core.logging import get_logger
@@ -211,42 +213,65 @@ async def redis_ping(redis: Redis, timeout_s: float = 2.0) -> tuple[bool, str]:
     return True, "ok"
 
 
-def exporter_app(redis: Redis, collector: QueueCollector, registry: CollectorRegistry):
+def exporter_app(redis: Redis, collector: QueueCollector, registry: CollectorRegistry, reconciler=None):
     """The queue exporter: Prometheus series for every queue, and `/queue/<model>` as JSON for
-    KEDA's metrics-api scaler (a plain number per field, 0 for a queue that does not exist)."""
+    KEDA's metrics-api scaler (a plain number per field, 0 for a queue that does not exist;
+    503 while Redis is unreachable: a failed poll, which KEDA answers with its fallback, not a
+    false 0 that would scale the workers away)."""
     from aiohttp import web
 
     async def alive():
         return True, "ok"
 
+    async def ready():
+        ok, detail = await redis_ping(redis)
+        if ok and reconciler is not None:
+            ok, detail = reconciler.backoff.health()
+        return ok, detail
+
     async def one_queue(request):
-        stats = await queue_stats(redis, request.match_info["model"])
+        try:
+            stats = await queue_stats(redis, request.match_info["model"])
+        except (RedisError, OSError) as exc:
+            return web.json_response({"error": f"redis unreachable: {type(exc).__name__}"}, status=503)
         return web.json_response(stats.as_json())
 
-    app = http_app(registry, live=alive, ready=lambda: redis_ping(redis),
-                   before_scrape=lambda: collector.refresh(redis))
+    app = http_app(registry, live=alive, ready=ready, before_scrape=lambda: collector.refresh(redis))
     app.router.add_get("/queue/{model}", one_queue)
     return app
 
 
 async def serve_exporter(settings) -> None:
-    """`reelbot exporter`: queue metrics for every model until SIGTERM."""
-    redis = Redis.from_url(settings.redis_url)
+    """`reelbot exporter`: queue metrics for every model, and the reconciler (core/reconcile.py),
+    until SIGTERM. A Redis outage is ridden out: /readyz says so, the reconciler backs off, and
+    both carry on once Redis is back (redis-py reconnects on the next command)."""
+    from core.clips import ClipStore
+    from core.queue import lazy_pool
+    from core.reconcile import Reconciler
+
+    redis = lazy_pool(settings.redis_url)
     registry = CollectorRegistry()
-    collector = QueueCollector(settings.served_models)
+    collector = QueueCollector(settings.catalog_models)  # every model of the deployment, workers or not
     registry.register(collector)
-    runner = await serve_http(exporter_app(redis, collector, registry), settings.metrics_host,
+    store = ClipStore.from_url(settings.database_url)
+    reconciler = Reconciler.from_settings(redis, store, settings)
+    runner = await serve_http(exporter_app(redis, collector, registry, reconciler), settings.metrics_host,
                               settings.metrics_port or DEFAULT_EXPORTER_PORT)
     if runner is None:
         await redis.aclose()
+        await store.close()
         raise SystemExit(f"exporter: port {settings.metrics_port or DEFAULT_EXPORTER_PORT} is taken")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reconciling = asyncio.create_task(reconciler.run(stop)) if settings.reconcile_seconds > 0 else None
     try:
         await stop.wait()
+        if reconciling is not None:
+            await reconciling
     finally:
         await runner.cleanup()
         await redis.aclose()
+        await store.close()
 

@@ -5,8 +5,9 @@ The arq job id is the clip id, so arq itself refuses to queue the same clip twic
 
 This is the one module that relies on arq's internals, so an arq upgrade means reading
 this file (and pyproject.toml pins arq to the version it was read against):
-- the Redis key prefixes of `arq.constants`, used in the Lua scripts below and in
-  core/metrics.py's queue-stats script (through IN_PROGRESS_PREFIX);
+- the Redis key prefixes of `arq.constants`, used in the Lua scripts below (cancel, and
+  the reconciler's `live_jobs`, `requeue` and `drop_dead`: a job's data, in-progress, result
+  and retry keys) and in core/metrics.py's queue-stats script (through IN_PROGRESS_PREFIX);
 - the in-progress key a worker sets when it picks a job up, which `renew_lease` keeps
   alive, and `Worker.in_progress_timeout_s`, its first lifetime;
 - `Worker.start_jobs`, `Worker.tasks`, `Worker.job_counter` and `Worker.sem`, through
@@ -19,7 +20,7 @@ import json
 from typing import Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.worker import Worker
 from redis.asyncio import Redis
 
@@ -43,6 +44,26 @@ return removed
 CANCEL_FLAG_S = 24 * 3600
 
 
+# Per clip id: 1 when arq holds a job for it (queued, deferred or running), else 0. A job's
+# data key lives until it finishes (or expires); the in-progress key while a worker has it.
+_LIVE = """
+local out = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local live = redis.call('EXISTS', ARGV[1] .. id) == 1 or redis.call('EXISTS', ARGV[2] .. id) == 1
+  out[#out + 1] = live and 1 or 0
+end
+return out
+"""
+
+# Take a clip off its model's queue when arq holds no job for it: what is left in the sorted set
+# after the job's data expired with no worker to notice.
+_DROP_DEAD = """
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
@@ -51,11 +72,40 @@ async def connect(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url))
 
 
+def lazy_pool(url: str) -> ArqRedis:
+    """An arq pool that connects on first use and again after an outage. `connect` (arq's
+    create_pool) pings at once and gives up after a few tries, so a process that must start,
+    or keep running, while Redis is away uses this."""
+    return ArqRedis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+
+
 async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:
     """Queue a render. False when a job with this clip id is already queued, running or done."""
     queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"),
                                      _job_id=job.clip_id, _queue_name=queue_name(job.model))
     return queued is not None
+
+
+async def live_jobs(redis: Redis, clip_ids: list[str]) -> set[str]:
+    """The clips among `clip_ids` that arq holds a job for."""
+    if not clip_ids:
+        return set()
+    flags = await redis.eval(_LIVE, 0, job_key_prefix, in_progress_key_prefix, *clip_ids)
+    return {clip_id for clip_id, live in zip(clip_ids, flags) if live}
+
+
+async def requeue(redis: ArqRedis, job: RenderJob) -> bool:
+    """Queue again a clip whose arq job is gone. arq keeps a finished (or expired) job's result
+    under its id and refuses the id while it exists, so that result and the try count go first."""
+    await redis.delete(result_key_prefix + job.clip_id, retry_key_prefix + job.clip_id)
+    return await enqueue(redis, job)
+
+
+async def drop_dead(redis: Redis, clip_id: str, model: str) -> bool:
+    """Remove a queue entry arq holds no job for (True when there was one)."""
+    removed = await redis.eval(_DROP_DEAD, 3, queue_name(model), job_key_prefix + clip_id,
+                               in_progress_key_prefix + clip_id, clip_id)
+    return bool(removed)
 
 
 async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:

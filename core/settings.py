@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,23 +47,30 @@ class Settings(BaseSettings):
     # whether or not a worker is online (workers may be starting or scaled to zero).
     # Default: REELBOT_MODELS, with REELBOT_MODEL always included.
     catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Where weights come from, per model: a hub id or a local folder (default: the registry's hub id).
+    # Where weights come from, per model: a local folder or a hub id, "owner/name@revision" to pin
+    # a commit (default: the catalog's pinned hub id). Fetched by `reelbot fetch-models` or the worker.
     model_sources: dict[str, str] = Field(default_factory=dict)
     # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
     model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
     device: str = "auto"
+    # A worker without a GPU refuses full-size models (tens of GB, hours per clip) unless this is set.
+    allow_cpu: bool = False
     # Speed knobs per model ("*": every model) over defaults for the card's memory, e.g.
     # {"ltx-video": {"dtype": "bf16", "compile": true, "cache": "first-block"}}; see inference/knobs.py.
     knobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Camera LoRAs per model, -camera move → LoRA folder, file or hub id, e.g.
     # {"ltx-video": {"zoom in": "/loras/ltx-zoom-in"}}; see inference/camera.py.
     camera_loras: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # A text-promptable segmentation model (CLIPSeg: a hub id such as CIDAS/clipseg-rd64-refined,
+    # a folder, or clipseg-tiny) that masks what an edit's instruction names; unset, masked
+    # edits (VACE) change the whole frame. See inference/masks.py.
+    segmenter: str | None = None
 
     # Worker
     job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")
     heartbeat_seconds: float = Field(3.0, gt=0, le=60)
-    # A dead worker's job is picked up again within lease_seconds (see worker/lease.py).
+    # A dead worker's job is picked up again within lease_seconds (core.queue.renew_lease, RenderWorker).
     lease_seconds: float = Field(15.0, gt=1, le=300)
     max_tries: int = Field(3, ge=1, le=20)
     # arq polls the queue; this is the pick-up latency an idle worker adds to every job.
@@ -94,6 +100,18 @@ class Settings(BaseSettings):
     video_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     video_max_seconds: float = Field(10.0, gt=0)
 
+    # Image safety (core/safety.py, worker/safety.py): a transformers image-classification
+    # model that the worker runs on attachments before a render and on frames sampled across
+    # every finished clip. Off: nothing is checked (and /help says so).
+    safety_check: bool = True
+    # A hub id or a local folder; unset: a test classifier on a worker serving only tiny test
+    # models, else core.safety.DEFAULT_CLASSIFIER (core.safety.classifier).
+    safety_model: str | None = None
+    # An image is flagged when the scores of its unsafe labels add up to this or more.
+    safety_threshold: float = Field(0.5, ge=0, le=1)
+    safety_labels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["nsfw"], min_length=1)
+    safety_frames: int = Field(8, ge=1, le=64)  # sampled across a clip or an attached video
+
     # Bot (bot/). The consumer name must stay the same across restarts of one bot process,
     # so it re-reads the outcomes it had not finished posting; give each shard process its own.
     bot_consumer: str = Field("bot", pattern=r"^[\w.:-]{1,64}$")
@@ -107,8 +125,16 @@ class Settings(BaseSettings):
     gallery_host: str = "127.0.0.1"
     gallery_port: int = Field(8080, ge=1, le=65535)
     gallery_url: str | None = None
+    # `reelbot up` with no Discord token (and `reelbot sandbox`): the local Discord's page, on loopback.
+    sandbox_port: int = Field(8765, ge=1, le=65535)
     # Upvotes that post a clip to the showcase channel (core/showcase.py).
     showcase_votes: int = Field(5, ge=1)
+
+    # The reconciler in `reelbot exporter` (core/reconcile.py): every reconcile_seconds (0: never)
+    # it finds unfinished clips with no arq job, and queues again those younger than
+    # requeue_within_seconds; older ones are reported failed to the member.
+    reconcile_seconds: float = Field(30.0, ge=0)
+    requeue_within_seconds: float = Field(3600.0, ge=0)
 
     # Metrics and health: /metrics, /livez, /readyz (worker, `reelbot exporter`). Unset: the
     # worker serves none (several local workers would fight over one port); deploy/ sets both.
@@ -119,7 +145,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
 
-    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", "warm_up", mode="before")
+    @field_validator("models", "catalog", "banned_terms", "discord_shard_ids", "warm_up", "safety_labels",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value):
         # Accept "a,b" as well as a JSON list: operators type both.
@@ -175,8 +202,3 @@ def load_settings(**overrides) -> Settings:
         raise SettingsError(f"bad setting {name}: {first['msg']}") from None
     except _SourceError as exc:
         raise SettingsError(f"bad setting: {exc}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()

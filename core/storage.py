@@ -2,6 +2,12 @@
 
 Keys come from the clip id (see contract.video_key), so a re-run overwrites instead of
 duplicating. Calls are blocking; async callers wrap them in `asyncio.to_thread`.
+
+Only keys under `public/` (contract.PUBLIC_PREFIX: public clips' video and poster, copied
+there once the clip is posted, see core/media.py) may be world-readable: with
+REELBOT_PUBLIC_BASE_URL they get a permanent URL under it, and the deployment makes only that
+prefix public (deploy/compose.yaml). Every other key (members' inputs, private clips, clips
+not posted yet) is served by a presigned URL that expires (S3), or not at all (a folder).
 """
 
 from __future__ import annotations
@@ -12,14 +18,37 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
+from core.contract import PUBLIC_PREFIX
+
 
 class Storage:
+    public_base_url: str | None = None
+
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def copy(self, source: str, target: str) -> None: ...
     def url(self, key: str) -> str: ...
+
+    def public_url(self, key: str) -> str | None:
+        """A URL that keeps working, for a key under public/ when a public base URL is set; else None."""
+        if not self.public_base_url or not key.startswith(PUBLIC_PREFIX):
+            return None
+        return f"{self.public_base_url.rstrip('/')}/{quote(self._public_path(_check_key(key)))}"
+
+    def _public_path(self, key: str) -> str:
+        return key
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under `prefix` (which must end in "/"); returns how many."""
+        if not prefix.endswith("/"):
+            raise ValueError(f"a prefix to delete must end in '/': {prefix!r}")
+        found = self.keys(_check_key(prefix.rstrip("/")) + "/")
+        for key in found:
+            self.delete(key)
+        return len(found)
 
 
 def _content_type(key: str, given: str | None) -> str:
@@ -56,7 +85,16 @@ class FileStorage(Storage):
         return self._path(key).is_file()
 
     def delete(self, key):
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Empty folders left behind (clips/<id>/) go too, up to the root.
+        for parent in path.parents:
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
     def keys(self, prefix=""):
         if not self.root.exists():
@@ -64,16 +102,25 @@ class FileStorage(Storage):
         found = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
         return sorted(k for k in found if k.startswith(prefix))
 
+    def copy(self, source, target):
+        self.put(target, self.get(source))
+
     def url(self, key):
-        if self.public_base_url:
-            return f"{self.public_base_url.rstrip('/')}/{quote(_check_key(key))}"
-        return self._path(key).as_uri()
+        """The public URL of a public key; otherwise the file's own path, which only this host can
+        read (the gallery serves public clips from the folder itself, gallery/media.py)."""
+        return self.public_url(key) or self._path(key).as_uri()
 
 
 class S3Storage(Storage):
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  public_base_url: str | None = None, presign_seconds: int = 3600, client=None):
-        import boto3  # only processes that use S3 pay for the import
+        try:
+            import boto3  # only processes that use S3 pay for the import (and install it: reelbot[s3])
+        except ImportError:
+            from core.settings import SettingsError
+
+            raise SettingsError("bad setting REELBOT_STORAGE_URL: s3:// storage needs boto3 "
+                                "(pip install 'reelbot[s3]')") from None
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -114,10 +161,17 @@ class S3Storage(Storage):
             out.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(out)
 
+    def copy(self, source, target):
+        # Server-side: the bytes never pass through this process.
+        self.client.copy_object(Bucket=self.bucket, Key=self._key(target),
+                                CopySource={"Bucket": self.bucket, "Key": self._key(source)})
+
+    def _public_path(self, key):
+        return self._key(key)  # the base URL is the bucket's; objects sit under the prefix
+
     def url(self, key):
-        if self.public_base_url:
-            return f"{self.public_base_url.rstrip('/')}/{quote(self._key(key))}"
-        return self.client.generate_presigned_url(
+        """The permanent public URL of a public key; otherwise a presigned one that expires."""
+        return self.public_url(key) or self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=self.presign_seconds
         )
 

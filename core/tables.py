@@ -1,4 +1,5 @@
-"""The SQL schema: clips, members, votes and per-server settings (SQLAlchemy 2 declarative)."""
+"""The SQL schema: clips, members, votes, per-server settings, per-server bans, reports and
+the moderation audit log (SQLAlchemy 2 declarative)."""
 
 from __future__ import annotations
 
@@ -50,9 +51,14 @@ class Clip(Base):
     fps: Mapped[int | None] = mapped_column(Integer)
     num_frames: Mapped[int | None] = mapped_column(Integer)
     duration: Mapped[float | None] = mapped_column(Float)
+    # An edit: the thing its mask covered, or "whole frame" (inference/masks.py). 0006.
+    edit_region: Mapped[str | None] = mapped_column(String(200))
 
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The image-safety check flagged the clip (worker/safety.py): posted only in an
+    # age-restricted channel, and never public (galleries, showcase). 0005.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
     # The showcase channel post (core/showcase.py): claimed once when votes reach the threshold.
     showcased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -86,6 +92,8 @@ class Member(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(100))
     defaults: Mapped[dict] = mapped_column(JSON, default=dict)  # flags from /settings
+    # The operator-wide ban (`reelbot ban`): no clips in any server, hidden from the web
+    # gallery. A server's own ban is a GuildBan row.
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
     ban_reason: Mapped[str | None] = mapped_column(Text)
     usage_day: Mapped[date | None] = mapped_column(Date)
@@ -111,4 +119,70 @@ class GuildSettings(Base):
     banned_terms: Mapped[list] = mapped_column(JSON, default=list)
     gallery_channel_id: Mapped[str | None] = mapped_column(String(32))
     allowed_channel_ids: Mapped[list] = mapped_column(JSON, default=list)
+    mod_channel_id: Mapped[str | None] = mapped_column(String(32))  # where reports go (/admin mod-channel), 0005
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class GuildBan(Base):
+    """A server manager's `/admin ban`: no clips in that server only (core/bans.py)."""
+
+    __tablename__ = "guild_bans"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    banned_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Report(Base):
+    """Members' reports of one clip (core/reports.py): one row and one moderator message per
+    clip, however many members report it; `count` is the number of distinct reporters."""
+
+    __tablename__ = "reports"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
+    guild_id: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="open")  # open | deleted | dismissed
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    # The moderators' message: claimed (posting_since) before it is sent, so two reports at
+    # once post it once; its id recorded after.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    posting_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Reporter(Base):
+    __tablename__ = "reporters"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("reports.clip_id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One moderation decision (core/audit.py). `actor` is who decided: a member's id, or
+    "operator" (the command line), or "safety-check" (the worker's classifier)."""
+
+    __tablename__ = "audit_log"
+
+    # BIGINT on PostgreSQL; SQLite's autoincrementing key must be INTEGER.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    guild_id: Mapped[str | None] = mapped_column(String(32))  # None: operator-wide or a DM
+    action: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[str | None] = mapped_column(String(32))  # whom it is about
+    actor: Mapped[str | None] = mapped_column(String(32))
+    clip_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text)  # the member's own words, when a prompt is concerned
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_audit_guild_created", "guild_id", "created_at"),
+        Index("ix_audit_member_created", "member_id", "created_at"),
+        Index("ix_audit_created", "created_at"),
+    )

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from core.db import dialect_of, insert_ignoring
 from core.tables import Clip, Vote, utcnow
 
 
@@ -35,9 +34,8 @@ async def toggle_vote(session: async_sessionmaker, clip_id: str, member_id: str)
         async with session.begin() as s:
             # Writes first: on SQLite a transaction that read before writing can fail to
             # upgrade its snapshot when another vote commits in between.
-            insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
-            added = await s.execute(insert(Vote).values(clip_id=clip_id, member_id=member_id, created_at=utcnow())
-                                    .on_conflict_do_nothing(index_elements=["clip_id", "member_id"]))
+            added = await s.execute(insert_ignoring(dialect_of(s), Vote, ["clip_id", "member_id"], clip_id=clip_id,
+                                                    member_id=member_id, created_at=utcnow()))
             if added.rowcount == 1:
                 change = 1
             else:
@@ -53,14 +51,3 @@ async def toggle_vote(session: async_sessionmaker, clip_id: str, member_id: str)
     except (_NoClip, IntegrityError):  # IntegrityError: the clip id names no clip
         return None
     return VoteResult(voted=change > 0, count=count)
-
-
-async def vote_count(session: async_sessionmaker, clip_id: str) -> int:
-    async with session() as s:
-        return await s.scalar(select(Clip.vote_count).where(Clip.id == clip_id)) or 0
-
-
-async def has_voted(session: async_sessionmaker, clip_id: str, member_id: str) -> bool:
-    async with session() as s:
-        found = await s.scalar(select(Vote.member_id).where(Vote.clip_id == clip_id, Vote.member_id == member_id))
-    return found is not None

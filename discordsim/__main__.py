@@ -1,7 +1,8 @@
 """`python -m discordsim`: an offline Discord for the sandbox, seeded with a guild, a channel and members.
 
 Prints the environment to point `reelbot bot` at it, then serves until interrupted. Act as a
-member through the /_sim/ control API (see discordsim/README.md).
+member in the browser (the sandbox page at the printed address) or through the /_sim/
+control API (see discordsim/README.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import signal
 
+from .sandbox import DEFAULT_MEMBERS, SandboxPage, SeededMember, seed
 from .sim import MiB, DiscordSim
 
 
@@ -23,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--application-id", type=int, default=None)
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--guild", default="Test Server")
-    parser.add_argument("--channel", default="general")
+    parser.add_argument("--channel", action="append", default=None, help="channel names (repeatable); default: general")
     parser.add_argument("--member", action="append", default=None,
                         help="member names (repeatable); default: alice, plus mod and admin")
     parser.add_argument("--upload-limit-mib", type=float, default=10)
@@ -34,14 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     sim = DiscordSim(token=args.token, application_id=args.application_id, strict=not args.lenient,
                      host=args.host, port=args.port, shard_count=args.shards)
+    members = tuple(SeededMember(name) for name in args.member) if args.member else DEFAULT_MEMBERS
+    guild = seed(sim, args.guild, tuple(args.channel or ["general"]), members,
+                 upload_limit=int(args.upload_limit_mib * MiB))
+    page = SandboxPage(sim, guild)
     await sim.start()
-    guild = sim.add_guild(args.guild, attachment_size_limit=int(args.upload_limit_mib * MiB))
-    channel = sim.add_channel(guild, args.channel)
-    for name in args.member or ["alice"]:
-        sim.add_member(guild, name)
-    if args.member is None:
-        sim.add_member(guild, "mod", manage_messages=True)
-        sim.add_member(guild, "admin", manage_guild=True)
+    channel = next(iter(guild.channels.values()))
+    print(f"discordsim page={page.url}", flush=True)
     print(f"discordsim api_base={sim.api_base}", flush=True)
     print(f"discordsim gateway_url={sim.gateway_url}", flush=True)
     print(f"REELBOT_DISCORD_API_BASE={sim.api_base}", flush=True)

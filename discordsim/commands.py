@@ -31,11 +31,12 @@ class Registry:
     def list(self, scope: int | None) -> list[dict[str, Any]]:
         return [copy.deepcopy(c) for c in self.scopes.get(scope, {}).values()]
 
-    def find(self, guild_id: int | None, name: str) -> dict[str, Any] | None:
-        """The chat-input command a member in this guild (or DM, None) would invoke by name."""
+    def find(self, guild_id: int | None, name: str, kind: int = 1) -> dict[str, Any] | None:
+        """The command a member in this guild (or DM, None) would invoke by name: chat input
+        (kind 1, a slash command), user (2) or message (3, a message's Apps menu)."""
         for scope in ([guild_id, None] if guild_id is not None else [None]):
             for command in self.scopes.get(scope, {}).values():
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", 1) == kind:
                     return command
         return None
 
@@ -56,6 +57,7 @@ class Registry:
             built[int(command["id"])] = command
         self.scopes[scope] = built
         self.overwrites += 1
+        self.sim.changed("commands", scope)
         return self.list(scope)
 
     def upsert(self, scope: int | None, body: Any, *, strict: bool) -> tuple[bool, dict[str, Any]]:
@@ -63,6 +65,7 @@ class Registry:
         commands = self.scopes.setdefault(scope, {})
         created = int(command["id"]) not in commands
         commands[int(command["id"])] = command
+        self.sim.changed("commands", scope)
         return created, copy.deepcopy(command)
 
     def get(self, scope: int | None, command_id: int) -> dict[str, Any]:
@@ -77,11 +80,13 @@ class Registry:
         command = self._build(scope, merged, strict=strict, where="")
         self.scopes[scope].pop(command_id, None)
         self.scopes[scope][int(command["id"])] = command
+        self.sim.changed("commands", scope)
         return copy.deepcopy(command)
 
     def delete(self, scope: int | None, command_id: int) -> None:
         if self.scopes.get(scope, {}).pop(command_id, None) is None:
             raise errors.unknown("application command", errors.UNKNOWN_COMMAND)
+        self.sim.changed("commands", scope)
 
     def _build(self, scope: int | None, definition: Any, *, strict: bool, where: str) -> dict[str, Any]:
         prefix = f"{where}." if where else ""

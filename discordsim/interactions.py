@@ -327,7 +327,6 @@ class SimInteraction:
 
     def metadata(self) -> dict[str, Any]:
         """`interaction_metadata` and the deprecated `interaction` of messages this interaction made."""
-        sim = self.sim
         meta: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,
@@ -335,7 +334,7 @@ class SimInteraction:
             "authorizing_integration_owners": owners(self.guild),
         }
         if self.type == APPLICATION_COMMAND:
-            meta.update(name=self.command_name, command_type=1)
+            meta.update(name=self.command_name, command_type=self.data.get("type", 1))
         elif self.type == MESSAGE_COMPONENT and self.source_message is not None:
             meta["interacted_message_id"] = str(self.source_message.id)
         elif self.type == MODAL_SUBMIT and self.parent is not None:

@@ -238,7 +238,7 @@ def check_components(components: list[Any], *, v2: bool) -> None:
 def _check_button(item: dict[str, Any], here: str) -> None:
     style = item.get("style")
     if style not in (1, 2, 3, 4, 5, 6):
-        raise form_error(f"{here}.style", "BASE_TYPE_CHOICES", f"Value must be one of {{1, 2, 3, 4, 5, 6}}.",
+        raise form_error(f"{here}.style", "BASE_TYPE_CHOICES", "Value must be one of {1, 2, 3, 4, 5, 6}.",
                          rule="message_limits")
     if style == 5 and not item.get("url"):
         raise form_error(f"{here}.url", "BASE_TYPE_REQUIRED", "This field is required", rule="message_limits")

@@ -144,6 +144,7 @@ class Channel:
     position: int = 0
     parent_id: int | None = None
     bot_deny: int = 0  # permission bits denied to the bot here (an overwrite)
+    nsfw: bool = False  # age-restricted (text channels; a thread is its parent's, and says nothing itself)
     # threads
     owner_id: int | None = None
     archived: bool = False

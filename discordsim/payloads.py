@@ -115,7 +115,7 @@ def channel(sim: "DiscordSim", c: model.Channel) -> dict[str, Any]:
     base.update(
         position=c.position,
         permission_overwrites=overwrites,
-        nsfw=False,
+        nsfw=c.nsfw,
         parent_id=None,
         topic=None,
         default_auto_archive_duration=1440,

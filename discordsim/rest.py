@@ -53,7 +53,10 @@ Handler = Callable[[Request], Awaitable[tuple[int, Any]]]
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
-    body = None if status == 204 else json.dumps(data, separators=(",", ":")).encode()
+    if status == 204:
+        # No body, and so no JSON content type: discord.py would try to parse the empty body.
+        return web.Response(status=204, headers=headers or {})
+    body = json.dumps(data, separators=(",", ":")).encode()
     return web.Response(status=status, body=body, headers={**JSON_HEADERS, **(headers or {})})
 
 

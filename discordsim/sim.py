@@ -27,7 +27,7 @@ from .ids import Clock, Snowflakes
 from .interactions import SimInteraction
 from .messages import Body, Upload
 from .rest import RequestRecord, Rest, unknown_api
-from .slash import build_command_data, build_modal_data
+from .slash import build_command_data, build_modal_data, check_visible
 from .store import Store
 
 log = logging.getLogger("discordsim")
@@ -62,6 +62,11 @@ class DiscordSim:
         self.faults = Faults()
         self.gateway = Gateway(self, heartbeat_interval_ms)
         self.rest = Rest(self)
+        # Who is told of every change members could see (the sandbox page's live updates):
+        # callables (kind, object) with kind "message", "delete", "channel", "commands", "violation".
+        self.listeners: list[Callable[[str, Any], None]] = []
+        # Callables that add routes to the app before the catch-all (the sandbox page).
+        self.extensions: list[Callable[[web.Application], None]] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -73,6 +78,8 @@ class DiscordSim:
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_file)
         install_control(self, app)
+        for extend in self.extensions:
+            extend(app)
         app.router.add_route("*", "/{tail:.*}", unknown_api(self))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -116,6 +123,14 @@ class DiscordSim:
     def secret_suffix(self) -> str:
         return secrets.token_urlsafe(24)
 
+    def changed(self, kind: str, obj: Any) -> None:
+        """Tell the listeners; one that fails is logged, never breaks the request that made the change."""
+        for listener in list(self.listeners):
+            try:
+                listener(kind, obj)
+            except Exception:
+                log.exception("discordsim listener failed on %s", kind)
+
     # ---- the world -----------------------------------------------------------------------
 
     def add_guild(self, name: str, *, attachment_size_limit: int = 10 * MiB,
@@ -131,14 +146,16 @@ class DiscordSim:
                 session.push("GUILD_CREATE", payloads.guild_create(self, guild))
         return guild
 
-    def add_channel(self, guild: model.Guild, name: str, *, bot_deny: int = 0) -> model.Channel:
+    def add_channel(self, guild: model.Guild, name: str, *, bot_deny: int = 0, nsfw: bool = False) -> model.Channel:
+        """A text channel; `nsfw`: age-restricted (its threads are too)."""
         channel = model.Channel(self.ids.next(), model.GUILD_TEXT, name, guild=guild,
                                 position=sum(1 for c in guild.channels.values() if not c.is_thread),
-                                bot_deny=bot_deny)
+                                bot_deny=bot_deny, nsfw=nsfw)
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(self, channel), guild_id=guild.id,
                               intent=gw.GUILDS)
+        self.changed("channel", channel)
         return channel
 
     def add_member(self, guild: model.Guild, name: str, *, manage_messages: bool = False,
@@ -178,11 +195,16 @@ class DiscordSim:
     def dm_channel(self, member: model.Member | model.User) -> model.Channel:
         return self.dm_for_user(member.user if isinstance(member, model.Member) else member)
 
+    def existing_dm(self, member: model.Member | model.User) -> model.Channel | None:
+        """The member's DM channel with the bot, if either side opened it (None: never)."""
+        return self._dms.get(member.id)
+
     def dm_for_user(self, user: model.User) -> model.Channel:
         if user.id not in self._dms:
             channel = model.Channel(self.ids.next(), model.DM, "", recipient=user)
             self._dms[user.id] = channel
             self.channels[channel.id] = channel
+            self.changed("channel", channel)
         return self._dms[user.id]
 
     def open_thread(self, parent: model.Channel, name: str, *, thread_id: int | None = None,
@@ -198,6 +220,7 @@ class DiscordSim:
             starter.thread = thread
         self.gateway.dispatch("THREAD_CREATE", payloads.thread_create(self, thread, newly_created=True),
                               guild_id=parent.guild.id, intent=gw.GUILDS)
+        self.changed("channel", thread)
         return thread
 
     def remove_channel(self, channel: model.Channel) -> None:
@@ -215,6 +238,7 @@ class DiscordSim:
         else:
             self.gateway.dispatch("CHANNEL_DELETE", payloads.channel(self, channel), guild_id=channel.guild.id,
                                   intent=gw.GUILDS)
+        self.changed("channel", channel)
 
     # ---- permissions and limits ----------------------------------------------------------
 
@@ -285,6 +309,30 @@ class DiscordSim:
         data = build_command_data(self, definition, acting, where, options, {}, subcommand, check=False,
                                   focused=focused)
         ix = SimInteraction(self, type=ix_mod.AUTOCOMPLETE, member=acting, channel=where, data=data,
+                            command_name=command)
+        return self._dispatch_interaction(ix)
+
+    async def message_command(self, member: model.Member, message: model.Message | int, command: str, *,
+                              check: bool = True) -> SimInteraction:
+        """A member picks `command` in a message's Apps menu (a message command the bot registered)."""
+        msg = self.store.messages.get(message if isinstance(message, int) else message.id)
+        if msg is None or msg.deleted:
+            raise ValueError(f"message {message!r} does not exist (deleted?)")
+        where = self._resolve_channel(msg.channel_id)
+        acting = self._membership(member, where)
+        if msg.ephemeral and msg.visible_to != member.id:
+            raise ValueError(f"{member!r} cannot see ephemeral message {msg.id}")
+        definition = self.registry.find(where.guild_id, command, kind=3)
+        if definition is None:
+            raise ValueError(f"no message command {command!r} is registered for {where.guild!r} or globally")
+        if check:
+            check_visible(definition, acting, where)
+        data: dict[str, Any] = {"id": definition["id"], "name": definition["name"], "type": 3,
+                                "target_id": str(msg.id),
+                                "resolved": {"messages": {str(msg.id): payloads.message(self, msg)}}}
+        if definition.get("guild_id"):
+            data["guild_id"] = definition["guild_id"]
+        ix = SimInteraction(self, type=ix_mod.APPLICATION_COMMAND, member=acting, channel=where, data=data,
                             command_name=command)
         return self._dispatch_interaction(ix)
 
@@ -399,6 +447,7 @@ class DiscordSim:
         violation = model.Violation(rule, detail, method, path)
         self.violations.append(violation)
         log.warning("discordsim violation: %r", violation)
+        self.changed("violation", violation)
 
     def drop_gateway(self, resume: bool = True, *, shard: int | None = None) -> int:
         return self.gateway.drop(resume=resume, shard=shard)
@@ -449,5 +498,17 @@ class DiscordSim:
         if att is None or str(att.url.rsplit("/", 3)[1]) != request.match_info["channel_id"]:
             return web.Response(status=404, body=b'{"message": "404: Not Found", "code": 0}',
                                 headers={"Content-Type": "application/json"})
-        return web.Response(body=att.data, headers={"Content-Type": att.content_type or "application/octet-stream"})
+        headers = {"Content-Type": att.content_type or "application/octet-stream", "Accept-Ranges": "bytes"}
+        try:
+            wanted = request.http_range
+        except ValueError:
+            wanted = slice(None, None)
+        if wanted.start is None and wanted.stop is None:
+            return web.Response(body=att.data, headers=headers)
+        # A Range request, as a browser's <video> sends: the CDN answers 206 with that part.
+        start, stop, _ = wanted.indices(att.size)
+        if start >= att.size or start >= stop:
+            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{att.size}"})
+        return web.Response(status=206, body=att.data[start:stop],
+                            headers={**headers, "Content-Range": f"bytes {start}-{stop - 1}/{att.size}"})
 

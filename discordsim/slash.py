@@ -22,7 +22,7 @@ def build_command_data(sim: "DiscordSim", command: dict[str, Any], member: model
                        options: dict[str, Any], attachments: dict[str, tuple[str, bytes, str | None]],
                        subcommand: str | None, *, check: bool, focused: str | None = None) -> dict[str, Any]:
     if check:
-        _check_visible(command, member, channel)
+        check_visible(command, member, channel)
     definitions = command.get("options") or []
     path = subcommand.split() if subcommand else []
     chain: list[dict[str, Any]] = []
@@ -64,7 +64,7 @@ def build_command_data(sim: "DiscordSim", command: dict[str, Any], member: model
     return data
 
 
-def _check_visible(command: dict[str, Any], member: model.Member, channel: model.Channel) -> None:
+def check_visible(command: dict[str, Any], member: model.Member, channel: model.Channel) -> None:
     if channel.is_dm:
         contexts = command.get("contexts")
         if command.get("guild_id") or command.get("dm_permission") is False or (contexts is not None and 1 not in contexts):

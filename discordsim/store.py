@@ -112,6 +112,7 @@ class Store:
             channel.last_message_id = msg.id
             channel.message_count += 1
             self._dispatch("MESSAGE_CREATE", msg)
+        self.sim.changed("message", msg)
         return msg
 
     def _reference(self, channel: model.Channel, ref: Any) -> dict[str, Any] | None:
@@ -158,11 +159,13 @@ class Store:
             msg.edited_timestamp = self.sim.clock.iso()
         if not msg.ephemeral:
             self._dispatch("MESSAGE_UPDATE", msg)
+        self.sim.changed("message", msg)
         return msg
 
     def delete(self, msg: model.Message) -> None:
         msg.deleted = True
         self.by_channel[msg.channel_id].remove(msg)
+        self.sim.changed("delete", msg)
         if msg.ephemeral:
             return
         data: dict[str, Any] = {"id": str(msg.id), "channel_id": str(msg.channel_id)}

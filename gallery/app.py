@@ -83,7 +83,7 @@ def make_app(settings: Settings, *, engine: AsyncEngine | None = None, storage: 
     gallery.templates.globals.update(css_url=str(static.url_for(filename="gallery.css")),
                                      icon_url=str(static.url_for(filename="favicon.svg")))
     if media.served_here:
-        router.add_get(MEDIA_PREFIX + "{key:clips/.+}", pages.media, name="media")
+        router.add_get(MEDIA_PREFIX + "{key:(public/)?clips/.+}", pages.media, name="media")
 
     if owns_engine:
         async def dispose(_app):

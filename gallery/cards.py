@@ -14,6 +14,8 @@ from gallery.media import MediaUrls
 from core.catalog import MODELS, TINY_LABEL
 
 PROMPT_TITLE_CHARS = 90  # page titles and unfurl titles
+# How a clip with a parent was made from it, as its lineage says; any other task is a remix.
+MADE_AS = {"extend": "extension", "edit": "edit"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class ClipCard:
     video_url: str | None
     poster_url: str | None
     remix_command: str  # what to paste in Discord to make a variation
+    task: str
+    made_as: str | None  # with a parent: "remix", "extension" or "edit" of it
+    edit_region: str | None  # an edit: what it was allowed to change (a phrase, or "whole frame")
 
     @property
     def title(self) -> str:
@@ -59,9 +64,13 @@ def _flags(clip: Clip) -> Flags:
 
 def remix_command(clip: Clip, flags: Flags) -> str:
     """`/create prompt: …` with the clip's flags, seed and model: pasted in Discord it makes
-    this clip again, and editing the prompt part makes a variation of it."""
+    this clip again, and editing the prompt part makes a variation of it. An edit's is
+    `/edit clip: <its source> prompt: …`."""
     again = flags.model_copy(update=dict(seed=clip.seed, model=clip.model, private=False))
-    return "/create prompt: " + Request(prompt=clip.prompt, flags=again).to_text()
+    text = Request(prompt=clip.prompt, flags=again).to_text()
+    if clip.task == "edit":
+        return f"/edit clip: {clip.parent_id or clip.id} prompt: {text}"
+    return "/create prompt: " + text
 
 
 def _iso(moment: datetime | None) -> str:
@@ -95,4 +104,7 @@ def card(clip: Clip, media: MediaUrls, base: str) -> ClipCard:
         video_url=media.url(clip.video_key, base),
         poster_url=media.url(clip.poster_key, base),
         remix_command=remix_command(clip, flags),
+        task=clip.task,
+        made_as=MADE_AS.get(clip.task, "remix") if clip.parent_id else None,
+        edit_region=clip.edit_region,
     )

@@ -1,12 +1,13 @@
 """Where a browser fetches a clip's video and poster from.
 
-S3 (and a file store with a public base URL): straight from storage, by public URL or a
-presigned one, never through this process. The `file://` default has no URL a browser
+A published clip's files (under public/, core/media.py) come from their permanent public
+URL when REELBOT_PUBLIC_BASE_URL is set. Otherwise S3 media come straight from storage by
+presigned URL, never through this process. The `file://` default has no URL a browser
 can use, so the gallery serves that folder itself at /media/, and only the stored video
 and poster of public clips: the key must be exactly one a public clip names, and the
-file must resolve inside the media folder, so `..`, symlinks out of it, inputs/ and
-private or deleted clips all answer 404. aiohttp's FileResponse answers Range requests,
-so video seeking works.
+file must resolve inside the media folder's clips/ or public/clips/, so `..`, symlinks out
+of it, inputs/ and private or deleted clips all answer 404. aiohttp's FileResponse answers
+Range requests, so video seeking works.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from core.contract import PUBLIC_PREFIX
 from core.storage import FileStorage, Storage
 
 MEDIA_PREFIX = "/media/"
@@ -31,7 +33,7 @@ class MediaUrls:
 
     def __init__(self, storage: Storage, presign_seconds: int = 3600):
         self.storage = storage
-        self.served_here = isinstance(storage, FileStorage) and not storage.public_base_url
+        self.served_here = isinstance(storage, FileStorage)
         self.reuse_seconds = presign_seconds / 2
         self._signed: dict[str, tuple[str, float]] = {}
 
@@ -39,6 +41,9 @@ class MediaUrls:
         """The URL for `key`; `base` (scheme://host) makes the locally served ones absolute."""
         if not key:
             return None
+        public = self.storage.public_url(key)
+        if public:
+            return public
         if self.served_here:
             return f"{base}{MEDIA_PREFIX}{quote(key)}"
         cached = self._signed.get(key)
@@ -53,10 +58,15 @@ class MediaUrls:
 
     def origins(self) -> list[str]:
         """Origins media comes from besides this site, for the Content-Security-Policy."""
-        if self.served_here:
-            return []
-        sample = urlsplit(self.storage.url("clips/csp/clip.mp4"))
-        return [f"{sample.scheme}://{sample.netloc}"] if sample.scheme in ("http", "https") else []
+        samples = [self.storage.public_url(PUBLIC_PREFIX + "clips/csp/clip.mp4")]
+        if not self.served_here:
+            samples.append(self.storage.url("clips/csp/clip.mp4"))
+        origins = []
+        for sample in filter(None, samples):
+            parts = urlsplit(sample)
+            if parts.scheme in ("http", "https") and f"{parts.scheme}://{parts.netloc}" not in origins:
+                origins.append(f"{parts.scheme}://{parts.netloc}")
+        return origins
 
 
 def local_file(storage: FileStorage, key: str, clip_video_key: str | None, clip_poster_key: str | None) -> Path | None:
@@ -68,7 +78,8 @@ def local_file(storage: FileStorage, key: str, clip_video_key: str | None, clip_
         path = (root / key).resolve(strict=True)
     except (OSError, RuntimeError):
         return None
-    if not path.is_relative_to(root / "clips") or not path.is_file():
+    inside = path.is_relative_to(root / "clips") or path.is_relative_to(root / PUBLIC_PREFIX / "clips")
+    if not inside or not path.is_file():
         return None
     return path
 
@@ -81,8 +92,8 @@ def file_response(path: Path, max_age: int = 3600) -> web.FileResponse:
 
 
 def clip_id_of(key: str) -> str | None:
-    """The clip id in a clips/<id>/<file> key."""
-    parts = key.split("/")
+    """The clip id in a clips/<id>/<file> or public/clips/<id>/<file> key."""
+    parts = key.removeprefix(PUBLIC_PREFIX).split("/")
     if len(parts) != 3 or parts[0] != "clips" or not parts[1] or not parts[2]:
         return None
     return parts[1]

@@ -233,3 +233,81 @@ def _top_level_boxes(data: bytes) -> list[str]:
             break
         offset += size
     return boxes
+
+
+# Sound codecs an MP4 carries that every player decodes: copied as they are; any other
+# (Opus or Vorbis from a WebM) is re-encoded to AAC.
+MP4_SOUND = ("aac", "mp3")
+AAC_BITRATE = 128_000
+
+
+def add_sound(mp4: bytes, source: bytes, seconds: float) -> bytes:
+    """`mp4` (video only) with the first `seconds` of `source`'s sound track beside it.
+
+    For clips made from a member's video (an edit, a restyle): the clip keeps the sound
+    the member gave, in step with the frames it was made from (both start at the source's
+    first video frame). The video is copied as it is; `mp4` comes back unchanged when the
+    source has no sound.
+    """
+    with av.open(io.BytesIO(source)) as src:
+        if not src.streams.audio:
+            return mp4
+        with tempfile.TemporaryDirectory(prefix="reelbot-sound-") as folder:
+            path = os.path.join(folder, "clip.mp4")
+            with av.open(io.BytesIO(mp4)) as video, \
+                    av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+                video_in = video.streams.video[0]
+                video_out = out.add_stream_from_template(video_in)
+                _sound(src, out, seconds)
+                for packet in video.demux(video_in):
+                    if packet.dts is not None:
+                        packet.stream = video_out
+                        out.mux(packet)
+            with open(path, "rb") as file:
+                return file.read()
+
+
+def _sound(src, out, seconds: float) -> None:
+    """Mux src's first audio track into `out`, from src's first video frame, for `seconds`."""
+    audio_in = src.streams.audio[0]
+    start = _start(src.streams.video[0]) if src.streams.video else 0.0
+    if audio_in.codec_context.name in MP4_SOUND:
+        audio_out = out.add_stream_from_template(audio_in)
+        base = audio_in.time_base
+        for packet in src.demux(audio_in):
+            if packet.pts is None or packet.dts is None:
+                continue
+            at = float(packet.pts * base) - start
+            if at < 0 or at >= seconds:
+                continue
+            shift = round(start / base)
+            packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = audio_out
+            out.mux(packet)
+        return
+    rate = audio_in.codec_context.sample_rate or 48_000
+    audio_out = out.add_stream("aac", rate=rate, layout="stereo")
+    audio_out.bit_rate = AAC_BITRATE
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+    wanted, written = round(seconds * rate), 0
+    skip = round(start * rate) - round(_start(audio_in) * rate)
+    for frame in src.decode(audio_in):
+        for chunk in resampler.resample(frame):
+            samples = chunk.to_ndarray()
+            if skip > 0:
+                cut = min(skip, samples.shape[1])
+                samples, skip = samples[:, cut:], skip - cut
+            samples = samples[:, : wanted - written]
+            if samples.shape[1] == 0:
+                continue
+            piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout="stereo")
+            piece.sample_rate, piece.pts = rate, written
+            written += samples.shape[1]
+            out.mux(audio_out.encode(piece))
+        if written >= wanted:
+            break
+    out.mux(audio_out.encode(None))
+
+
+def _start(stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0

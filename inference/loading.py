@@ -1,20 +1,18 @@
 """Where a model's weights come from, and loading them into a pipeline.
 
 A source is either a local folder in diffusers layout (model_index.json at the top) or a
-Hugging Face hub id. Both go through the same `DiffusionPipeline.from_pretrained` call;
-the folder's model_index.json names the pipeline class (LTXPipeline,
-LTXConditionPipeline, ...).
+Hugging Face hub id, `owner/name` or `owner/name@revision` (a pinned commit, as the catalog
+has them). Both go through the same `DiffusionPipeline.from_pretrained` call; the folder's
+model_index.json names the pipeline class (LTXPipeline, LTXConditionPipeline, ...). The
+worker fetches hub weights into the cache first (inference/weights.py, with progress) and
+loads the folder it got.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from core.catalog import ModelSpec
-
-# owner/name, as the hub spells repository ids.
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from core.catalog import ModelSpec, split_source
 
 
 class ModelSourceError(ValueError):
@@ -47,9 +45,9 @@ def _check_source(source: str) -> str:
         if not (folder / "model_index.json").exists():
             raise ModelSourceError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
         return str(folder)
-    if HUB_ID.match(source):
+    if split_source(source):
         return source
-    raise ModelSourceError(f"model source {source!r} is neither a folder nor a hub id (owner/name)")
+    raise ModelSourceError(f"model source {source!r} is neither a folder nor a hub id (owner/name[@revision])")
 
 
 def default_dtype(device: str):
@@ -71,7 +69,9 @@ def read_pipeline(spec: ModelSpec, source: str, dtype=None):
     # Loading bars would only clutter worker logs.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    pipeline = DiffusionPipeline.from_pretrained(source, dtype=dtype or default_dtype("cpu"))
+    hub = None if Path(source).expanduser().is_dir() else split_source(source)
+    repo, revision = hub or (source, None)
+    pipeline = DiffusionPipeline.from_pretrained(repo, revision=revision, dtype=dtype or default_dtype("cpu"))
     # model_index.json picks the class; make sure it is the family the spec describes,
     # so a misconfigured folder fails here and not with odd arguments mid-render.
     if not type(pipeline).__name__.lower().startswith(spec.family):

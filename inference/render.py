@@ -4,8 +4,12 @@
 seconds, motion, camera, and the pictures or clips the task needs). `Renderer.plan`
 turns that into a `Plan` for the model it holds: a resolution bucket, valid frame
 counts, conditioning media fitted to the bucket and sampled at the model's frame rate.
-The family module (inference/ltx.py, inference/wan.py) turns the plan into pipeline
+The family module (inference/ltx.py, wan.py, lucy.py) turns the plan into pipeline
 arguments, and `Renderer.render` runs the pipeline and returns the frames.
+
+A source clip (video-to-video, edit) sets the clip's defaults: its aspect, its length
+and its fps (within the -fps range), so an edit comes back as long, as fast and framed
+like what the member gave.
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ import numpy as np
 import torch
 
 from . import knobs as speed
-from . import ltx, media, wan
+from . import lucy, ltx, masks, media, wan
 from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
-from core.catalog import ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
+from core.catalog import MODELS, WAN_VACE, ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
+from core.contract import WHOLE_FRAME
+from core.flags import FPS_MAX, FPS_MIN
 
 if TYPE_CHECKING:
     import PIL.Image
 
-FAMILIES = {"ltx": ltx, "wan": wan}
+FAMILIES = {"ltx": ltx, "wan": wan, "lucy": lucy}
 
 # What each task needs besides the prompt, and how to name it to a member.
 REQUIRED = {
@@ -36,8 +42,18 @@ REQUIRED = {
     Task.KEYFRAMES: ("image", "last_image"),
     Task.VIDEO_TO_VIDEO: ("video",),
     Task.EXTEND: ("parent_video",),
+    Task.EDIT: ("video",),
 }
 INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video", "parent_video": "the clip to extend"}
+# Tasks whose source clip sets the clip's aspect, length and fps.
+SOURCE_TASKS = (Task.VIDEO_TO_VIDEO, Task.EDIT)
+# Edit pipelines that take a mask of what may change (the rest of each frame is kept).
+MASKED_EDITS = (WAN_VACE,)
+
+
+def masks_edits(spec: ModelSpec) -> bool:
+    """Whether `spec`'s edits take a mask (and so use a segmenter when one is configured)."""
+    return Task.EDIT in spec.tasks and spec.pipeline_for(Task.EDIT) in MASKED_EDITS
 
 
 class UnsupportedTask(ValueError):
@@ -49,6 +65,16 @@ class UnsupportedTask(ValueError):
         self.capable = [spec.name for spec in models_for_task(task)]
         others = ", ".join(self.capable) if self.capable else "none yet"
         super().__init__(f"{model} cannot do {task}; models that can: {others}")
+
+
+class UnsupportedReference(UnsupportedTask):
+    """An edit with a reference image, for a model whose edits follow the instruction alone."""
+
+    def __init__(self, model: str):
+        capable = [spec.name for spec in MODELS.values() if spec.edit_references]
+        ValueError.__init__(self, f"{model} edits from the instruction alone and cannot put in a reference "
+                                  f"image; models that can: {', '.join(capable) or 'none yet'}")
+        self.model, self.task, self.capable = model, Task.EDIT.value, capable
 
 
 class MissingInput(UnsupportedTask):
@@ -78,10 +104,12 @@ class RenderInput:
     steps: int | None = None  # None = model default
     image: PIL.Image.Image | None = None  # image-to-video; keyframes' first frame
     last_image: PIL.Image.Image | None = None  # keyframes' last frame
-    video: list[PIL.Image.Image] | None = None  # video-to-video source
+    # Clips are lists of pictures or a media.SourceClip (decoded to the plan's size when planned).
+    video: list[PIL.Image.Image] | media.SourceClip | None = None  # video-to-video and edit source
     video_fps: float | None = None  # its frame rate, when known
-    parent_video: list[PIL.Image.Image] | None = None  # extend: the clip to continue
+    parent_video: list[PIL.Image.Image] | media.SourceClip | None = None  # extend: the clip to continue
     parent_fps: float | None = None
+    reference: PIL.Image.Image | None = None  # edit: an object or character to put in
 
 
 @dataclass
@@ -94,6 +122,7 @@ class RenderOutput:
     seed: int
     model_seconds: float  # wall time of the pipeline call
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
+    edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
 
 
 @dataclass
@@ -112,8 +141,11 @@ class Plan:
     motion: int
     image: PIL.Image.Image | None = None
     last_image: PIL.Image.Image | None = None
-    video: list | None = None  # video-to-video source at model_fps, model_frames long
+    video: list | None = None  # video-to-video and edit source at model_fps, model_frames long
     context: list | None = None  # extend: the parent's last frames at model_fps
+    reference: PIL.Image.Image | None = None  # edit: the object or character to put in
+    mask: list | None = None  # masked edits: per frame, white where the edit may change it
+    edit_region: str | None = None  # what the mask covers: a phrase, or WHOLE_FRAME
 
 
 class Renderer:
@@ -122,12 +154,15 @@ class Renderer:
 
     def __init__(self, spec: ModelSpec, source: str | None = None, *, models_dir: Path | None = None,
                  device: str = "cpu", knobs: speed.Knobs | None = None, camera_loras: dict[str, str] | None = None,
-                 pipeline=None):
+                 pipeline=None, segmenter: masks.Segmenter | None = None):
         """Load `spec` from `source` (a folder or hub id; None: its default) and put the
         speed knobs on it (None: the defaults for this device). `pipeline` hands over one
-        already built in memory (its dtype as the caller made it) instead of loading."""
+        already built in memory (its dtype as the caller made it) instead of loading.
+        `segmenter` finds what an instruction names, for masked edits (None: they change
+        the whole frame)."""
         self.spec = spec
         self.device = device
+        self.segmenter = segmenter
         self.knobs = knobs or speed.resolve(spec, device, None)
         self.knobs.check()
         if pipeline is None:
@@ -156,32 +191,51 @@ class Renderer:
         if inp.motion not in MOTION_PHRASES:
             raise ValueError(f"motion must be 0..4, got {inp.motion}")
 
-        source = {Task.VIDEO_TO_VIDEO: inp.video, Task.EXTEND: inp.parent_video}.get(task, inp.image)
+        source = {Task.EXTEND: inp.parent_video, **dict.fromkeys(SOURCE_TASKS, inp.video)}.get(task, inp.image)
         width, height = nearest_bucket(spec, *(inp.aspect or media.aspect(source) or spec.default_aspect))
-        fps = inp.fps or (round(inp.parent_fps) if task == Task.EXTEND and inp.parent_fps else spec.native_fps)
+        fps = inp.fps or _source_fps(inp, task) or spec.native_fps
         seconds = inp.seconds or spec.default_seconds
-        if task == Task.VIDEO_TO_VIDEO and not inp.seconds:
-            seconds = len(inp.video) / (inp.video_fps or fps)  # restyle the whole source
+        if task in SOURCE_TASKS and not inp.seconds:
+            seconds = len(inp.video) / (inp.video_fps or fps)  # restyle or edit the whole source
         frames, output_frames = clip_frames(spec, fps, seconds)
         model_fps = fps if spec.fps_conditioned else spec.native_fps
 
         plan = Plan(task=task.value, pipeline=spec.pipeline_for(task), width=width, height=height, fps=fps,
                     model_fps=model_fps, model_frames=frames, output_frames=output_frames, skip=0,
                     motion=inp.motion)
-        fitted = lambda images: [media.fit(image, width, height) for image in images]  # noqa: E731
         if inp.image is not None and task in (Task.IMAGE_TO_VIDEO, Task.KEYFRAMES):
             plan.image = media.fit(inp.image, width, height)
         if task == Task.KEYFRAMES:
             plan.last_image = media.fit(inp.last_image, width, height)
-        if task == Task.VIDEO_TO_VIDEO:
-            plan.video = fitted(media.at_rate(inp.video, frames, inp.video_fps, model_fps))
+        if task in SOURCE_TASKS:
+            plan.video = media.sample(inp.video, frames, inp.video_fps, model_fps, width, height)
         if task == Task.EXTEND:
             # The lead-in: the parent's last k frames (k a valid count), rendered again as
             # the first frames so the new ones continue them; dropped from the clip.
             k = media.valid_count(len(inp.parent_video), spec.extend_frames, spec.frames_multiple)
-            plan.context = fitted(media.at_rate(inp.parent_video, k, inp.parent_fps, model_fps, from_end=True))
+            plan.context = media.sample(inp.parent_video, k, inp.parent_fps, model_fps, width, height, from_end=True)
             plan.model_frames, plan.skip = frames + k - 1, k - 1
+        if task == Task.EDIT:
+            self._plan_edit(plan, inp)
         return plan
+
+    def _plan_edit(self, plan: Plan, inp: RenderInput) -> None:
+        """The reference image, and what may change: a mask from the instruction where the
+        pipeline takes one and a segmenter is configured, else the whole frame."""
+        if inp.reference is not None:
+            if not self.spec.edit_references:
+                raise UnsupportedReference(self.spec.name)
+            # Kept whole (an object is not cropped): VACE pads it onto a white canvas itself.
+            plan.reference = media.contain(inp.reference, plan.width, plan.height)
+        plan.edit_region = WHOLE_FRAME
+        if not masks_edits(self.spec):
+            return
+        phrase = masks.target_phrase(inp.prompt) if self.segmenter is not None else None
+        found = self.segmenter.masks(plan.video, phrase) if phrase else None
+        if found is None:
+            plan.mask = [media.mask(plan.width, plan.height, generate=True)] * plan.model_frames
+        else:
+            plan.mask, plan.edit_region = found, phrase
 
     def pipeline_arguments(self, inp: RenderInput) -> dict:
         """The keyword arguments for the pipeline call, without the step callback."""
@@ -190,8 +244,10 @@ class Renderer:
     def _arguments(self, plan: Plan, inp: RenderInput) -> dict:
         spec = self.spec
         negative = inp.negative_prompt if inp.negative_prompt is not None else spec.default_negative_prompt
+        # An edit keeps the source's motion and camera: the instruction goes as written.
+        prompt = inp.prompt if plan.task == Task.EDIT else compose_prompt(inp.prompt, inp.camera, inp.motion)
         common = {
-            "prompt": compose_prompt(inp.prompt, inp.camera, inp.motion),
+            "prompt": prompt,
             "negative_prompt": negative or "",
             "width": plan.width,
             "height": plan.height,
@@ -242,6 +298,7 @@ class Renderer:
             seed=inp.seed,
             model_seconds=model_seconds,
             prompt=arguments["prompt"],
+            edit_region=plan.edit_region,
         )
 
     def _ready(self, plan: Plan, inp: RenderInput):
@@ -275,6 +332,13 @@ class Renderer:
             self.render(RenderInput(task=task, prompt="warm-up", aspect=(width, height), steps=steps, image=still,
                                     last_image=still, video=clip, parent_video=clip))
         return time.perf_counter() - started
+
+
+def _source_fps(inp: RenderInput, task: Task) -> int | None:
+    """The fps a clip keeps from its source (an extend's parent, an edit's video), within
+    what -fps allows: a 60 fps phone clip comes back at 30."""
+    rate = inp.parent_fps if task == Task.EXTEND else inp.video_fps if task in SOURCE_TASKS else None
+    return min(max(round(rate), FPS_MIN), FPS_MAX) if rate else None
 
 
 def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):

@@ -44,22 +44,32 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
         "wan-vace-1.3b": _tiny_wan_vace,
         "wan-i2v-14b": _tiny_wan_i2v,
         "wan-flf2v-14b": _tiny_wan_flf2v,
+        "lucy-edit-dev": _tiny_lucy,
     }
     if not spec.tiny or spec.mirrors not in builders:
         raise ValueError(f"{spec.name} is not a tiny model this module can build")
+    return _build(builders[spec.mirrors], folder, "model_index.json")
+
+
+def build_tiny_segmenter(folder: Path) -> Path:
+    """A random-weight CLIPSeg (inference/masks.py) with its processor, saved to `folder`."""
+    return _build(_tiny_clipseg, folder, "config.json")
+
+
+def _build(builder, folder: Path, marker: str) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-
     # fork_rng so that building a model leaves the caller's random state alone.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        pipeline = builders[spec.mirrors]()
+        parts = builder()
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        pipeline.save_pretrained(staging)
+        for part in parts if isinstance(parts, tuple) else (parts,):
+            part.save_pretrained(staging)
         os.rename(staging, folder)
     except OSError:
-        if not (folder / "model_index.json").exists():
+        if not (folder / marker).exists():
             raise
         # Someone else finished first; theirs is identical.
     finally:
@@ -204,6 +214,76 @@ def _tiny_wan_i2v(pos_embed_seq_len: int | None = None):
 def _tiny_wan_flf2v():
     # First-last-frame: the image embedding carries both frames' tokens, with positions.
     return _tiny_wan_i2v(pos_embed_seq_len=2 * CLIP_TOKENS)
+
+
+# --- Lucy Edit (Wan 2.2 5B) ------------------------------------------------------------------
+
+
+def _tiny_lucy():
+    from diffusers import AutoencoderKLWan, LucyEditPipeline, UniPCMultistepScheduler, WanTransformer3DModel
+
+    parts = _wan_parts()
+    # Wan 2.2's VAE: 48 latent channels, pixels folded 2x2 into 12 channels before three
+    # halvings, so 16 px and 4 frames per latent (the 5B's compression), as in diffusers' tests.
+    parts["vae"] = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=48,
+        in_channels=12,
+        out_channels=12,
+        is_residual=True,
+        patch_size=2,
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    )
+    # Wan 2.2 5B's shift; the scheduler config Lucy ships is not known offline.
+    parts["scheduler"] = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                 flow_shift=5.0)
+    # Noise and source latents side by side on the channel axis: 48 + 48 in, 48 out.
+    transformer = WanTransformer3DModel(**_wan_transformer_config(in_channels=96, out_channels=48))
+    return LucyEditPipeline(transformer=transformer, **parts)
+
+
+# --- the segmenter (CLIPSeg) -----------------------------------------------------------------
+
+# 64 px images in 16 px patches; two layers each side, both read by the decoder.
+CLIPSEG_IMAGE_SIZE, CLIPSEG_PATCH = 64, 16
+
+
+def _tiny_clipseg():
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        CLIPTokenizer,
+        ViTImageProcessorPil,
+    )
+
+    # A byte-pair tokenizer with no merges: single characters, word ends marked as CLIP does.
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + chars + [char + "</w>" for char in chars]
+    tokenizer = CLIPTokenizer(vocab={token: i for i, token in enumerate(tokens)}, merges=[], model_max_length=77)
+    # The Pillow processor: workers have no torchvision.
+    image_processor = ViTImageProcessorPil(size={"height": CLIPSEG_IMAGE_SIZE, "width": CLIPSEG_IMAGE_SIZE},
+                                        image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    config = CLIPSegConfig(
+        text_config=dict(vocab_size=len(tokens), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=CLIPSEG_IMAGE_SIZE, patch_size=CLIPSEG_PATCH),
+        projection_dim=16,
+        extract_layers=(0, 1),
+        reduce_dim=8,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=16,
+    )
+    model = CLIPSegForImageSegmentation(config).eval()
+    return model, CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
 # --- shared --------------------------------------------------------------------------------

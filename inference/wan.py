@@ -9,6 +9,8 @@
 | keyframes | WanImageToVideoPipeline (FLF2V) | `image` and `last_image` |
 |  | WanVACEPipeline | first and last frames kept, the frames between generated |
 | extend | WanVACEPipeline | the parent's last frames kept at the start, the rest generated |
+| edit | WanVACEPipeline | the source clip as `video`, a `mask` (white: may change) from the |
+|  |  | instruction's words or the whole frame, and the member's `reference_images` |
 
 Wan has no frame-rate input: it renders at its native 16 fps and the frames are retimed
 to the fps asked for (inference.media.retime), so motion keeps its real speed.
@@ -44,6 +46,12 @@ def arguments(spec: ModelSpec, plan: Plan, common: dict) -> dict:
         arguments["image"] = plan.image
         if plan.last_image is not None:
             arguments["last_image"] = plan.last_image
+    elif plan.pipeline == WAN_VACE and plan.task == Task.EDIT:
+        # The source is kept under the mask too (not greyed as for generated frames): VACE
+        # reads it as the picture to change, so the edit follows its shapes and motion.
+        arguments.update(video=plan.video, mask=plan.mask)
+        if plan.reference is not None:
+            arguments["reference_images"] = [plan.reference]
     elif plan.pipeline == WAN_VACE and plan.task != Task.TEXT_TO_VIDEO:
         arguments["video"], arguments["mask"] = _vace_inputs(plan)
     return arguments

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from core.catalog import Task
 from core.settings import SettingsError, load_settings
 
 
@@ -27,18 +28,50 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from core.catalog import MODELS
+    from core.catalog import MODELS, TINY_LABEL, Task
 
     settings = load_settings()
-    rows = [("model", "family", "tasks", "weights", "")]
+    rows = [("model", "family", "tasks", "sound", "weights", "")]
     for spec in MODELS.values():
         source = settings.model_sources.get(spec.name) or spec.hub_id or f"{settings.models_dir / spec.name} (built locally)"
-        label = "random weights: noise, not pictures" if spec.tiny else ""
-        rows.append((spec.name, spec.family, ",".join(sorted(spec.tasks)), source, label))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        tasks = ",".join(task for task in Task if task in spec.tasks)
+        rows.append((spec.name, spec.family, tasks, "sound" if spec.sound else "-", source,
+                     TINY_LABEL if spec.tiny else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + ("  " + row[4] if row[4] else ""))
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + ("  " + row[5] if row[5] else ""))
     return 0
+
+
+def cmd_fetch_models(args) -> int:
+    """Weights into the hub cache (HF_HOME) before any worker needs them, with progress bars;
+    run again after an interruption and it resumes."""
+    from pathlib import Path
+
+    from core.catalog import UnknownModel, get_model
+    from inference import weights
+    from worker.runtime import source_of
+
+    settings = _settings()
+    failed = 0
+    for name in args.models.split(",") if args.models else settings.served_models:
+        try:
+            spec = get_model(name.strip())
+        except UnknownModel as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        source = source_of(settings, spec)
+        if source is None or Path(source).expanduser().is_dir():
+            print(f"{spec.name}: nothing to fetch ({source or 'random weights, built locally on first use'})")
+            continue
+        try:
+            download = weights.plan(source)
+            print(f"{spec.name}: {download.describe()}", flush=True)
+            print(f"{spec.name}: ready in {weights.fetch(download, bars=True)}")
+        except weights.WeightsError as exc:
+            print(f"{spec.name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def cmd_render(args) -> int:
@@ -99,10 +132,34 @@ def cmd_sync_commands(args) -> int:
     return 0
 
 
+def cmd_ban(args) -> int:
+    from reelbot.moderation import ban
+
+    return ban(_settings(), args.user_id, args.reason)
+
+
+def cmd_unban(args) -> int:
+    from reelbot.moderation import unban
+
+    return unban(_settings(), args.user_id, args.reason)
+
+
+def cmd_audit(args) -> int:
+    from reelbot.moderation import print_audit
+
+    return print_audit(_settings(), args.guild, args.member, args.since, args.limit)
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
     return up(_settings(), args)
+
+
+def cmd_sandbox(args) -> int:
+    from reelbot.up import up
+
+    return up(_settings(), args, sandbox=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,10 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
     sub.add_parser("models", help="list the models, their tasks and weights").set_defaults(run=cmd_models)
 
+    fetch = sub.add_parser("fetch-models", help="download model weights into the cache, with progress bars "
+                           "(resumable; pinned revisions)")
+    fetch.add_argument("--models", help="comma-separated models (default REELBOT_MODELS)")
+    fetch.set_defaults(run=cmd_fetch_models)
+
     render = sub.add_parser("render", help="render one clip in this process, with a progress bar")
     render.add_argument("prompt", help='the prompt with its flags, e.g. "a fox in snow -ar 9:16 -seed 7"')
-    render.add_argument("--image", help="first frame (image-to-video)")
-    render.add_argument("--video", help="video to restyle (video-to-video)")
+    render.add_argument("--image", help="first frame (image-to-video); with --task edit: a reference to put in")
+    render.add_argument("--video", help="video to restyle (video-to-video) or to edit (--task edit)")
+    render.add_argument("--task", choices=[task.value for task in Task],
+                        help="what to do (default: from the inputs: video-to-video, image-to-video or text-to-video)")
     render.add_argument("--model", help="model name (see `reelbot models`)")
     render.add_argument("--out", default="clip.mp4", help="where to write the MP4")
     render.set_defaults(run=cmd_render)
@@ -141,9 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--guild", type=int, help="one server's id: instant, for testing (default: global)")
     sync.set_defaults(run=cmd_sync_commands)
 
-    up = sub.add_parser("up", help="the whole stack on this machine")
+    from reelbot.moderation import line_count, since, snowflake  # argument types
+
+    ban = sub.add_parser("ban", help="ban a member from every server (and the web gallery); /admin ban is per server")
+    ban.add_argument("user_id", type=snowflake, help="the member's Discord user id")
+    ban.add_argument("--reason", help="why (kept in the audit log)")
+    ban.set_defaults(run=cmd_ban)
+    unban = sub.add_parser("unban", help="lift an operator's ban (servers' own bans stay)")
+    unban.add_argument("user_id", type=snowflake, help="the member's Discord user id")
+    unban.add_argument("--reason", help="why (kept in the audit log)")
+    unban.set_defaults(run=cmd_unban)
+    audit = sub.add_parser("audit", help="print moderation decisions, oldest first")
+    audit.add_argument("--guild", type=snowflake, help="one server's id (default: every server, and the operator's)")
+    audit.add_argument("--member", type=snowflake, help="decisions about one member")
+    audit.add_argument("--since", type=since, help="a span (30m, 12h, 7d, 2w) or a date (2026-11-20); default: all")
+    audit.add_argument("--limit", type=line_count, default=500, help="at most this many, the newest (default 500)")
+    audit.set_defaults(run=cmd_audit)
+
+    up = sub.add_parser("up", help="the whole stack on this machine (the sandbox when no Discord token is set)")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")
     up.set_defaults(run=cmd_up)
+
+    sandbox = sub.add_parser("sandbox", help="the whole stack with a local Discord in the browser instead of "
+                             "Discord (REELBOT_SANDBOX_PORT, default 8765)")
+    sandbox.add_argument("--workers", type=int, default=1, help="worker processes to start")
+    sandbox.set_defaults(run=cmd_sandbox)
     return parser
 
 

@@ -10,6 +10,8 @@ from core.settings import Settings
 
 
 def _task(args) -> Task:
+    if args.task:
+        return Task(args.task)
     if args.video:
         return Task.VIDEO_TO_VIDEO
     if args.image:
@@ -22,11 +24,12 @@ def render_to_file(settings: Settings, args) -> int:
 
     from core.flags import FlagError, parse_prompt
     from core.jobs import new_job
-    from inference.encode import encode_mp4
+    from inference.encode import add_sound, encode_mp4
+    from core.contract import WHOLE_FRAME
     from core.catalog import MODELS, UnknownModel, get_model
     from inference.render import UnsupportedTask
-    from worker.inputs import decode_input, render_input
-    from worker.runtime import check_model_settings, load_renderer, pick_device
+    from worker.inputs import decode_input, render_input, sound_source
+    from worker.runtime import check_model_settings, load_renderer, load_segmenter, pick_device
 
     parsed = parse_prompt(args.prompt, max_prompt_chars=settings.max_prompt_chars, models=list(MODELS))
     if isinstance(parsed, FlagError):
@@ -38,14 +41,19 @@ def render_to_file(settings: Settings, args) -> int:
     except UnknownModel as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    task = _task(args)
     inputs = {}
-    for name in ("image", "video"):
-        if getattr(args, name):
-            inputs.update(decode_input(name, Path(getattr(args, name)).read_bytes()))
-    job = new_job(parsed, model=model, task=_task(args))
+    # An edit's --image is the reference to put in; otherwise it is the first frame.
+    names = {"image": "reference" if task == Task.EDIT else "image", "video": "video"}
+    for option, name in names.items():
+        if getattr(args, option):
+            inputs.update(decode_input(name, Path(getattr(args, option)).read_bytes()))
+    job = new_job(parsed, model=model, task=task)
 
     check_model_settings(settings)
-    renderer = load_renderer(settings, model, pick_device(settings.device), warm_up=False)
+    device = pick_device(settings.device)
+    renderer = load_renderer(settings, model, device, warm_up=False,
+                             segmenter=load_segmenter(settings, device, [model]))
     with tqdm(desc="rendering", unit="step", file=sys.stderr) as bar:
         def on_step(step: int, total: int) -> None:
             bar.total = total
@@ -56,8 +64,15 @@ def render_to_file(settings: Settings, args) -> int:
         except UnsupportedTask as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    Path(args.out).write_bytes(encode_mp4(out.frames, out.fps))
-    label = " (random weights: noise, not pictures)" if spec.tiny else ""
+    data = encode_mp4(out.frames, out.fps)
+    sound = sound_source(job, inputs)
+    if sound is not None:
+        data = add_sound(data, sound, out.num_frames / out.fps)
+    Path(args.out).write_bytes(data)
     print(f"wrote {args.out}: {out.width}x{out.height}, {out.num_frames} frames at {out.fps} fps "
-          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {model}{label}")
+          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {spec.label}")
+    if out.edit_region is not None:
+        segmenter = renderer.segmenter
+        how = f" (masked by {segmenter.label})" if segmenter and out.edit_region != WHOLE_FRAME else ""
+        print(f"edited: {out.edit_region}{how}" + ("; kept the source's sound" if sound is not None else ""))
     return 0

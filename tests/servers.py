@@ -17,9 +17,31 @@ __all__ = ["RedisServer", "PostgresServer", "S3Server", "free_port"]
 
 
 class RedisServer:
-    def __init__(self):
+    """`appendonly=True` for outage tests: `kill()` it (SIGKILL, not a shutdown) and `restart()`
+    it on the same port and data, as a crashed Redis comes back under its supervisor."""
+
+    def __init__(self, appendonly: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="reelbot-redis-"))
-        self.proc, self.url = start_redis(self.dir, appendonly=False)
+        self.appendonly = appendonly
+        self.proc, self.url = start_redis(self.dir, appendonly=appendonly)
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+        self._fsync_always()
+
+    def _fsync_always(self):
+        # What the tests wrote before a kill must still be there after the restart.
+        if self.appendonly:
+            import redis
+
+            with redis.Redis.from_url(self.url) as r:
+                r.config_set("appendfsync", "always")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self):
+        self.proc, _ = start_redis(self.dir, port=self.port, appendonly=self.appendonly)
+        self._fsync_always()
 
     def stop(self):
         self.proc.terminate()

@@ -56,6 +56,37 @@ def video_bytes(fmt: str = "mp4", codec: str = "libx264", seconds: float = 1.0, 
     return buf.getvalue()
 
 
+def indexed_video(seconds: float = 3.0, fps: int = 8, size=(64, 48)) -> bytes:
+    """An MP4 of noise with its index first (+faststart), as phones and exporters write them: cut
+    short or damaged, its index still opens and its first frames still decode."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "clip.mp4")
+        with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = out.add_stream("libx264", rate=fps)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            rng = np.random.default_rng(1)
+            for _ in range(int(seconds * fps)):
+                pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def damaged_after_first_frames(data: bytes) -> bytes:
+    """The same file with its picture data scrambled past the first sixth: the index is intact."""
+    media = data.find(b"mdat")
+    scrambled = bytearray(data)
+    for i in range(media + (len(data) - media) // 6, len(data), 5):
+        scrambled[i] ^= 0xA5
+    return bytes(scrambled)
+
+
 def corrupt_moov(data: bytes) -> bytes:
     at = data.find(b"moov")
     return data[:at] + b"xxxx" + data[at + 4:]
@@ -83,6 +114,7 @@ LIMITS = MediaLimits(image_max_bytes=2 * 1024 * 1024, image_max_side=4096, video
 def _bad_samples():
     png = image_bytes("PNG", (640, 480))
     mp4 = video_bytes()
+    indexed = indexed_video()
     # (id, option, filename, content type, builder, words the refusal must contain)
     return [
         ("zero-bytes", "image", "empty.png", "image/png", lambda: b"", "empty"),
@@ -107,6 +139,11 @@ def _bad_samples():
         ("audio-only", "video", "song.m4a", "audio/mp4", audio_only, "no video"),
         ("pdf", "image", "doc.png", "image/png", lambda: b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj", "PDF"),
         ("gif-as-video", "video", "anim.gif", "image/gif", lambda: image_bytes("GIF", mode="P"), "GIF"),
+        # Their first frames decode, the rest does not: judged here, not on the worker.
+        ("cut-short-indexed-mp4", "video", "upload.mp4", "video/mp4", lambda: indexed[: len(indexed) // 3],
+         "cut short"),
+        ("damaged-past-its-first-frames", "video", "scratched.mp4", "video/mp4",
+         lambda: damaged_after_first_frames(indexed), "damaged"),
     ]
 
 
@@ -162,6 +199,20 @@ def test_a_video_that_lies_about_its_length_is_measured_from_its_packets():
     data = video_bytes(seconds=12, fps=4)
     result = check_video(data, "long.mp4", "video/mp4", LIMITS)
     assert isinstance(result, MediaError) and "12.0 s" in result.message
+
+
+def test_the_whole_video_is_decoded_within_its_deadline():
+    whole = indexed_video()
+    assert isinstance(check_video(whole, "clip.mp4", "video/mp4", LIMITS), Media)
+    damaged = damaged_after_first_frames(whole)
+    refused = check_video(damaged, "clip.mp4", "video/mp4", LIMITS)
+    assert isinstance(refused, MediaError) and "stops decoding after" in refused.message
+    # Out of time: what was not decoded is left to the worker (a cut-short file is still caught,
+    # from its packets, which cost no decoding).
+    hurried = MediaLimits(**{**LIMITS.__dict__, "video_decode_seconds": 0.0})
+    assert isinstance(check_video(damaged, "clip.mp4", "video/mp4", hurried), Media)
+    cut = check_video(whole[: len(whole) // 3], "clip.mp4", "video/mp4", hurried)
+    assert isinstance(cut, MediaError) and "cut short" in cut.message
 
 
 def test_file_names_cannot_break_out_of_their_quotes():

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
-import time
 
 import pytest
 from sqlalchemy import func, select, update
 
 from bot.buttons import custom_id
+from core import audit
+from core.catalog import get_model
 from core.tables import Clip, Member
 from tests.test_attachments import BAD, image_bytes, video_bytes
 from tests.test_bot_world import BotWorld, clip_id_of, footer_of, no_violations  # noqa: F401 (autouse)
@@ -33,12 +33,39 @@ def tiny_model(models_dir):
 
 
 @pytest.fixture(scope="module")
-async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
-    w = BotWorld(tmp_path_factory.mktemp("bot"), postgres_server.new_database(f"bot_e2e_{next(_n)}"), models_dir,
+async def gallery(postgres_server, tmp_path_factory):
+    """The web gallery over the world's database and media folder: where a clip too big to attach is linked."""
+    from aiohttp import web
+
+    from core.migrate import upgrade_async
+    from core.settings import load_settings
+    from gallery.app import make_app
+    from tests.servers import free_port
+
+    tmp = tmp_path_factory.mktemp("bot")
+    database = postgres_server.new_database(f"bot_e2e_{next(_n)}")
+    await upgrade_async(database)
+    port = free_port()
+    runner = web.AppRunner(make_app(load_settings(database_url=database, storage_url=f"file://{tmp / 'media'}",
+                                                  gallery_url=f"http://127.0.0.1:{port}")), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield tmp, database, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+async def world(gallery, models_dir, tiny_model):
+    tmp, database, gallery_url = gallery
+    w = BotWorld(tmp, database, models_dir, REELBOT_GALLERY_URL=gallery_url,
                  REELBOT_MODEL_STEPS='{"ltx-tiny": 150}', REELBOT_COOLDOWN_SECONDS="1",
+                 # The deployment also serves wan-tiny, whose workers are not started: it is
+                 # offered all the same (its jobs wait for a worker) and does no image-to-video.
+                 REELBOT_CATALOG="ltx-tiny,wan-tiny",
                  REELBOT_BANNED_TERMS="forbidden,blood bath", REELBOT_JOBS_PER_DAY="20",
                  REELBOT_IMAGE_MAX_BYTES=str(2 * 1024 * 1024), REELBOT_VIDEO_MAX_BYTES=str(5 * 1024 * 1024))
     await w.start()
+    w.gallery_url = gallery_url
     yield w
     await w.close()
 
@@ -67,7 +94,7 @@ async def test_create_posts_the_clip_in_a_thread_with_its_buttons(world):
     [post] = await world.wait_post(clip_id)
     assert post.channel_id == thread.id
     assert post.attachments[0].filename == f"{clip_id}.mp4" and post.attachments[0].size > 0
-    assert post.labels == ["Retry", "Remix", "Extend", "0", "Delete"]
+    assert post.labels == ["Retry", "Remix", "Extend", "Edit", "0", "Delete"]
     embed = post.embeds[0]
     assert "a fox running through snow" in embed["description"] and "-ar 9:16" in embed["description"]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
@@ -204,27 +231,33 @@ async def test_animate_and_keyframes(world):
 
 
 async def test_a_task_the_model_lacks_is_refused_with_the_models_that_can(world):
-    # A worker that serves a text-to-video-only model announces itself.
-    entry = {"id": "elsewhere:1", "models": {"t2v-only": ["text-to-video"]}, "busy": None, "seen": time.time()}
-    await world.redis.hset("reelbot:workers", "elsewhere:1", json.dumps(entry))
-    await asyncio.sleep(1.1)  # the bot reads presence at most once a second
-    try:
-        member = world.member("picky")
-        ix = await world.slash(member, "create", {"prompt": "a fox -model t2v-only"},
-                               attachments={"image": ("fox.png", image_bytes(), "image/png")})
-        kind, text = await world.answer(ix)
-        assert kind == "refused" and "`t2v-only` can't do image-to-video" in text and "`ltx-tiny`" in text
-        ix = await world.slash(member, "create", {"prompt": "a fox -model no-such"})
-        kind, text = await world.answer(ix)
-        assert kind == "refused" and "`ltx-tiny`, `t2v-only`" in text
-        assert await clips_of(world, member) == []
-    finally:
-        await world.redis.hdel("reelbot:workers", "elsewhere:1")
+    member = world.member("picky")
+    ix = await world.slash(member, "create", {"prompt": "a fox -model wan-tiny"},
+                           attachments={"image": ("fox.png", image_bytes(), "image/png")})
+    kind, text = await world.answer(ix)
+    assert kind == "refused" and "`wan-tiny` can't do image-to-video" in text and "`ltx-tiny`" in text
+    ix = await world.slash(member, "create", {"prompt": "a fox -model no-such"})
+    kind, text = await world.answer(ix)
+    assert kind == "refused" and "`ltx-tiny`, `wan-tiny`" in text
+    assert await clips_of(world, member) == []
+
+
+async def test_a_model_with_no_worker_online_is_queued_and_says_so(world):
+    # wan-tiny is in the catalog but no worker serves it (as after a deploy, or scaled to zero).
+    member = world.member("patient")
+    _ix, status = await world.create(member, f"a fox -model wan-tiny {SHORT}")
+    clip_id = clip_id_of(status)
+    assert "waiting for a worker" in status.content
+    assert await world.redis.zscore("reelbot:queue:wan-tiny", clip_id) is not None
+    ix = await world.slash(member, "queue")
+    text = await world.private_text(ix)
+    assert "`wan-tiny" in text and "no worker online" in text and "waiting for a worker" in text
+    ix = await world.slash(member, "cancel", {"clip": clip_id})
+    assert "taken off the queue" in await world.private_text(ix)
 
 
 async def _online_tasks(world) -> set[str]:
-    entries = [json.loads(v) for v in (await world.redis.hgetall("reelbot:workers")).values()]
-    return {t for e in entries for tasks in e["models"].values() for t in tasks}
+    return set(get_model("ltx-tiny").tasks)
 
 
 async def test_both_an_image_and_a_video_is_refused(world):
@@ -286,6 +319,35 @@ async def test_limits_cooldown_in_flight_per_day_and_bans(world):
 
 # --- buttons -------------------------------------------------------------------------
 
+async def test_retry_is_the_clip_as_asked_whoever_presses_it(world):
+    alice, bob = world.member("landscape"), world.member("portrait-fan")
+    ix = await world.slash(bob, "settings", {"ar": "9:16", "fps": 12, "model": "wan-tiny"})
+    assert "9:16" in await world.private_text(ix)
+    _ix, status = await world.create(alice, f"a wide beach -ar 16:9 {SHORT}")
+    clip_id = clip_id_of(status)
+    [post] = await world.wait_post(clip_id)
+    original = await world.store.get(clip_id)
+
+    click = await world.sim.click(bob, post, custom_id("retry", clip_id))
+    retried = await made(world, click)
+    await world.wait_post(retried)
+    again = await world.store.get(retried)
+    # Bob's /settings (9:16, 12 fps, wan-tiny) do not apply: alice's flags and model do.
+    assert (again.model, again.flags["ar"], again.flags["fps"]) == ("ltx-tiny", [16, 9], 8)
+    assert (again.width, again.height) == (original.width, original.height) and again.width > again.height
+    assert again.seed != original.seed
+
+    # A -private clip is posted to its author only (a DM), and its Retry stays private.
+    _ix, status = await world.create(alice, f"my secret garden -private {SHORT}")
+    secret = clip_id_of(status)
+    [private_post] = await world.wait_post(secret)
+    await asyncio.sleep(1.1)  # the world's cooldown
+    click = await world.sim.click(alice, private_post, custom_id("retry", secret))
+    kind, value = await world.answer(click)
+    assert kind == "queued", value
+    assert (await world.store.get(value)).private
+
+
 async def test_every_button(world):
     alice, bob, carol, dave = (world.member(n) for n in ("author", "fan", "remixer", "stranger"))
     _ix, status = await world.create(alice, f"a lighthouse at dusk {SHORT} -seed 3")
@@ -296,7 +358,7 @@ async def test_every_button(world):
     for member, count in ((bob, "1"), (alice, "2"), (bob, "1")):
         click = await world.sim.click(member, post, custom_id("upvote", clip_id))
         assert (await click.wait_response()).type == 7
-        assert world.sim.message(post.id).labels[3] == count
+        assert world.sim.message(post.id).labels[4] == count
     assert (await world.store.get(clip_id)).vote_count == 1
 
     # Retry: same prompt and flags, a new seed, a new clip posted in the same thread.
@@ -327,7 +389,7 @@ async def test_every_button(world):
         [extended_post] = await world.wait_post(value)
         extended = await world.store.get(value)
         assert (extended.task, extended.parent_id, extended.status) == ("extend", clip_id, "done")
-        assert extended.input_keys == {"parent": f"clips/{clip_id}/clip.mp4"}
+        assert extended.input_keys == {"parent": f"public/clips/{clip_id}/clip.mp4"}  # the posted copy
         assert f"clip `{clip_id}`" in str(extended_post.embeds[0]["fields"])
     else:
         assert kind == "refused" and "can't do extend" in value
@@ -342,6 +404,23 @@ async def test_every_button(world):
     assert (await world.store.get(clip_id)).deleted
 
 
+async def test_deleting_a_clip_deletes_its_media_and_inputs_once_the_post_is_gone(world):
+    member = world.member("tidy")
+    ix = await world.slash(member, "create", {"prompt": f"a fox from my photo {SHORT}"},
+                           attachments={"image": ("fox.png", image_bytes(), "image/png")})
+    clip_id = await made(world, ix)
+    [post] = await world.wait_post(clip_id)
+    clip = await world.store.get(clip_id)
+    files = [clip.video_key, clip.poster_key, *clip.input_keys.values()]
+    assert clip.video_key.startswith("public/") and len(files) == 3
+    assert all((world.media / key).is_file() for key in files)
+    click = await world.sim.click(member, post, custom_id("delete", clip_id))
+    assert "Deleted" in await world.private_text(click)
+    await world.sim.wait_for(lambda: world.sim.message(post.id).deleted, 5)
+    await world.sim.wait_for(lambda: not any((world.media / key).exists() for key in files), 10)
+    assert not any(clip_id in str(path) for path in world.media.rglob("*"))  # nothing of it anywhere
+
+
 async def test_a_moderator_can_delete_someone_elses_clip(world):
     author, mod = world.member("poster"), world.member("mod", manage_messages=True)
     _ix, status = await world.create(author, f"a moth {SHORT}")
@@ -350,6 +429,9 @@ async def test_a_moderator_can_delete_someone_elses_clip(world):
     click = await world.sim.click(mod, post, custom_id("delete", clip_id))
     assert "Deleted" in await world.private_text(click)
     await world.sim.wait_for(lambda: world.sim.message(post.id).deleted, 5)
+    async with world.store.session() as s:  # a moderator's decision, in the audit log
+        [entry] = await audit.latest(s, member_id=str(author.id))
+    assert (entry.action, entry.actor, entry.clip_id) == ("delete", str(mod.id), clip_id)
 
 
 async def test_cancel_a_running_clip_with_its_button(world):
@@ -474,9 +556,10 @@ async def test_admin_pause_channels_and_the_permission_guard(world):
 
 
 async def test_commands_are_registered_with_their_options(world):
-    names = {c["name"] for c in world.sim.commands()}
-    assert names == {"create", "animate", "extend", "keyframes", "cancel", "queue", "me", "settings", "show", "gallery",
-                     "help", "admin"}
+    names = {c["name"] for c in world.sim.commands() if c["type"] == 1}
+    assert names == {"create", "animate", "extend", "keyframes", "edit", "cancel", "queue", "me", "settings", "show",
+                     "gallery", "help", "admin"}
+    assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
 
 
 async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral_followup(world):
@@ -488,18 +571,45 @@ async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral
     assert post in ix.followups and world.sim.dms(member) == []
 
 
-async def test_a_clip_too_big_for_the_server_is_linked_not_attached(world):
-    guild = world.sim.add_guild("Tiny Uploads", attachment_size_limit=2048)
-    channel = world.sim.add_channel(guild, "general")
-    member = world.sim.add_member(guild, "small")
-    await asyncio.sleep(0.5)  # the bot hears of the new server over the gateway
-    ix = await world.slash(member, "create", {"prompt": f"a big clip -len 3 -fps 24"}, channel=channel)
-    clip_id = await made(world, ix)
-    [post] = await world.wait_post(clip_id)
-    clip = await world.store.get(clip_id)
-    assert clip.max_bytes == 2048 and clip.status == "done" and clip.video_bytes > 2048
-    assert post.attachments == [] and "download the MP4" in str(post.embeds[0]["fields"])
-    assert f"clips/{clip_id}/clip.mp4" in str(post.embeds[0]["fields"])
+async def test_a_clip_too_big_for_the_server_is_fitted_or_else_linked_to_a_page_that_works(world):
+    import aiohttp
+
+    prompt = "a big clip -len 3 -fps 24 -seed 11"
+    member = world.member("roomy")
+    _ix, status = await world.create(member, prompt)
+    [roomy] = await world.wait_post(clip_id_of(status))
+    whole = (await world.store.get(clip_id_of(status))).video_bytes  # as big as it comes
+
+    # Where the upload limit is half of that, the worker re-encodes the clip to fit: it is attached.
+    snug = world.sim.add_guild("Snug Uploads", attachment_size_limit=whole // 2)
+    # Where no bitrate fits, it is kept whole and posted as a link to its gallery page.
+    tiny = world.sim.add_guild("Tiny Uploads", attachment_size_limit=2048)
+    await asyncio.sleep(0.5)  # the bot hears of the new servers over the gateway
+    posted, clips = {}, {}
+    for guild in (snug, tiny):
+        channel = world.sim.add_channel(guild, "general")
+        someone = world.sim.add_member(guild, f"small{guild.id}")
+        ix = await world.slash(someone, "create", {"prompt": prompt}, channel=channel)
+        clip_id = await made(world, ix)
+        [posted[guild.name]] = await world.wait_post(clip_id)
+        clips[guild.name] = await world.store.get(clip_id)
+
+    fitted, snug_clip = posted["Snug Uploads"], clips["Snug Uploads"]
+    assert snug_clip.max_bytes == whole // 2 and len(fitted.attachments) == 1
+    assert snug_clip.video_bytes <= whole // 2 < whole and roomy.attachments
+
+    linked, clip = posted["Tiny Uploads"], clips["Tiny Uploads"]
+    assert clip.max_bytes == 2048 and clip.status == "done" and clip.video_bytes > 2048 and linked.attachments == []
+    [link] = re.findall(r"\]\((\S+?)\)", str(linked.embeds[0]["fields"]))
+    assert link == f"{world.gallery_url}/clips/{clip.id}"  # never a local path or an expiring URL
+    assert clip.video_key.startswith("public/")  # posted publicly: its media is the public copy
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as page:
+            html = await page.text()
+            assert page.status == 200 and "a big clip" in html
+        [video_url] = re.findall(r'<meta property="og:video" content="([^"]+)"', html)
+        async with http.get(video_url) as video:
+            assert video.status == 200 and await video.read() == (world.media / clip.video_key).read_bytes()
 
 
 async def test_a_malformed_command_is_answered_privately_and_the_bot_carries_on(world):

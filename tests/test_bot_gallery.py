@@ -154,7 +154,8 @@ async def test_showcase_once_at_the_threshold_and_delete_removes_it(world):
     assert shown_post.id == posted[0].id
     assert f"<@{author.id}>" in shown_post.content and f"{GALLERY_URL}/clips/{clip_id}" in shown_post.content
     assert footer_of(shown_post) == f"clip {clip_id}"
-    assert shown_post.custom_ids == [custom_id(a, clip_id) for a in ("retry", "remix", "extend", "upvote", "delete")]
+    buttons = ("retry", "remix", "extend", "edit", "upvote", "delete")
+    assert shown_post.custom_ids == [custom_id(a, clip_id) for a in buttons]
     assert shown_post.attachments and shown_post.attachments[0].filename == f"{clip_id}.mp4"
     clip = await world.store.get(clip_id)
     assert clip.showcase_message_id == str(shown_post.id) and clip.showcased_at is not None

@@ -9,6 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import buttons, messages, posts
+from bot.commands.delete import DeleteButton
+from bot.commands.edit import EditButton
+from bot.commands.extend import ExtendButton
+from bot.commands.remix import RemixButton
+from bot.commands.retry import RetryButton
+from bot.commands.upvote import UpvoteButton
+from bot.status import CancelButton
 from bot.workers import EtaBook, summarise
 from core.contract import new_clip_id
 
@@ -24,6 +31,7 @@ def test_status_lines():
     assert messages.status_queued(3, 40) == "Queued · position 3 · ETA ~40 s"
     assert messages.status_queued(1, 150) == "Queued · position 1 · ETA ~2 min"
     assert messages.status_queued(None, None) == "Queued · starting soon"
+    assert messages.status_queued(2, None, waiting=True) == "Queued · position 2 · waiting for a worker"
     assert messages.status_rendering(0.6) == "Rendering ▰▰▰▱▱ 60%"
     assert messages.status_done(12.34) == "Done in 12.3 s · the clip is below"
     assert messages.status_failed(None).startswith("Failed · ")
@@ -49,7 +57,7 @@ def test_test_models_are_labelled():
 def test_refusals_name_the_way_out():
     assert "-model ltx-video" in messages.task_refused("ltx-tiny", "extend", ["ltx-video"])
     assert "None of the models" in messages.task_refused("ltx-tiny", "extend", [])
-    assert "/settings" in messages.no_worker("wan", ["ltx-tiny"], from_settings=True)
+    assert "/settings" in messages.model_not_served("wan", ["ltx-tiny"], from_settings=True)
     assert "`nude`" in messages.banned_term("nude")
 
 
@@ -62,35 +70,39 @@ def test_help_fits_in_a_message_and_names_every_flag():
 
 # --- custom ids -----------------------------------------------------------------------
 
-def test_custom_ids_carry_the_action_and_clip_id():
+CLIP_BUTTONS = [RetryButton, RemixButton, ExtendButton, EditButton, UpvoteButton, DeleteButton, CancelButton]
+
+
+@pytest.mark.parametrize("button", CLIP_BUTTONS)
+def test_each_button_id_carries_its_action_and_clip_id(button):
     clip_id = new_clip_id()
-    for action in buttons.ACTIONS:
-        value = buttons.custom_id(action, clip_id)
-        assert len(value) <= 100
-        assert buttons.parse_custom_id(value) == (action, clip_id)
+    item = button(clip_id)
+    assert item.custom_id == f"reelbot:{button.action}:{clip_id}" and len(item.custom_id) <= 100
+    match = button.__discord_ui_compiled_template__.fullmatch(item.custom_id)
+    assert match and match["clip_id"] == clip_id
+    others = [b for b in CLIP_BUTTONS if b is not button]
+    assert not any(b.__discord_ui_compiled_template__.fullmatch(item.custom_id) for b in others)
 
 
 @pytest.mark.parametrize("value", ["", "reelbot", "reelbot:retry", "reelbot:retry:XYZ", "reelbot:nuke:abcdef012345",
-                                   "other:retry:abcdef012345", "reelbot:retry:abcdef012345:extra", None, 42,
+                                   "other:retry:abcdef012345", "reelbot:retry:abcdef012345:extra",
                                    "reelbot:retry:" + "a" * 200])
 def test_anything_else_is_not_a_button_of_ours(value):
-    assert buttons.parse_custom_id(value) is None
+    assert not any(b.__discord_ui_compiled_template__.fullmatch(value) for b in CLIP_BUTTONS)
 
 
-@given(st.text(max_size=120))
-def test_parsing_custom_ids_never_raises(value):
-    assert buttons.parse_custom_id(value) is None or buttons.parse_custom_id(value)[0] in buttons.ACTIONS
+@given(st.text(max_size=120), st.sampled_from(["retry", "edit", "lip-sync"]))
+def test_custom_ids_are_refused_unless_well_formed(clip_id, action):
+    try:
+        value = buttons.custom_id(action, clip_id)
+    except ValueError:
+        return
+    assert len(value) <= 100 and value.endswith(clip_id)
 
 
-def test_dynamic_item_templates_match_their_own_ids():
-    clip_id = new_clip_id()
-    for item in buttons.DYNAMIC_ITEMS:
-        assert item.__discord_ui_compiled_template__.fullmatch(buttons.custom_id(item.action, clip_id))
-
-
-def test_clip_view_has_the_five_buttons_with_the_vote_count():
-    view = buttons.clip_view("0123456789abcdef01234567", votes=4)
-    assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "4", "Delete"]
+def test_clip_view_has_the_six_buttons_with_the_vote_count():
+    view = posts.clip_view("0123456789abcdef01234567", votes=4)
+    assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "Edit", "4", "Delete"]
 
 
 # --- posts ----------------------------------------------------------------------------
@@ -99,7 +111,7 @@ def _clip(**kw):
     base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
                 seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
                 height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
-                vote_count=2, error=None)
+                vote_count=2, error=None, flagged=False, edit_region=None)
     return SimpleNamespace(**(base | kw))
 
 
@@ -112,13 +124,53 @@ def test_result_post_shows_what_the_member_needs():
     assert fields["Seed"] == "`7`" and "noise" in fields["Model"] and fields["Render time"] == "3.5 s"
     assert fields["Author"] == "<@42>" and fields["Clip"] == "2.0 s · 96×160 · 12 fps"
     assert data["footer"]["text"] == "clip 0123456789abcdef01234567"
-    assert [c.item.label for c in post.view.children][3] == "2"
+    assert [c.item.label for c in post.view.children][4] == "2"
+    assert "Edited" not in fields and "Edit of" not in fields
+
+
+def test_an_edits_post_says_what_it_changed_and_its_source():
+    whole = posts.result_post(_clip(task="edit", parent_id="abcdef0123456789", edit_region="whole frame"),
+                              video=b"mp4", video_url=None, mention=False)
+    fields = {f["name"]: f["value"] for f in whole.embed.to_dict()["fields"]}
+    assert fields["Edited"] == "the whole frame" and fields["Edit of"] == "clip `abcdef0123456789`"
+    masked = posts.result_post(_clip(task="edit", edit_region="the red car"), video=b"mp4", video_url=None,
+                               mention=False)
+    fields = {f["name"]: f["value"] for f in masked.embed.to_dict()["fields"]}
+    assert fields["Edited"].startswith("only “the red car”") and "Edit of" not in fields
+
+
+def test_a_clip_shorter_than_asked_says_so_in_its_post():
+    short = posts.result_post(_clip(model="ltx-video", duration=257 / 30, fps=30), video=b"mp4", video_url=None,
+                              mention=False, asked_seconds=10.0)
+    fields = {f["name"]: f["value"] for f in short.embed.to_dict()["fields"]}
+    assert fields["Length"].startswith("Shorter than asked: 8.6 s of the 10 s you asked for")
+    assert "ltx-video" in fields["Length"]
+    as_asked = posts.result_post(_clip(), video=b"mp4", video_url=None, mention=False)
+    assert "Length" not in {f["name"] for f in as_asked.embed.to_dict()["fields"]}
 
 
 def test_a_clip_too_big_to_attach_is_linked():
     post = posts.result_post(_clip(), video=None, video_url="https://media.example/c.mp4", mention=False)
     assert post.video is None and post.content is None
     assert "https://media.example/c.mp4" in str(post.embed.to_dict()["fields"])
+
+
+def test_a_flagged_clip_is_marked_and_its_video_covered():
+    post = posts.result_post(_clip(flagged=True), video=b"mp4", video_url=None, mention=True)
+    data = post.embed.to_dict()
+    assert "image-safety check" in {f["name"]: f["value"] for f in data["fields"]}["Safety"]
+    assert data["footer"]["text"] == "clip 0123456789abcdef01234567 · flagged"
+    assert post.file().filename == "SPOILER_0123456789abcdef01234567.mp4"
+    assert posts.result_post(_clip(), video=b"mp4", video_url=None, mention=True).file().filename == \
+        "0123456789abcdef01234567.mp4"
+
+
+def test_a_withheld_clip_is_a_notice_without_buttons_or_video():
+    post = posts.withheld_post(_clip(), "Your clip `x` was made, but the image-safety check flagged it")
+    assert post.view is None and post.video is None and post.content is None
+    assert "flagged it" in post.embed.description and "a \\*fox\\* in snow" in post.embed.description
+    assert posts.is_post_of(SimpleNamespace(embeds=[post.embed]), "0123456789abcdef01234567")
+    assert "told why" in messages.status_withheld(told=True) and "flagged" in messages.status_withheld(told=False)
 
 
 def test_posts_are_recognised_by_their_footer():
@@ -135,8 +187,7 @@ def test_presence_is_summarised_per_model():
     online = summarise([{"models": {"ltx-tiny": ["text-to-video"]}},
                         {"models": {"ltx-tiny": ["text-to-video"], "wan": ["extend", "text-to-video"]}},
                         {"models": "garbage"}, {}])
-    assert online.models == ["ltx-tiny", "wan"] and online.workers == {"ltx-tiny": 2, "wan": 1}
-    assert online.capable("extend") == ["wan"]
+    assert online.workers == {"ltx-tiny": 2, "wan": 1}
 
 
 def test_eta_follows_recent_clips():

@@ -71,8 +71,8 @@ class BotWorld:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self, bot: bool = True) -> "BotWorld":
-        self.redis_server = RedisServer()
+    async def start(self, bot: bool = True, workers: int = 1, redis_appendonly: bool = False) -> "BotWorld":
+        self.redis_server = RedisServer(appendonly=redis_appendonly)  # append-only: it can be killed and restarted
         self.sim = await DiscordSim(token=TOKEN, shard_count=self.shards).start()
         self.guild = self.sim.add_guild("Test Server")
         self.channel = self.sim.add_channel(self.guild, "general")
@@ -104,7 +104,8 @@ class BotWorld:
         }
         self.redis = await connect(self.redis_server.url)
         self.store = ClipStore.from_url(self.database_url)
-        await self.start_worker()
+        for _ in range(workers):
+            await self.start_worker()
         if bot:
             await self.start_bot(sync=True)
         return self

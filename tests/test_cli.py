@@ -87,7 +87,8 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
 
     gallery_port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS_DIR": str(models_dir),
-           "REELBOT_LOG_FORMAT": "json", "REELBOT_GALLERY_PORT": str(gallery_port)}
+           "REELBOT_LOG_FORMAT": "json", "REELBOT_GALLERY_PORT": str(gallery_port),
+           "REELBOT_SANDBOX_PORT": str(free_port())}
     env.pop("REELBOT_REDIS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "reelbot", "up"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -105,7 +106,7 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
         await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                         model=job.model)
         assert await enqueue(redis, job)
-        reader = OutcomeReader(redis, "test")
+        reader = OutcomeReader(redis, "test", group="test")  # the sandbox's bot reads the default group
         await reader.ensure_group()
         got = []
         while not got and time.monotonic() < deadline + 60:
@@ -114,8 +115,14 @@ async def test_up_runs_the_stack_and_renders_a_queued_job(tmp_path, models_dir):
         assert (tmp_path / "media" / "clips" / job.clip_id / "clip.mp4").exists()
         import urllib.request
 
-        page = urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/?sort=new").read().decode()
-        assert job.clip_id in page  # the gallery of the same stack shows the new clip
+        # The gallery of the same stack shows the new clip (once the worker has finalised its
+        # record, which comes just after the outcome).
+        shown = time.monotonic() + 30
+        page = ""
+        while job.clip_id not in page and time.monotonic() < shown:
+            page = urllib.request.urlopen(f"http://127.0.0.1:{gallery_port}/?sort=new").read().decode()
+            await asyncio.sleep(0.2)
+        assert job.clip_id in page
         await redis.close(close_connection_pool=True)
         await store.close()
     finally:
@@ -140,3 +147,41 @@ def test_render_from_an_image_or_a_video(tmp_path, models_dir, kind):
                      cwd=tmp_path, env={"REELBOT_MODELS_DIR": str(models_dir)})
     assert result.returncode == 0, result.stderr
     assert probe_mp4((tmp_path / "o.mp4").read_bytes())["codec"] == "h264"
+
+
+def test_render_edits_a_clip_keeping_its_length_fps_and_sound(tmp_path, models_dir):
+    from PIL import Image
+
+    from tests.test_edit import source_mp4
+
+    (tmp_path / "in.mp4").write_bytes(source_mp4(frames=24, fps=12, sound="aac"))  # 2 s with a tone
+    env = {"REELBOT_MODELS_DIR": str(models_dir)}
+    result = reelbot("render", "make it snow", "--task", "edit", "--video", "in.mp4", "--model", "lucy-edit-tiny",
+                     "--out", "e.mp4", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "random weights" in result.stdout and "edited: whole frame" in result.stdout
+    info = probe_mp4((tmp_path / "e.mp4").read_bytes())
+    assert info["fps"] == 12 and abs(info["frames"] - 24) <= 1 and info["width"] < info["height"]
+    with av.open(str(tmp_path / "e.mp4")) as container:
+        assert container.streams.audio, "the source's sound was dropped"
+
+    # With a reference image: a reference edit, its mask found by the (tiny) segmenter.
+    Image.new("RGB", (40, 60), (200, 0, 0)).save(tmp_path / "ref.png")
+    result = reelbot("render", "replace the car with this one", "--task", "edit", "--video", "in.mp4", "--image",
+                     "ref.png", "--model", "wan-vace-tiny", "--out", "r.mp4", cwd=tmp_path,
+                     env={**env, "REELBOT_SEGMENTER": "clipseg-tiny"})
+    assert result.returncode == 0, result.stderr
+    assert "edited: the car (masked by clipseg-tiny" in result.stdout
+    assert abs(probe_mp4((tmp_path / "r.mp4").read_bytes())["frames"] - 24) <= 1
+
+    # A model that edits from words alone refuses the reference, naming those that take one.
+    result = reelbot("render", "put this on him", "--task", "edit", "--video", "in.mp4", "--image", "ref.png",
+                     "--model", "lucy-edit-tiny", "--out", "x.mp4", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "wan-vace-1.3b" in result.stderr and not (tmp_path / "x.mp4").exists()
+
+
+def test_models_lists_the_edit_models(tmp_path):
+    lines = {line.split()[0]: line for line in reelbot("models", cwd=tmp_path).stdout.splitlines()[1:]}
+    for name in ("lucy-edit-tiny", "wan-vace-tiny", "lucy-edit-dev", "wan-vace-1.3b"):
+        assert "edit" in lines[name].split()[2].split(",")
+    assert "random weights" in lines["lucy-edit-tiny"] and "decart-ai/Lucy-Edit-Dev" in lines["lucy-edit-dev"]

@@ -231,6 +231,60 @@ def test_compose_state_is_durable_and_waits_for_migrations(compose):
     assert services["migrate"]["command"] == ["migrate"] and services["migrate"]["restart"] == "no"
 
 
+def _anonymous_reads(script: str) -> list[str]:
+    """The paths a MinIO setup script makes readable by anyone (`mc anonymous set download|public`)."""
+    reads = []
+    for line in script.splitlines():
+        words = line.split()
+        if words[:3] == ["mc", "anonymous", "set"]:
+            if words[3] == "none":
+                reads.clear()
+            else:
+                assert words[3] in ("download", "public"), line
+                reads.append(words[4])
+    return reads
+
+
+def _setup_scripts(compose) -> list[tuple[str, str, str]]:
+    """(where, setup script, REELBOT_STORAGE_URL) for compose's and the dev overlay's MinIO."""
+    found = [("compose", compose["services"]["minio-setup"]["command"][0],
+              compose["x-state"]["REELBOT_STORAGE_URL"])]
+    docs = render("overlays/dev")
+    [job] = [d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("minio-setup")]
+    [config] = [d for d in docs if d["kind"] == "ConfigMap" and "REELBOT_STORAGE_URL" in d.get("data", {})]
+    found.append(("dev overlay", job["spec"]["template"]["spec"]["containers"][0]["args"][0],
+                  config["data"]["REELBOT_STORAGE_URL"]))
+    return found
+
+
+def test_only_public_clips_media_is_world_readable(compose, s3_server):
+    from core.contract import input_key, public_key, video_key
+    from core.storage import S3Storage
+
+    for where, script, storage_url in _setup_scripts(compose):
+        bucket, prefix = urlparse(storage_url).netloc, urlparse(storage_url).path.strip("/")
+        # Nothing but the public/ prefix: not the bucket, not media/ (inputs, -private clips).
+        assert _anonymous_reads(script) == [f"local/{bucket}/{prefix}/public"], where
+    # And the links Reelbot posts for public clips point inside that prefix, the others are presigned.
+    base = _env_file(DEPLOY / "env.example")["REELBOT_PUBLIC_BASE_URL"]
+    storage = S3Storage("reelbot", "media", public_base_url=base, client=s3_server.client())
+    assert storage.url(public_key(video_key("c1"))) == f"{base}/media/public/clips/c1/clip.mp4"
+    for private in (video_key("c1"), input_key("c1", "image.png")):
+        assert "Signature" in storage.url(private) and storage.public_url(private) is None
+
+
+def test_hf_token_reaches_the_workers_through_the_deploy_secrets(compose):
+    assert "HF_TOKEN" in _env_file(DEPLOY / "env.example")
+    workers = [s for s in compose["services"].values() if s.get("command") == ["worker"]]
+    assert workers and all("HF_TOKEN" in _compose_env(s) for s in workers)
+    template = yaml.safe_load((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text())
+    assert "HF_TOKEN" in template["stringData"]
+    for overlay in ("base", "overlays/prod"):
+        docs = render(overlay)
+        containers = [c for _doc, _spec, c in _workloads(docs) if c["args"][0] == "worker"]
+        assert containers and all("HF_TOKEN" in _container_env(c, docs) for c in containers), overlay
+
+
 def _duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", text))

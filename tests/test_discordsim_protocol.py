@@ -171,6 +171,8 @@ async def test_interaction_over_the_wire_and_callback_rules(sim):
             assert resp.status == 200 and [m.content for m in ix.ephemeral] == ["more"]
         async with http.delete(hook + "/messages/@original") as resp:
             assert resp.status == 204 and ix.message.deleted and sim.messages(channel) == []
+            # As Discord: no body and no JSON content type (discord.py parses a JSON-typed body).
+            assert await resp.read() == b"" and resp.content_type != "application/json"
         await wire.ws.close()
     assert [v.rule for v in sim.violations] == ["message_limits", "invalid_callback_type"]
 

@@ -83,6 +83,9 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
     add("gone", votes=999, deleted=True, public=False, prompt="a deleted fox")
     add("waiting", votes=999, status="queued", video_key=None, poster_key=None, public=False, prompt="a queued fox")
     add("banned", votes=999, author="eve", public=False, prompt="a banned member's fox")
+    # Posted, so its files were copied to the world-readable public/ prefix (core/media.py).
+    add("published", hours=600, prompt="a published clip", video_key="public/clips/published/clip.mp4",
+        poster_key="public/clips/published/poster.jpg")
     for i in range(EXTRA):
         add(f"more{i:02d}", votes=i % 7, hours=2 + i * 3, prompt=f"clip number {i} 100% fun" if i == 3 else None)
 
@@ -348,6 +351,12 @@ async def test_media_is_served_with_types_and_ranges(client, seeded):
     assert await response.read() == video[100:200]
     poster = await client.get("/media/clips/fox/poster.jpg")
     assert poster.headers["Content-Type"] == "image/jpeg" and (await poster.read())[:2] == b"\xff\xd8"
+    # A published clip's files sit under public/ (core/media.py): served from there, by the page's own link.
+    page, _, _ = await get_page(client, "/clips/published")
+    assert page.meta["og:video"].endswith("/media/public/clips/published/clip.mp4")
+    response = await client.get("/media/public/clips/published/clip.mp4")
+    assert response.status == 200 and await response.read() == video
+    assert (await client.get("/media/public/clips/fox/clip.mp4")).status == 404  # not the key fox names
 
 
 async def test_media_cannot_be_walked_out_of(client, seeded):
@@ -386,9 +395,13 @@ async def test_s3_media_comes_from_storage_never_through_the_gallery(seeded, s3_
                            public_base_url="https://cdn.example.org")
     storage = S3Storage(bucket, "media", public_base_url="https://cdn.example.org", client=s3_server.client())
     async with TestClient(TestServer(make_app(public, storage=storage))) as client:
-        page, _, response = await get_page(client, "/clips/fox")
-    assert page.meta["og:video"] == "https://cdn.example.org/media/clips/fox/clip.mp4"
-    assert "https://cdn.example.org" in response.headers["Content-Security-Policy"]
+        page, _, response = await get_page(client, "/clips/published")
+        unpublished, _, _ = await get_page(client, "/clips/fox")
+    assert page.meta["og:video"] == "https://cdn.example.org/media/public/clips/published/clip.mp4"
+    # Only the public/ prefix is world-readable: files elsewhere are never given a public URL.
+    assert "Signature" in unpublished.meta["og:video"] and "cdn.example.org" not in unpublished.meta["og:video"]
+    csp = response.headers["Content-Security-Policy"]
+    assert "https://cdn.example.org" in csp and s3_server.endpoint in csp
 
 
 # --- Operations -----------------------------------------------------------------------

@@ -71,7 +71,8 @@ def test_models_for_task():
 
 def test_tiny_is_labelled():
     tiny = [spec for spec in MODELS.values() if spec.tiny]
-    assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny"}
+    assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny",
+                                            "lucy-edit-tiny"}
     for spec in tiny:
         assert spec.hub_id is None and "noise" in spec.label and "noise" in spec.description
     assert all(spec.hub_id for spec in MODELS.values() if not spec.tiny)
@@ -180,8 +181,10 @@ def test_resolve_source_kinds(tmp_path):
     from inference.loading import ModelSourceError, resolve_source
 
     ltx = get_model("ltx-video")
-    assert resolve_source(ltx, None, tmp_path) == "Lightricks/LTX-Video-0.9.5"
+    # The catalog's source is pinned to a commit: an upstream re-push cannot change a -seed's clip.
+    assert resolve_source(ltx, None, tmp_path) == "Lightricks/LTX-Video-0.9.5@e58e28c39631af4d1468ee57a853764e11c1d37e"
     assert resolve_source(ltx, "someone/ltx-finetune", tmp_path) == "someone/ltx-finetune"
+    assert resolve_source(ltx, "someone/ltx-finetune@v2", tmp_path) == "someone/ltx-finetune@v2"
     with pytest.raises(ModelSourceError):
         resolve_source(ltx, str(tmp_path), tmp_path)  # a folder, but not a pipeline
     with pytest.raises(ModelSourceError):

@@ -39,7 +39,8 @@ def numbered_clip(count: int, fps: int) -> bytes:
 
 
 def level(frame) -> int:
-    return round(np.asarray(frame)[16, 24, 0] / 8)
+    pixels = np.asarray(frame)
+    return round(pixels[pixels.shape[0] // 2, pixels.shape[1] // 2, 0] / 8)
 
 
 def png(colour) -> bytes:
@@ -48,15 +49,63 @@ def png(colour) -> bytes:
     return buffer.getvalue()
 
 
-def test_decode_clip_keeps_the_end_and_the_rate():
-    from worker.inputs import decode_clip, decode_video
+def test_a_clip_is_probed_then_decoded_to_the_size_and_rate_asked():
+    from worker.inputs import open_clip
 
-    data = numbered_clip(30, fps=12)
-    frames, fps = decode_clip(data, max_frames=10, from_end=True)
-    assert fps == 12 and [level(f) for f in frames] == list(range(20, 30))
-    frames, fps = decode_clip(data, max_frames=10)
-    assert [level(f) for f in frames] == list(range(10))
-    assert len(decode_video(data)) == 30
+    clip = open_clip(numbered_clip(30, fps=12))
+    assert (clip.size, clip.fps, len(clip), clip.has_audio) == ((48, 32), 12, 30, False)
+    end = clip.frames_at(10, 12, 48, 32, from_end=True)
+    assert [level(f) for f in end] == list(range(20, 30)) and end[0].size == (48, 32)
+    half = clip.frames_at(10, 6, 96, 96)  # every other frame, scaled to cover and cropped
+    assert [level(f) for f in half] == list(range(0, 20, 2)) and {f.size for f in half} == {(96, 96)}
+    long = clip.frames_at(40, 12, 24, 16)  # more than there are: the last one repeats
+    assert [level(f) for f in long] == list(range(30)) + [29] * 10
+
+
+def test_decoding_stops_at_the_last_frame_needed(monkeypatch):
+    import inference.media as media
+    from worker.inputs import open_clip
+
+    converted = []
+    real = media._to_bucket
+    monkeypatch.setattr(media, "_to_bucket", lambda frame, w, h: converted.append(frame.pts) or real(frame, w, h))
+    clip = open_clip(numbered_clip(30, fps=24))
+    frames = clip.frames_at(5, 12, 48, 32)  # 0, 2, 4, 6, 8 of 30
+    assert [level(f) for f in frames] == [0, 2, 4, 6, 8] and len(converted) == 5
+
+
+def test_a_rotated_phone_clip_is_decoded_upright():
+    """A portrait phone clip is stored landscape with a display rotation: it is edited portrait."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(-90)  # stored 64x32, shown 32x64 (rotated clockwise)
+        for i in range(4):
+            pixels = np.zeros((32, 64, 3), dtype=np.uint8)
+            pixels[:, :32] = 250  # the left half of the stored frame: the top once shown
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    from worker.inputs import open_clip
+
+    clip = open_clip(buffer.getvalue())
+    assert clip.size == (32, 64)
+    (shown,) = clip.frames_at(1, 8, 32, 64)
+    pixels = np.asarray(shown)
+    assert shown.size == (32, 64) and pixels[8, 16].mean() > 200 and pixels[56, 16].mean() < 50
+
+
+def test_a_file_that_is_no_video_is_refused():
+    import av
+
+    from worker.inputs import open_clip
+
+    with pytest.raises(av.FFmpegError):
+        open_clip(np.random.default_rng(0).bytes(5000))
 
 
 def test_extend_and_keyframes_inputs_reach_render_input(tmp_path):
@@ -71,7 +120,7 @@ def test_extend_and_keyframes_inputs_reach_render_input(tmp_path):
                      member_id="1", parent_clip_id="parent1", input_keys={"parent": video_key("parent1")})
     inp = render_input(extend, load_inputs(storage, extend))
     assert inp.task == "extend" and inp.parent_fps == 24 and inp.seed == 5
-    assert [level(f) for f in inp.parent_video] == list(range(30))  # a short parent: all of it
+    assert len(inp.parent_video) == 30 and inp.parent_video.size == (48, 32)  # probed, decoded when planned
 
     keyframes = new_job(parse_prompt("a fox -ar 1:1"), model="ltx-tiny", task=Task.KEYFRAMES, member_id="1",
                         input_keys={"image": input_key("kf", "first.png"),
@@ -130,3 +179,17 @@ def test_warm_up_renders_every_kind_of_model(models_dir):
 
     for spec in TINY_MODELS.values():  # keyframes-only and extend-first models included
         assert Renderer(spec, models_dir=models_dir).warm_up(steps=1) > 0
+
+
+def test_the_decode_memory_benchmark_runs_and_compares_both_paths():
+    """bench/decode_memory.py on a tiny stretch of 4K (its real run needs ~10 GiB for "before")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "bench/decode_memory.py", "--runs", "1", "--seconds", "0.25", "--fps", "8"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {line.split("|")[1].strip(): line for line in run.stdout.splitlines() if line.startswith("| ")}
+    assert {"before", "after"} <= set(rows) and "after / before" in run.stdout

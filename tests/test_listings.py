@@ -1,5 +1,6 @@
 """core.listings on SQLite and PostgreSQL: orders, windows, keyset cursors, search, lineage,
-and the rule that private, deleted, unfinished and banned members' clips appear nowhere."""
+and the rule that private, deleted, unfinished, flagged and operator-banned members' clips
+appear nowhere."""
 
 import itertools
 from datetime import datetime, timedelta, timezone
@@ -54,6 +55,8 @@ HIDDEN = [
     clip("broken", at=ago(minutes=6), status="failed", video_key=None, prompt="a failed fox"),
     clip("novideo", at=ago(minutes=7), prompt="a done fox without a video", video_key=None),
     clip("eve1", at=ago(hours=3), votes=99, author="eve", prompt="a banned member's fox"),
+    # Flagged by the image-safety check: posted in an age-restricted channel, never public.
+    clip("flagged", at=ago(hours=4), votes=99, flagged=True, prompt="a flagged fox"),
     clip("private-remix", at=ago(days=1), parent_id="elk", private=True, prompt="a private elk remix"),
 ]
 HIDDEN_IDS = {c["id"] for c in HIDDEN}

@@ -148,7 +148,7 @@ def test_gpu_memory_reads_zero_without_cuda():
     assert got == {("cpu", "allocated"): 0.0, ("cpu", "reserved"): 0.0, ("cpu", "peak"): 0.0}
 
 
-async def test_reelbot_exporter_serves_until_sigterm(redis_server):
+async def test_reelbot_exporter_serves_until_sigterm(redis_server, tmp_path):
     import asyncio
     import os
     import signal
@@ -161,7 +161,8 @@ async def test_reelbot_exporter_serves_until_sigterm(redis_server):
 
     port = free_port()
     env = {**os.environ, "REELBOT_REDIS_URL": redis_server.url, "REELBOT_METRICS_PORT": str(port),
-           "REELBOT_MODELS": "ltx-tiny", "REELBOT_LOG_FORMAT": "json"}
+           "REELBOT_MODELS": "ltx-tiny", "REELBOT_LOG_FORMAT": "json",
+           "REELBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'exporter.db'}"}
     proc = subprocess.Popen([sys.executable, "-m", "reelbot", "exporter"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -47,13 +47,34 @@ def test_secrets_never_reach_logs():
     log = get_logger("t", clip_id="c1")
     log.info("connecting", discord_token=token, password="hunter2",
              url="https://bucket.s3/clips/c1/clip.mp4?X-Amz-Credential=AKIA&X-Amz-Signature=0123abcd&X-Amz-Expires=60",
-             db="postgresql://reelbot:s3cret@db:5432/reelbot", note=f"header Bot {token}")
+             db="postgresql://reelbot:s3cret@db:5432/reelbot", note=f"header Bot {token}",
+             hub="401 for hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 on Wan-AI/Wan2.1")
     line = json.loads(buf.getvalue().splitlines()[-1])
     text = buf.getvalue()
-    for secret in (token, "hunter2", "0123abcd", "s3cret", "AKIA"):
+    for secret in (token, "hunter2", "0123abcd", "s3cret", "AKIA", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"):
         assert secret not in text
     assert line["clip_id"] == "c1" and line["event"] == "connecting"
 
 
 def test_scrub_keeps_ordinary_text():
     assert scrub("a fox running through snow") == "a fox running through snow"
+
+
+def test_library_logs_are_json_lines_too_and_scrubbed():
+    import logging
+
+    buf = io.StringIO()
+    configure("INFO", "json", stream=buf)
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz0123456"
+    logging.getLogger("discord.gateway").warning("Shard ID %s has stopped responding (token %s)", 0, token)
+    logging.getLogger("aiohttp.access").warning("GET /clips/x 200")
+    try:
+        raise ConnectionError("Connection closed by server.")
+    except ConnectionError:
+        logging.getLogger("arq.worker").error("job %s failed", "c1", exc_info=True)
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [(e["logger"], e["level"]) for e in lines] == [("discord.gateway", "warning"), ("aiohttp.access", "warning"),
+                                                         ("arq.worker", "error")]
+    assert lines[0]["event"].startswith("Shard ID 0 has stopped responding") and token not in buf.getvalue()
+    assert lines[2]["event"] == "job c1 failed" and "ConnectionError" in lines[2]["exception"]
+    assert all("timestamp" in e for e in lines)

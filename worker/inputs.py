@@ -1,14 +1,20 @@
 """Turn a job's stored attachments and its flags into what the renderer takes.
 
-Fetching an input can fail for a moment (storage away): the job is tried again. Decoding
-it fails the same way every time: BrokenInput, said to the member at once.
+Clips (a member's video, an extend's parent) are only probed here (`media.SourceClip`):
+the renderer decodes them once its plan knows the bucket, the rate and the frames it
+needs, straight to that size. A 4K 10 s source so costs a few frames at the model's size,
+not 600 full-resolution pictures (bench/decode_memory.py).
+
+Fetching an input can fail for a moment (storage away): the job is tried again. Opening
+it (an image decoded, a clip probed) fails the same way every time: BrokenInput, said to
+the member at once.
 """
 
 from __future__ import annotations
 
 import io
-from collections import deque
 
+from core.catalog import Task
 from core.contract import RenderJob
 from core.logging import get_logger
 from core.storage import Storage
@@ -16,13 +22,13 @@ from core.storage import Storage
 log = get_logger("worker")
 
 # Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
-# in RenderInput. "parent" is the MP4 of the clip an extend continues.
-IMAGES = {"image": "image", "last_image": "last_image"}
+# in RenderInput. "parent" is the MP4 of the clip an extend continues; "reference" the
+# object or character an edit puts in.
+IMAGES = {"image": "image", "last_image": "last_image", "reference": "reference"}
 CLIPS = {"video": "video", "parent": "parent_video"}
 CLIP_RATES = {"video": "video_fps", "parent": "parent_fps"}
-# Frames kept from a clip: a restyle uses the start, an extend only the end.
-MAX_FRAMES = 600
-PARENT_FRAMES = 120
+# Tasks whose clip keeps its source's sound track (when it has one and -mute is not given).
+SOUND_FROM_SOURCE = (Task.VIDEO_TO_VIDEO, Task.EDIT)
 
 
 class BrokenInput(ValueError):
@@ -45,41 +51,16 @@ def decode_image(data: bytes):
     return image.convert("RGB")
 
 
-def decode_clip(data: bytes, max_frames: int = MAX_FRAMES, from_end: bool = False) -> tuple[list, float | None]:
-    """(RGB frames, frames per second or None): the first `max_frames`, or the last.
+def open_clip(data: bytes):
+    """A clip probed, not decoded (inference.media.SourceClip)."""
+    from inference.media import SourceClip
 
-    A file that breaks off part-way gives the frames before the break (logged); one that
-    gives fewer than two frames is not a video: ValueError.
-    """
-    import av
-
-    frames = deque(maxlen=max_frames) if from_end else []
-    rate = None
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            for frame in container.decode(stream):
-                frames.append(frame.to_image().convert("RGB"))
-                if not from_end and len(frames) >= max_frames:
-                    break
-    except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:  # IndexError: no video stream
-        if len(frames) < 2:
-            raise ValueError(f"decoded {len(frames)} frames before {type(exc).__name__}: {exc}") from exc
-        log.warning("video breaks off part-way; using the frames before", frames=len(frames),
-                    error=f"{type(exc).__name__}: {exc}")
-    if len(frames) < 2:
-        raise ValueError(f"decoded {len(frames)} frames")
-    return list(frames), (float(rate) if rate else None)
-
-
-def decode_video(data: bytes, max_frames: int = MAX_FRAMES) -> list:
-    return decode_clip(data, max_frames)[0]
+    return SourceClip.open(data)
 
 
 def load_inputs(storage: Storage, job: RenderJob) -> dict:
-    """Blocking: fetch and decode every input the job names, as RenderInput fields
-    (image, last_image, video + video_fps, parent_video + parent_fps)."""
+    """Blocking: fetch and open every input the job names, as RenderInput fields (image,
+    last_image, reference, video + video_fps, parent_video + parent_fps)."""
     return decode_inputs(job, fetch_inputs(storage, job))
 
 
@@ -89,7 +70,7 @@ def fetch_inputs(storage: Storage, job: RenderJob) -> dict[str, bytes]:
 
 
 def decode_inputs(job: RenderJob, fetched: dict[str, bytes]) -> dict:
-    """Blocking: the fetched inputs as RenderInput fields; BrokenInput for one that does not decode."""
+    """Blocking: the fetched inputs as RenderInput fields; BrokenInput for one that does not open."""
     out = {}
     for name, data in fetched.items():
         key = job.input_keys[name]
@@ -109,13 +90,20 @@ def _is_clip(key: str) -> bool:
 def decode_input(name: str, data: bytes, key: str = "") -> dict:
     """One named input's bytes as the RenderInput fields it fills."""
     if name in CLIPS:
-        parent = name == "parent"
-        frames, rate = decode_clip(data, PARENT_FRAMES if parent else MAX_FRAMES, from_end=parent)
-        return {CLIPS[name]: frames, CLIP_RATES[name]: rate}
+        clip = open_clip(data)
+        return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps}
     if name in IMAGES:
         return {IMAGES[name]: decode_image(data)}
     # A name this worker does not know: decode by its extension.
-    return {name: decode_video(data) if _is_clip(key) else decode_image(data)}
+    return {name: open_clip(data) if _is_clip(key) else decode_image(data)}
+
+
+def sound_source(job: RenderJob, inputs: dict) -> bytes | None:
+    """The encoded source whose sound track the clip keeps, or None."""
+    source = inputs.get("video")
+    if job.task not in SOUND_FROM_SOURCE or job.flags.get("mute") or source is None:
+        return None
+    return source.data if getattr(source, "has_audio", False) else None
 
 
 def render_input(job: RenderJob, inputs: dict, steps: int | None = None):

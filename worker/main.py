@@ -12,16 +12,16 @@ from arq.worker import func
 from core.clips import ClipStore
 from core.contract import queue_name
 from core.logging import get_logger
-from core.queue import RENDER_FUNCTION, RenderWorker, connect
+from core.queue import RENDER_FUNCTION, RenderWorker, lazy_pool
 from core.settings import Settings
 from core.storage import storage_from_settings
 from worker import health as endpoints
-from worker import metrics, presence
+from worker import metrics, presence, safety
 from worker.admission import Admission
 from worker.health import Health
-from worker.outage import REDIS_DOWN, RedisWatch, backoff, until_up
+from worker.outage import REDIS_DOWN, RedisWatch, backoff
 from worker.render_clip import render_clip
-from worker.runtime import (Runtime, check_model_settings, load_renderer, pick_device, pick_encoder,
+from worker.runtime import (Runtime, check_model_settings, load_renderer, load_segmenter, pick_device, pick_encoder,
                             use_compile_cache, warm_up_renderer)
 
 log = get_logger("worker")
@@ -55,7 +55,7 @@ def build_workers(rt: Runtime) -> list[RenderWorker]:
 
 async def serve(settings: Settings) -> None:
     watch = RedisWatch()
-    redis = await until_up(watch, lambda: connect(settings.redis_url), "connecting")
+    redis = lazy_pool(settings.redis_url)  # the models load while Redis is away; every call rides outages
     health = Health(models=settings.served_models, redis=redis, watch=watch)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
     store = ClipStore.from_url(settings.database_url)
@@ -66,6 +66,7 @@ async def serve(settings: Settings) -> None:
                  admission=Admission(pipelining=pipelining, ahead_s=settings.pipeline_ahead_seconds))
     rt.encoder = await asyncio.to_thread(pick_encoder, settings)
     await _load_models(rt, health, device)
+    rt.safety = await asyncio.to_thread(safety.load, settings, device)
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
     announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks, watch))
     workers = build_workers(rt)
@@ -103,10 +104,11 @@ async def _load_models(rt: Runtime, health: Health, device: str) -> None:
     settings = rt.settings
     check_model_settings(settings)
     use_compile_cache(settings)
+    segmenter = await asyncio.to_thread(load_segmenter, settings, device, settings.served_models)
     warm_up_total = 0.0
     for model in settings.served_models:
         started = time.perf_counter()
-        renderer = await asyncio.to_thread(load_renderer, settings, model, device, False)
+        renderer = await asyncio.to_thread(load_renderer, settings, model, device, False, segmenter)
         loaded_s = time.perf_counter() - started
         warm_up_s = await asyncio.to_thread(warm_up_renderer, settings, renderer)
         warm_up_total += warm_up_s

@@ -28,8 +28,8 @@ from core.events import publish_done, publish_outcome, published_outcome, report
 from core.logging import bind_job, get_logger
 from core.queue import renew_lease
 from inference.encode import EncodeError
-from worker import metrics
-from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input
+from worker import metrics, safety
+from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input, sound_source
 from worker.outage import REDIS_DOWN, until_up
 from worker.progress import Cancelled, StepReporter
 from worker.runtime import Runtime
@@ -90,11 +90,13 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     timings = Timings(queue_wait=max(0.0, leased - job.enqueued_at))
 
     try:
-        # 2. The inputs: fetched (a storage fault is retried) and decoded (a broken file is final).
+        # 2. The inputs: fetched (a storage fault is retried), decoded (a broken file is final)
+        # and checked (a flagged attachment fails here, before the GPU).
         t0 = time.perf_counter()
         fetched = await asyncio.to_thread(fetch_inputs, rt.storage, job)
         inputs = await asyncio.to_thread(decode_inputs, job, fetched)
         timings.inputs = time.perf_counter() - t0
+        await safety.screen_inputs(rt, job, inputs)
 
         # 3. The render, on the GPU; a pipelined job waits here for the one before.
         clock = metrics.StepClock()
@@ -105,14 +107,18 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         if await _cancel_asked(rt, job):
             raise Cancelled(clock.steps)
 
-        # 5. The MP4 and poster, encoded and uploaded beside the next job's denoising.
+        # 5. The output checked (before anything is stored), then the MP4 and poster, encoded
+        # and uploaded beside the next job's denoising.
+        flagged = await safety.screen_clip(rt, job, out.frames)
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
-                                     codec=rt.encoder)
+                                     sound_source(job, inputs), codec=rt.encoder)
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled as stop:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
     except (MemberError, BrokenInput) as exc:
         return await _finish(rt, _failed(rt, job, str(exc)))
+    except safety.Flagged as exc:
+        return await _finish(rt, exc.outcome)
     except EncodeError as exc:  # the same frames fail the same way on every try
         log.error("encode failed", error=str(exc))
         await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
@@ -136,7 +142,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      asked_seconds=_shortened(job, out), timings=timings, worker=rt.worker_id)
+                      edit_region=out.edit_region, asked_seconds=_shortened(job, out), timings=timings,
+                      worker=rt.worker_id, flagged=flagged)
     published = await until_up(rt.watch, lambda: publish_done(rt.redis, outcome), "publishing the outcome")
     if published == "cancelled":
         return await _cancelled(rt, job, "after the last step")

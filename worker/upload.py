@@ -21,28 +21,64 @@ class Uploaded:
     upload_s: float
 
 
-def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None, *,
-                      codec: str = "libx264") -> Uploaded:
-    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating."""
-    from inference.encode import SOFTWARE, EncodeError, encode_mp4, poster_jpeg
+def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
+                      sound: bytes | None = None, *, codec: str = "libx264") -> Uploaded:
+    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
+    With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
+    when no bitrate fits, it is kept whole and the bot posts a link to it instead.
+    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's).
+    `codec`: the worker's encoder (inference.encode.pick_encoder); a hardware one failing on
+    this clip (sessions, memory) gives way to libx264 for it."""
+    from inference.encode import SOFTWARE, EncodeError, poster_jpeg
 
     t0 = time.perf_counter()
     try:
-        mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
+        mp4 = _encoded(frames, fps, max_bytes, sound, codec)
     except EncodeError:
         raise
-    except Exception as exc:  # noqa: BLE001 — a hardware encoder failing on one clip (sessions, memory)
+    except Exception as exc:  # noqa: BLE001 — any hardware encoder fault on this clip
         if codec == SOFTWARE:
             raise
         log.warning("hardware encode failed: this clip goes through libx264", codec=codec,
                     error=f"{type(exc).__name__}: {exc}")
-        mp4 = encode_mp4(frames, fps, max_bytes=max_bytes, codec=SOFTWARE)
+        mp4 = _encoded(frames, fps, max_bytes, sound, SOFTWARE)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
     storage.put(poster_key(clip_id), poster, "image/jpeg")
     t2 = time.perf_counter()
     return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1)
+
+
+def _encoded(frames, fps: int, max_bytes: int | None, sound: bytes | None, codec: str) -> bytes:
+    mp4 = _fitted(frames, fps, max_bytes, codec)
+    if sound is not None:
+        mp4 = _with_sound(mp4, frames, fps, max_bytes, sound, codec)
+    return mp4
+
+
+def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: bytes, codec: str) -> bytes:
+    """The clip with its source's sound; within a byte budget, the video gives up what the sound takes."""
+    from inference.encode import add_sound
+
+    seconds = len(frames) / fps
+    with_sound = add_sound(mp4, sound, seconds)
+    if max_bytes is not None and len(with_sound) > max_bytes:
+        sound_bytes = len(with_sound) - len(mp4)
+        with_sound = add_sound(_fitted(frames, fps, max(1, max_bytes - sound_bytes), codec), sound, seconds)
+    return with_sound
+
+
+def _fitted(frames, fps: int, max_bytes: int | None, codec: str) -> bytes:
+    """The MP4 within `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
+    from inference.encode import EncodeError, encode_mp4
+
+    try:
+        return encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
+    except EncodeError:
+        if max_bytes is None:
+            raise  # not a budget that failed: the frames themselves
+        return encode_mp4(frames, fps, codec=codec)
 
 
 def remove_media(storage: Storage, clip_id: str) -> None:

@@ -1,5 +1,7 @@
 """/admin: for server managers (the Manage Server permission). Pause and resume making
-clips, ban and unban members, the server's banned terms and the channels Reelbot works in."""
+clips, ban and unban members here (an operator-wide ban is `reelbot ban`), the server's
+banned terms, the channels Reelbot works in, the moderators' channel where reports go, and
+the audit log of moderation decisions. Every decision is logged (core/audit.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import records, showcase
-from bot.actions import reply_private, services_of
-from bot.messages import code
+from bot.answers import reply_private, services_of
+from bot.messages import CONTENT_MAX, code, truncate
 from bot.metrics import COMMANDS
+from core import audit, bans
 from core.moderation import MAX_TERM_CHARS
+
+AUDIT_SHOWN = 15
 
 
 async def _managers_only(interaction: discord.Interaction) -> bool:
@@ -43,29 +48,54 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
 
     @app_commands.command(name="pause", description="Stop taking new clips on this server")
     async def pause(self, interaction: discord.Interaction) -> None:
-        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), True)
+        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), True,
+                                           by=str(interaction.user.id))
         await _done(interaction, "Paused: new clips are refused until `/admin resume`. Clips already queued "
                                  "still finish." if changed else "Already paused.")
 
     @app_commands.command(name="resume", description="Take new clips again")
     async def resume(self, interaction: discord.Interaction) -> None:
-        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), False)
+        changed = await records.set_paused(services_of(interaction).store, str(interaction.guild_id), False,
+                                           by=str(interaction.user.id))
         await _done(interaction, "Resumed: members can make clips again." if changed else "Not paused.")
 
-    @app_commands.command(name="ban", description="Stop a member from making clips")
-    @app_commands.describe(member="Who", reason="Why (kept in the record)")
+    @app_commands.command(name="ban", description="Stop a member from making clips on this server")
+    @app_commands.describe(member="Who", reason="Why (kept in the audit log)")
     async def ban(self, interaction: discord.Interaction, member: discord.User,
                   reason: app_commands.Range[str, 0, 500] | None = None) -> None:
-        changed = await records.set_banned(services_of(interaction).store, str(member.id), member.name, True, reason)
-        await _done(interaction, f"{member.mention} can no longer make clips." if changed
-                    else f"{member.mention} was already banned.")
+        changed = await bans.ban_here(services_of(interaction).store.session, str(interaction.guild_id),
+                                      str(member.id), by=str(interaction.user.id), reason=reason)
+        await _done(interaction, f"{member.mention} can no longer make clips on this server." if changed
+                    else f"{member.mention} was already banned here.")
 
-    @app_commands.command(name="unban", description="Let a banned member make clips again")
+    @app_commands.command(name="unban", description="Let a member banned here make clips again")
     @app_commands.describe(member="Who")
     async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
-        changed = await records.set_banned(services_of(interaction).store, str(member.id), member.name, False, None)
-        await _done(interaction, f"{member.mention} can make clips again." if changed
-                    else f"{member.mention} wasn't banned.")
+        changed = await bans.unban_here(services_of(interaction).store.session, str(interaction.guild_id),
+                                        str(member.id), by=str(interaction.user.id))
+        await _done(interaction, f"{member.mention} can make clips on this server again." if changed
+                    else f"{member.mention} wasn't banned here.")
+
+    @app_commands.command(name="mod-channel", description="Where members' reports of clips go")
+    @app_commands.describe(channel="The moderators' channel (leave it out to stop sending reports)")
+    async def mod_channel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        changed = await records.set_mod_channel(services_of(interaction).store, str(interaction.guild_id),
+                                                str(channel.id) if channel else None)
+        if channel is None:
+            text = ("Reports are no longer sent to a channel (they still count, and show in `/admin audit`)."
+                    if changed else "No moderators' channel was set.")
+        else:
+            text = (f"Reports of clips (Apps → Report clip) go to {channel.mention}, one message per clip with "
+                    "Delete and Dismiss buttons." if changed else f"{channel.mention} already gets the reports.")
+        await _done(interaction, text)
+
+    @app_commands.command(name="audit", description="Recent moderation decisions on this server")
+    @app_commands.describe(member="Only decisions about this member")
+    async def audit_log(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
+        async with services_of(interaction).store.session() as s:
+            entries = await audit.latest(s, guild_id=str(interaction.guild_id),
+                                         member_id=str(member.id) if member else None, limit=AUDIT_SHOWN)
+        await _done(interaction, audit_text(entries, member.mention if member else None))
 
     @app_commands.command(name="gallery-channel", description="Where clips with enough upvotes are showcased")
     @app_commands.describe(channel="The showcase channel (leave it out to stop showcasing)")
@@ -86,7 +116,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
     @app_commands.describe(term="A word or phrase (matched whole-word, ignoring case and accents)")
     async def terms_add(self, interaction: discord.Interaction,
                         term: app_commands.Range[str, 1, MAX_TERM_CHARS]) -> None:
-        result = await records.add_banned_term(services_of(interaction).store, str(interaction.guild_id), term)
+        result = await records.add_banned_term(services_of(interaction).store, str(interaction.guild_id), term,
+                                               by=str(interaction.user.id))
         if result is None:
             COMMANDS.labels("admin terms add", "refused").inc()
             return await reply_private(interaction, "That term has no letters or digits to match: nothing was added.")
@@ -97,7 +128,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
     async def terms_remove(self, interaction: discord.Interaction,
                            term: app_commands.Range[str, 1, MAX_TERM_CHARS]) -> None:
         changed, terms = await records.remove_banned_term(services_of(interaction).store, str(interaction.guild_id),
-                                                          term)
+                                                          term, by=str(interaction.user.id))
         await _done(interaction, ("Removed. " if changed else "That term wasn't on the list. ") + _terms_line(terms))
 
     @terms.command(name="list", description="The words and phrases that block a prompt here")
@@ -131,6 +162,47 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
     async def channels_list(self, interaction: discord.Interaction) -> None:
         guild = await records.guild(services_of(interaction).store, str(interaction.guild_id))
         await _done(interaction, _channels_line(guild.allowed_channel_ids if guild else []))
+
+
+ACTORS = {audit.OPERATOR: "Reelbot's operator", audit.SAFETY_CHECK: "the safety check"}
+
+
+def _who(actor: str | None) -> str:
+    if actor is None:
+        return "Reelbot"
+    return f"<@{actor}>" if actor.isdigit() else ACTORS.get(actor, actor)
+
+
+def audit_line(entry: audit.Entry) -> str:
+    """One decision, newest first: when (Discord shows it in the reader's time), what, whom, who, why."""
+    line = f"<t:{int(entry.at.timestamp())}:R> **{entry.action}**"
+    if entry.member_id:
+        line += f" <@{entry.member_id}>"
+    if entry.actor and entry.actor != entry.member_id:
+        line += f" by {_who(entry.actor)}"
+    if entry.clip_id:
+        line += f" · clip {code(entry.clip_id)}"
+    if entry.reason:
+        line += f" · {discord.utils.escape_markdown(truncate(' '.join(entry.reason.split()), 120))}"
+    if entry.prompt:
+        line += f" · prompt: {code(truncate(' '.join(entry.prompt.split()), 80))}"
+    return line
+
+
+def audit_text(entries: list[audit.Entry], member: str | None) -> str:
+    about = f" about {member}" if member else ""
+    if not entries:
+        return f"No moderation decisions{about} on this server yet."
+    head = f"The latest {len(entries)} moderation decision{'s' if len(entries) != 1 else ''}{about} (newest first):"
+    lines, size = [head], len(head)
+    for entry in entries:
+        line = audit_line(entry)
+        if size + 1 + len(line) > CONTENT_MAX - 60:
+            lines.append("… more with `reelbot audit` (for the operator).")
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    return "\n".join(lines)
 
 
 def _terms_line(terms: list[str]) -> str:

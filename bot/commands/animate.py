@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import order_for, place_order
+from bot.orders import order_for, place_order
 from core.catalog import Task
 
 

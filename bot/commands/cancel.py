@@ -1,20 +1,21 @@
-"""/cancel [clip]: stop a queued or running job of yours (default: your newest)."""
+"""/cancel [clip]: stop a queued or running job of yours (default: your newest). The status
+message's ✖ Cancel button (bot/status.py) does the same for one clip."""
 
 from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot import records
-from bot.actions import cancel_clip, reply_private, services_of
+from bot.answers import reply_private, services_of
+from bot.buttons import ButtonCog
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
+from bot.status import CancelButton, cancel_clip
 
 
-class Cancel(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
+class Cancel(ButtonCog):
+    buttons = (CancelButton,)
 
     @app_commands.command(name="cancel", description="Stop one of your clips that is queued or rendering")
     @app_commands.describe(clip="The clip's id or a link to its status message (default: your newest)")

@@ -7,8 +7,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import order_for, place_order, reply_private
+from bot.answers import reply_private
 from bot.metrics import COMMANDS
+from bot.orders import order_for, place_order
 from core.catalog import Task
 
 PROMPT_MAX = 6000  # Discord's own limit; the prompt's real limit (flags excluded) is checked by the parser

@@ -1,19 +1,46 @@
-"""/extend clip [prompt]: continue a finished clip from its last frames."""
+"""⏩ Extend and /extend clip [prompt]: continue a finished clip from its last frames, as a
+new clip whose parent is this one."""
 
 from __future__ import annotations
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot.actions import extend_clip, reply_private, services_of
+from bot.answers import reply_private, services_of
+from bot.buttons import ButtonCog, ClipButton
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
+from bot.orders import order_for, place_order, text_of
+from core.catalog import Task
+from core.contract import Status
 
 
-class Extend(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
+async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None = None,
+                      command: str = "button:extend") -> None:
+    if clip.status != Status.DONE.value or not clip.video_key:
+        COMMANDS.labels(command, "refused").inc()
+        await reply_private(interaction, "Only a finished clip can be extended.")
+        return
+    if clip.deleted:
+        COMMANDS.labels(command, "refused").inc()
+        await reply_private(interaction, "This clip was deleted, so it can't be extended.")
+        return
+    text = prompt if prompt is not None else text_of(clip, drop_seed=True)
+    order = order_for(interaction, text, task=Task.EXTEND, reuse_inputs={"parent": clip.video_key},
+                      parent_id=clip.id, model_hint=clip.model, prompt_required=False,
+                      drop_seed=prompt is None)
+    await place_order(interaction, order, command)
+
+
+class ExtendButton(ClipButton, action="extend"):
+    label, emoji = "Extend", "⏩"
+
+    async def pressed(self, interaction: discord.Interaction, clip) -> None:
+        await extend_clip(interaction, clip)
+
+
+class Extend(ButtonCog):
+    buttons = (ExtendButton,)
 
     @app_commands.command(name="extend", description="Continue one of the clips")
     @app_commands.describe(clip="The clip's id (in its footer) or a link to its message",

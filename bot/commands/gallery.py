@@ -8,21 +8,19 @@ the page number, the sort, the member), so a browser opened before a restart kee
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot.actions import accepting, reply_private, services_of
+from bot.answers import accepting, reply_private, services_of, went_wrong
+from bot.buttons import ButtonCog
 from bot.messages import truncate
 from bot.metrics import COMMANDS
 from core.listings import CursorError, Listing, ListingError, Sort, Window, encode_cursor, page, page_before
-from core.logging import get_logger
+from core.media import clip_link
 
-log = get_logger("bot")
 PER_PAGE = 5
 MAX_PAGE_NUMBER = 999
 CUSTOM_ID_MAX = 100
@@ -41,14 +39,6 @@ def page_custom_id(way: str, number: int, listing: Listing, cursor: str) -> str 
     value = (f"reelbot:g:{way}{min(number, MAX_PAGE_NUMBER)}:{listing.sort.value[0]}:"
              f"{listing.member_id or ''}:{cursor}")
     return value if len(value) <= CUSTOM_ID_MAX and re.fullmatch(_PAGE_ID, value) else None
-
-
-def clip_link(clip, settings, storage) -> str | None:
-    """The clip's page on the web gallery, else its video where storage has a web address."""
-    if settings.gallery_url:
-        return f"{settings.gallery_url.rstrip('/')}/clips/{clip.id}"
-    url = storage.url(clip.video_key) if clip.video_key else None
-    return url if url and url.startswith(("https://", "http://")) else None
 
 
 def clip_line(index: int, clip, link: str | None) -> str:
@@ -144,10 +134,7 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button], template=_PAGE_ID):
             COMMANDS.labels("button:gallery", "refused").inc()
             await reply_private(interaction, "This page can't be found any more: run `/gallery` again.")
         except Exception as exc:  # noqa: BLE001 — the member gets an answer; the bot stays up
-            COMMANDS.labels("button:gallery", "error").inc()
-            log.error("gallery page failed", error=repr(exc), exc_info=exc)
-            with contextlib.suppress(discord.HTTPException):
-                await reply_private(interaction, "Something went wrong on Reelbot's side; please try again.")
+            await went_wrong(interaction, "button:gallery", exc)
 
 
 def _title_name(message: discord.Message | None) -> str | None:
@@ -156,15 +143,8 @@ def _title_name(message: discord.Message | None) -> str | None:
     return title.split(" by ", 1)[1] if title and " by " in title else None
 
 
-class Gallery(commands.Cog):
-    def __init__(self, bot: commands.Bot):
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PageButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PageButton)
+class Gallery(ButtonCog):
+    buttons = (PageButton,)
 
     @app_commands.command(name="gallery", description="Browse the community's public clips (only you see it)")
     @app_commands.describe(sort="Most upvoted first, or newest first", user="Only this member's clips")

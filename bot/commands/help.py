@@ -1,4 +1,5 @@
-"""/help: the flag reference, with examples."""
+"""/help: the flag reference, with examples, and what the image-safety check does here
+(or that the operator turned it off)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import reply_private
+from bot.answers import reply_private, services_of
 from bot.messages import HELP
 from bot.metrics import COMMANDS
+from core.safety import describe
 
 
 class Help(commands.Cog):
@@ -17,5 +19,5 @@ class Help(commands.Cog):
 
     @app_commands.command(name="help", description="How to make clips: commands, flags and examples")
     async def help(self, interaction: discord.Interaction) -> None:
-        await reply_private(interaction, HELP)
+        await reply_private(interaction, f"{HELP}\n\n{describe(services_of(interaction).settings)}")
         COMMANDS.labels("help", "ok").inc()

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import records
-from bot.actions import reply_private, services_of
+from bot.answers import reply_private, services_of
 from bot.messages import code
 from bot.metrics import COMMANDS
 from core.flags import format_flags
@@ -24,6 +24,8 @@ class Me(commands.Cog):
         services = services_of(interaction)
         member_id = str(interaction.user.id)
         usage = await services.limits.usage(member_id)
+        _guild, row = await records.guild_and_member(services.store, str(interaction.guild_id)
+                                                     if interaction.guild_id else None, member_id)
         made = await records.clips_made(services.store, member_id)
         defaults = format_flags(await records.member_defaults(services.store, member_id))
         limits = services.limits.limits
@@ -36,6 +38,8 @@ class Me(commands.Cog):
         if usage.cooldown_left > 0:
             lines.append(f"Next clip possible in {math.ceil(usage.cooldown_left)} s")
         if usage.banned:
-            lines.append("A server manager has blocked you from making clips.")
+            lines.append("Reelbot's operator has blocked you from making clips.")
+        elif row is not None and row.banned_here:
+            lines.append("This server's managers have blocked you from making clips here.")
         await reply_private(interaction, "\n".join(lines))
         COMMANDS.labels("me", "ok").inc()

@@ -1,4 +1,5 @@
-"""/queue: queue length per model, workers online, and where your clips stand."""
+"""/queue: the deployment's models with their queue length, workers online and tasks, and
+where your clips stand."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import records
-from bot.actions import reply_private, services_of
-from bot.messages import code, eta_text, model_label
+from bot.answers import reply_private, services_of
+from bot.messages import WAITING, code, eta_text, model_label
 from bot.metrics import COMMANDS
+from core.catalog import Task
 from core.queue import depth, position
 
 
@@ -22,19 +24,20 @@ class Queue(commands.Cog):
         services = services_of(interaction)
         online = await services.workers.get()
         lines = []
-        if not online.models:
-            lines.append("No workers are online right now: new clips can't be made until one comes back.")
-        for model in online.models:
-            waiting = await depth(services.redis, model)
-            workers = online.workers.get(model, 0)
-            tasks = ", ".join(sorted(online.tasks[model]))
-            lines.append(f"{code(model_label(model))}: {waiting} in the queue · {workers} worker"
-                         f"{'s' if workers != 1 else ''} · {tasks}")
+        for name, spec in services.catalog.items():
+            waiting = await depth(services.redis, name)
+            workers = online.workers.get(name, 0)
+            serving = f"{workers} worker{'s' if workers != 1 else ''}" if workers else \
+                "no worker online (clips wait for one)"
+            sound = " · sound" if spec.sound else ""
+            tasks = ", ".join(task for task in Task if task in spec.tasks)
+            lines.append(f"{code(model_label(name))}: {waiting} in the queue · {serving} · {tasks}{sound}")
         mine = await records.unfinished(services.store, str(interaction.user.id))
         for clip in mine:
             place = await position(services.redis, clip.id, clip.model)
-            eta = services.eta.eta(clip.model, place, online.workers.get(clip.model, 1))
-            where = f"position {place} · ETA {eta_text(eta)}" if place else clip.status
+            workers = online.workers.get(clip.model, 0)
+            eta = f"ETA {eta_text(services.eta.eta(clip.model, place, workers))}" if workers else WAITING
+            where = f"position {place} · {eta}" if place else clip.status
             lines.append(f"Your clip `{clip.id}`: {where}")
         if not mine:
             lines.append("You have no clips in the queue.")

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import records
-from bot.actions import reply_private, services_of
+from bot.answers import reply_private, services_of
 from bot.messages import code
 from bot.metrics import COMMANDS
 from core.flags import FPS_MAX, FPS_MIN, LEN_MAX, LEN_MIN, FlagError, Flags, format_flags, parse_prompt
@@ -40,8 +40,7 @@ class Settings(commands.Cog):
                        reset: bool = False) -> None:
         services = services_of(interaction)
         member_id = str(interaction.user.id)
-        online = await services.workers.get()
-        parsed = parse_prompt(settings_text(ar, fps, length, model), models=online.models)
+        parsed = parse_prompt(settings_text(ar, fps, length, model), models=list(services.catalog))
         if isinstance(parsed, FlagError):
             COMMANDS.labels("settings", "refused").inc()
             await reply_private(interaction, str(parsed))

@@ -9,10 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages, posts
-from bot.actions import reply_private, services_of
+from bot.answers import reply_private, services_of
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
+from bot.orders import age_restricted
 from core.contract import Status
+from core.media import clip_link
 
 
 class Show(commands.Cog):
@@ -29,6 +31,9 @@ class Show(commands.Cog):
             return await self._refuse(interaction, not_found(clip))
         if found.deleted:
             return await self._refuse(interaction, "That clip was deleted.")
+        if found.flagged and not age_restricted(interaction.channel):
+            return await self._refuse(interaction, "The image-safety check flagged that clip: it can be shown "
+                                                   "only in age-restricted channels.")
         if found.status != Status.DONE.value:
             what = {"queued": "is still in the queue", "running": "is still rendering",
                     "failed": f"failed: {found.error or 'the render failed'}",
@@ -40,8 +45,8 @@ class Show(commands.Cog):
         video, url = None, None
         if found.video_key and found.video_bytes and found.video_bytes <= limit:
             video = await asyncio.to_thread(services.storage.get, found.video_key)
-        elif found.video_key:
-            url = await asyncio.to_thread(services.storage.url, found.video_key)
+        else:
+            url = clip_link(found, services.settings, services.storage)
         post = posts.result_post(found, video=video, video_url=url, mention=False)
         # Editing the deferred answer (not a followup) is idempotent: a retried request can't post twice.
         file = post.file()

@@ -1,0 +1,76 @@
+"""🔀 Remix: a dialog pre-filled with the clip's prompt and flags; what the member submits is
+queued as a new clip whose parent is this one.
+
+discord.py keeps modals in memory only, so the submission is routed by its custom id
+(`reelbot:remixed:<clip id>`) in this cog's listener: a dialog opened before a restart
+still works after it.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord.ext import commands
+
+from bot import messages
+from bot.answers import (
+    accepting,
+    is_submission,
+    modal_values,
+    observe_ack,
+    reply_private,
+    services_of,
+    submitted_id,
+    went_wrong,
+)
+from bot.buttons import ButtonCog, ClipButton
+from bot.metrics import COMMANDS
+from bot.orders import inputs_of, order_for, place_order, text_of
+from core.catalog import Task
+
+REMIXED = "reelbot:remixed:"
+
+
+class RemixModal(discord.ui.Modal):
+    def __init__(self, clip):
+        super().__init__(title="Remix this clip", custom_id=f"{REMIXED}{clip.id}", timeout=15 * 60)
+        self.add_item(discord.ui.TextInput(
+            label="Prompt and flags", custom_id="prompt", style=discord.TextStyle.paragraph,
+            default=messages.truncate(text_of(clip), 4000), max_length=4000, required=True))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        pass  # Remix.on_interaction handles every submission, also those from before a restart
+
+
+class RemixButton(ClipButton, action="remix"):
+    label, emoji = "Remix", "🔀"
+
+    async def pressed(self, interaction: discord.Interaction, clip) -> None:
+        # A modal must be the first response: nothing slow may come before it.
+        await interaction.response.send_modal(RemixModal(clip))
+        observe_ack(interaction)
+        COMMANDS.labels("button:remix", "ok").inc()
+
+
+class Remix(ButtonCog):
+    buttons = (RemixButton,)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if not is_submission(interaction, REMIXED):
+            return
+        try:
+            await self.remixed(interaction)
+        except Exception as exc:  # noqa: BLE001 — tell the member, keep the bot up
+            await went_wrong(interaction, "remix", exc)
+
+    async def remixed(self, interaction: discord.Interaction) -> None:
+        if not await accepting(interaction):
+            return
+        clip = await services_of(interaction).store.get(submitted_id(interaction, REMIXED))
+        if clip is None:
+            await reply_private(interaction, "This clip doesn't exist any more.")
+            return
+        text = modal_values(interaction.data or {}).get("prompt", "")
+        order = order_for(interaction, text, task=Task(clip.task), reuse_inputs=inputs_of(clip), parent_id=clip.id,
+                          model_hint=clip.model, prompt_required=not clip.input_keys)
+        await place_order(interaction, order, "remix")
