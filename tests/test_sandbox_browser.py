@@ -134,7 +134,7 @@ async def sandbox(tmp_path_factory, models_dir):
         "REELBOT_GALLERY_PORT": str(free_port()),
         "REELBOT_DEVICE": "cpu",
         "REELBOT_MODELS_DIR": str(models_dir),
-        "REELBOT_MODEL_STEPS": '{"ltx-tiny": 150}',  # a few seconds: progress edits to see
+        "REELBOT_MODEL_STEPS": '{"ltx-tiny": 400}',  # a few seconds: progress edits to see, a render to kill
         "REELBOT_PROGRESS_EDIT_SECONDS": "0.5",
         "REELBOT_COOLDOWN_SECONDS": "0",
         "REELBOT_JOBS_IN_FLIGHT": "5",
