@@ -244,3 +244,24 @@ def test_shard_settings_are_checked():
         {"shard_count": 4, "shard_ids": [1, 3]}
     with pytest.raises(SettingsError, match="REELBOT_DISCORD_SHARD_IDS"):
         sharding(load_settings(discord_shard_count=2, discord_shard_ids=[2]))
+
+
+async def test_the_done_post_delivery_builds_says_when_the_clip_came_out_shorter(tmp_path):
+    from bot.delivery import Delivery
+    from core.contract import Outcome, Status
+    from core.settings import load_settings
+    from core.storage import FileStorage
+
+    storage = FileStorage(tmp_path)
+    storage.put("clips/c/clip.mp4", b"mp4", "video/mp4")
+    delivery = Delivery(None, SimpleNamespace(settings=load_settings(), storage=storage, redis=None))
+    clip = _clip(model="ltx-video", duration=257 / 30, fps=30, video_key="clips/c/clip.mp4", video_bytes=3,
+                 max_bytes=None)
+    done = Outcome(clip_id=clip.id, status=Status.DONE, video_key=clip.video_key, video_bytes=3, fps=30,
+                   num_frames=257, asked_seconds=10.0)
+    post = await delivery._build(clip, done, mention=False, private=False)
+    fields = {f["name"]: f["value"] for f in post.embed.to_dict()["fields"]}
+    assert post.video == b"mp4" and fields["Length"].startswith("Shorter than asked: 8.6 s of the 10 s")
+    as_asked = await delivery._build(clip, done.model_copy(update={"asked_seconds": None}), mention=False,
+                                     private=False)
+    assert "Length" not in {f["name"] for f in as_asked.embed.to_dict()["fields"]}
