@@ -82,6 +82,7 @@ class Outcome(BaseModel):
     num_frames: int | None = None
     # An edit: what was allowed to change, the phrase its mask covered or WHOLE_FRAME.
     edit_region: str | None = Field(default=None, max_length=200)
+    sound: bool | None = None  # the MP4 has a sound track (None: a worker from before sound)
     error: str | None = None  # member-readable
     # The safety check flagged an input or the clip (worker/safety.py): with DONE, posted in
     # its age-restricted channel but never public; with FAILED, withheld and told privately.

@@ -69,8 +69,12 @@ def read(data: bytes) -> Track:
         chunks = [frame.to_ndarray() for decoded in container.decode(stream) for frame in resampler.resample(decoded)]
         chunks += [frame.to_ndarray() for frame in resampler.resample(None)]
         rate = stream.codec_context.sample_rate
+        # An AAC track ends on a whole frame of 1024 samples; an MP4 says how many play (other
+        # containers' durations can be estimates, so those keep every decoded sample).
+        exact = "mp4" in container.format.name.split(",") and stream.duration
+        playing = round(float(stream.duration * stream.time_base) * rate) if exact else None
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), np.float32)
-    return Track(np.ascontiguousarray(samples, dtype=np.float32), rate)
+    return Track(np.ascontiguousarray(samples[:, :playing], dtype=np.float32), rate)
 
 
 def resample(track: Track, rate: int) -> Track:

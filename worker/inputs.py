@@ -15,11 +15,13 @@ from core.contract import RenderJob
 from core.storage import Storage
 
 # Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
-# in RenderInput. "parent" is the MP4 of the clip an extend continues; "reference" the
-# object or character an edit puts in.
+# in RenderInput. "parent" is the MP4 of the clip an extend continues (its sound too);
+# "reference" the object or character an edit puts in; "audio" a lip-sync's track, "speech"
+# the words it speaks instead (UTF-8 text).
 IMAGES = {"image": "image", "last_image": "last_image", "reference": "reference"}
 CLIPS = {"video": "video", "parent": "parent_video"}
 CLIP_RATES = {"video": "video_fps", "parent": "parent_fps"}
+SOUNDS = {"audio": "audio", "parent": "parent_audio"}
 # Tasks whose clip keeps its source's sound track (when it has one and -mute is not given).
 SOUND_FROM_SOURCE = (Task.VIDEO_TO_VIDEO, Task.EDIT)
 
@@ -39,9 +41,18 @@ def open_clip(data: bytes):
     return SourceClip.open(data)
 
 
+def decode_sound(data: bytes):
+    """Every sample of a file's sound, at its own rate (an inference.audio.Track)."""
+    from inference.audio import read
+
+    return read(data)
+
+
+
 def load_inputs(storage: Storage, job: RenderJob) -> dict:
     """Blocking: fetch every input the job names, as RenderInput fields (image,
-    last_image, reference, video + video_fps, parent_video + parent_fps)."""
+    last_image, reference, video + video_fps, parent_video + parent_fps + parent_audio,
+    audio, speech)."""
     out = {}
     for name, key in job.input_keys.items():
         out.update(decode_input(name, storage.get(key), key))
@@ -52,9 +63,15 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
     """One named input's bytes as the RenderInput fields it fills."""
     if name in CLIPS:
         clip = open_clip(data)
-        return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps}
+        # An extend continues its parent's sound: decoded here, it is a few seconds at most.
+        sound = {SOUNDS[name]: decode_sound(data)} if name == "parent" and clip.has_audio else {}
+        return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps, **sound}
     if name in IMAGES:
         return {IMAGES[name]: decode_image(data)}
+    if name in SOUNDS:
+        return {SOUNDS[name]: decode_sound(data)}
+    if name == "speech":
+        return {"speech": data.decode("utf-8")}
     # A name this worker does not know: decode by its extension.
     return {name: open_clip(data) if key.endswith((".mp4", ".webm", ".mov")) else decode_image(data)}
 
@@ -86,6 +103,7 @@ def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
         guidance=flags.get("gs"),
         seed=job.seed,
         camera=flags.get("camera"),
+        mute=bool(flags.get("mute")),
         steps=steps,
         **{name: value for name, value in inputs.items() if name in known},
     )

@@ -92,7 +92,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         timings.render = out.model_seconds
         flagged = await safety.screen_clip(rt, job, out.frames)  # before anything is stored
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
-                                     sound_source(job, inputs))
+                                     sound_source(job, inputs), out.audio)
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled:
         await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
@@ -115,7 +115,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      edit_region=out.edit_region, timings=timings, worker=rt.worker_id, flagged=flagged)
+                      edit_region=out.edit_region, sound=up.sound, timings=timings, worker=rt.worker_id,
+                      flagged=flagged)
     log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
     metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome)

@@ -1,4 +1,4 @@
-"""Encode a render to MP4 + poster and put both in storage under the clip's keys."""
+"""Encode a render (its sound too) to MP4 + poster and put both in storage under the clip's keys."""
 
 from __future__ import annotations
 
@@ -16,26 +16,30 @@ class Uploaded:
     video_bytes: int
     encode_s: float
     upload_s: float
+    sound: bool = False  # the MP4 has an audio track
 
 
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
-                      sound: bytes | None = None) -> Uploaded:
+                      sound: bytes | None = None, audio=None) -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
     With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
     when no bitrate fits, it is kept whole and the bot posts a link to it instead.
-    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's)."""
+    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's);
+    `audio`: the clip's own sound (an inference.audio.Track: a model's, a lip-sync's)."""
     from inference.encode import poster_jpeg
 
     t0 = time.perf_counter()
-    mp4 = _fitted(frames, fps, max_bytes)
-    if sound is not None:
+    track = {} if audio is None else {"audio": audio.samples, "audio_rate": audio.rate}
+    mp4 = _fitted(frames, fps, max_bytes, **track)
+    if sound is not None and audio is None:
         mp4 = _with_sound(mp4, frames, fps, max_bytes, sound)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
     storage.put(poster_key(clip_id), poster, "image/jpeg")
     t2 = time.perf_counter()
-    return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1)
+    return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1,
+                    sound=audio is not None or sound is not None)
 
 
 def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: bytes) -> bytes:
@@ -50,14 +54,15 @@ def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: byte
     return with_sound
 
 
-def _fitted(frames, fps: int, max_bytes: int | None) -> bytes:
-    """The MP4 within `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
+def _fitted(frames, fps: int, max_bytes: int | None, **track) -> bytes:
+    """The MP4 (with `track`: audio and audio_rate, when the clip has its own sound) within
+    `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
     from inference.encode import EncodeError, encode_mp4
 
     try:
-        return encode_mp4(frames, fps, max_bytes=max_bytes)
+        return encode_mp4(frames, fps, max_bytes=max_bytes, **track)
     except EncodeError:
-        return encode_mp4(frames, fps)
+        return encode_mp4(frames, fps, **track)
 
 
 def remove_media(storage: Storage, clip_id: str) -> None:
