@@ -148,6 +148,14 @@ def edit_region_text(region: str) -> str:
     return f"only “{truncate(region, 100)}” (found in every frame); the rest is kept"
 
 
+def sound_refused(model: str, capable: list[str]) -> str:
+    if capable:
+        hint = f" Models here that make sound: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+    else:
+        hint = " None of the models here make sound yet."
+    return f"{code(model)} makes silent clips, so `-sound` can't be done.{hint}"
+
+
 def banned_term(term: str) -> str:
     return (f"Your prompt contains a blocked term ({code(term)}), so nothing was queued. "
             "Change the prompt and try again.")

@@ -63,6 +63,8 @@ MASKED_EDITS = (WAN_VACE,)
 def masks_edits(spec: ModelSpec) -> bool:
     """Whether `spec`'s edits take a mask (and so use a segmenter when one is configured)."""
     return Task.EDIT in spec.tasks and spec.pipeline_for(Task.EDIT) in MASKED_EDITS
+# What a task says when the member gives no prompt (the prompt is optional for lip-sync).
+UNSAID_PROMPTS = {Task.LIP_SYNC: "A person talks to the camera, their lips moving with the words."}
 
 
 class UnsupportedTask(ValueError):
@@ -161,6 +163,7 @@ class Plan:
     output_frames: int  # frames the clip has
     skip: int  # leading frames dropped: an extend's lead-in, which repeats the parent
     motion: int
+    keep: int | None = None  # frames kept after the skip (None: all): a lip-sync ends with its track
     image: PIL.Image.Image | None = None
     last_image: PIL.Image.Image | None = None
     video: list | None = None  # video-to-video and edit source at model_fps, model_frames long
@@ -228,8 +231,9 @@ class Renderer:
         if task in SOURCE_TASKS and not inp.seconds:
             seconds = len(inp.video) / (inp.video_fps or fps)  # restyle or edit the whole source
         frames, output_frames = clip_frames(spec, fps, seconds)
-        if task == Task.LIP_SYNC:
-            frames = output_frames = covering_frames(spec, fps, inp.audio.seconds)  # as long as the track
+        if task == Task.LIP_SYNC:  # as long as the track: render enough frames, keep those it lasts
+            frames = covering_frames(spec, fps, inp.audio.seconds)
+            output_frames = min(frames, max(1, math.ceil(round(inp.audio.seconds * fps, 6))))
         model_fps = fps if spec.fps_conditioned else spec.native_fps
 
         plan = Plan(task=task.value, pipeline=spec.pipeline_for(task), width=width, height=height, fps=fps,
@@ -253,7 +257,8 @@ class Renderer:
         if task == Task.LIP_SYNC:
             plan.image = media.fit(face, width, height) if face is inp.image else \
                 media.sample(face, 1, inp.video_fps, model_fps, width, height)[0]
-            plan.audio = inp.audio.fitted(frames / fps)  # padded with silence to the last frame
+            plan.keep = output_frames
+            plan.audio = inp.audio.fitted(output_frames / fps)  # padded with silence to the last frame
         if task == Task.EDIT:
             self._plan_edit(plan, inp)
         return plan
@@ -285,7 +290,8 @@ class Renderer:
         spec = self.spec
         negative = inp.negative_prompt if inp.negative_prompt is not None else spec.default_negative_prompt
         # An edit keeps the source's motion and camera: the instruction goes as written.
-        prompt = inp.prompt if plan.task == Task.EDIT else compose_prompt(inp.prompt, inp.camera, inp.motion)
+        prompt = inp.prompt if plan.task == Task.EDIT else \
+            compose_prompt(inp.prompt or UNSAID_PROMPTS.get(Task(inp.task), ""), inp.camera, inp.motion)
         common = {
             "prompt": prompt,
             "negative_prompt": negative or "",
@@ -329,7 +335,8 @@ class Renderer:
         model_seconds = time.perf_counter() - started
 
         video = result.frames[0]  # (F, H, W, 3) floats in [0, 1]
-        frames = media.retime(to_uint8(video)[plan.skip:], plan.output_frames)
+        kept = to_uint8(video)[plan.skip:][:plan.keep]
+        frames = media.retime(kept, plan.output_frames)
         expected = (plan.output_frames, plan.height, plan.width, 3)
         if frames.shape != expected:
             raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
