@@ -111,7 +111,7 @@ def _clip(**kw):
     base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
                 seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
                 height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
-                vote_count=2, error=None, flagged=False, edit_region=None)
+                vote_count=2, error=None, flagged=False, edit_region=None, sound=False)
     return SimpleNamespace(**(base | kw))
 
 

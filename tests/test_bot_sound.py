@@ -166,6 +166,8 @@ async def test_a_clip_with_sound_is_posted_once_with_its_aac_track_and_mute_drop
     info = probe_mp4(await posted_mp4(world, clip_id))
     assert info["audio_codec"] == "aac" and abs(info["audio_seconds"] - info["frames"] / 8) < 0.002
     assert (await world.store.get(clip_id)).sound is True
+    [post] = world.posts_of(clip_id)
+    assert "🔊 sound" in {f["name"]: f["value"] for f in post.embeds[0]["fields"]}["Clip"]
 
     _ix, status = await world.create(member, f"a quiet street -mute {SHORT}")
     muted = clip_id_of(status)
