@@ -7,7 +7,10 @@ For LTX-Video (768×512, 121 frames) and Wan 2.1 1.3B (832×480, 81 frames) it t
       file storage, the clip record in SQLite and the outcome stream,
 and prints seconds per clip (median), the speedup (a)/(b), peak GPU memory, and the
 share of (b) spent outside the model call. For LTX it also times (b) with the
-distilled settings (8 timesteps, no guidance) on the same architecture.
+distilled settings (8 timesteps, no guidance) on the same architecture. For LTX-2 (video
+with its sound, on the tiny model only: no real-size LTX-2 architecture is built here yet)
+it times text-to-video with sound and a lip-sync to a 5 s track, whose (b) includes decoding
+the member's WAV, encoding it with the audio VAE and muxing it as AAC.
 
 Weights: a local diffusers folder when given (--weights ltx-video=/models/ltx), else the
 same architecture built from its configuration with random weights (inference/fullsize.py):
@@ -38,7 +41,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from core.catalog import Task  # noqa: E402
 from core.clips import ClipStore  # noqa: E402
+from core.contract import input_key, new_clip_id  # noqa: E402
 from core.events import OutcomeReader  # noqa: E402
 from core.flags import parse_prompt  # noqa: E402
 from core.jobs import new_job  # noqa: E402
@@ -70,6 +75,8 @@ class Case:
     frames: int
     fps: int
     flags: str  # what the member would type to get this size and length
+    task: str = "text-to-video"
+    plain: bool = True  # also time a plain diffusers call (lip-sync has no plain-diffusers twin)
 
 
 REAL = [
@@ -81,7 +88,12 @@ REAL = [
 TINY = [
     Case("ltx-tiny", "ltx-tiny", "ltx-tiny", 160, 96, 121, 24, "-ar 16:9 -fps 24 -len 5"),
     Case("wan-tiny", "wan-tiny", "wan-tiny", 80, 48, 81, 16, "-ar 16:9 -fps 16 -len 5"),
+    Case("ltx2-tiny (with sound)", "ltx2-tiny", "ltx2-tiny", 160, 96, 121, 24, "-ar 16:9 -fps 24 -len 5"),
+    # A 5 s track at 24 fps is 120 frames; a square face picks the 1:1 bucket.
+    Case("ltx2-tiny lip-sync, 5 s track", "ltx2-tiny", "ltx2-tiny", 96, 96, 120, 24, "-fps 24", task="lip-sync",
+         plain=False),
 ]
+TRACK_SECONDS, TRACK_RATE = 5.0, 22050
 
 
 @dataclasses.dataclass
@@ -137,7 +149,7 @@ def plain_call(pipeline, case: Case, steps: int, runs: int, device: str) -> Row:
     arguments = dict(prompt=PROMPT, negative_prompt=spec.default_negative_prompt or "", width=case.width,
                      height=case.height, num_frames=case.frames, num_inference_steps=steps,
                      guidance_scale=spec.default_guidance, output_type="np", **dict(spec.call_kwargs))
-    if spec.family == "ltx":
+    if spec.family in ("ltx", "ltx2"):
         arguments["frame_rate"] = case.fps
     times = []
     reset_peak(device)
@@ -175,7 +187,10 @@ async def reelbot_jobs(renderer: Renderer, case: Case, steps: int | None, runs: 
     try:
         reset_peak(device)
         for run in range(runs + 1):  # the first job is not counted (allocator, cudnn, caches)
-            job = new_job(parse_prompt(f"{PROMPT} {case.flags} -seed {run}"), model=case.model)
+            clip_id = new_clip_id()
+            inputs = lip_sync_inputs(runtime.storage, clip_id) if case.task == "lip-sync" else {}
+            job = new_job(parse_prompt(f"{PROMPT} {case.flags} -seed {run}"), model=case.model, task=Task(case.task),
+                          clip_id=clip_id, input_keys=inputs)
             await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                             model=job.model)
             started = time.perf_counter()
@@ -207,6 +222,33 @@ async def reelbot_jobs(renderer: Renderer, case: Case, steps: int | None, runs: 
               for name in ("queue_wait", "inputs", "encode", "upload")}
     return Row(case.label, "reelbot job", used, statistics.median(e for e, _ in rows),
                statistics.median(t.render for _, t in rows), peak(device), renderer.knobs.summary(), stages)
+
+
+def lip_sync_inputs(storage, clip_id: str) -> dict[str, str]:
+    """A face and a 5 s voice-like WAV stored as a member's attachments would be."""
+    import io
+    import math
+    import wave
+    from array import array
+
+    from PIL import Image
+
+    face = io.BytesIO()
+    Image.new("RGB", (256, 256), (190, 150, 120)).save(face, "PNG")
+    count = round(TRACK_SECONDS * TRACK_RATE)
+    pcm = array("h", (int(12000 * math.sin(2 * math.pi * 220 * i / TRACK_RATE) * (0.6 + 0.4 * math.sin(6 * math.pi * i /
+                                                                                                         TRACK_RATE)))
+                      for i in range(count)))
+    voice = io.BytesIO()
+    with wave.open(voice, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(TRACK_RATE)
+        file.writeframes(pcm.tobytes())
+    keys = {"image": input_key(clip_id, "image.png"), "audio": input_key(clip_id, "audio.wav")}
+    storage.put(keys["image"], face.getvalue(), "image/png")
+    storage.put(keys["audio"], voice.getvalue(), "audio/wav")
+    return keys
 
 
 def reapply(pipeline, before: speed.Knobs | None, knobs: speed.Knobs) -> speed.Knobs:
@@ -280,7 +322,7 @@ async def main(args) -> None:
         pipeline, source = pipelines[case.architecture]
         spec = get_model(case.model)
         steps = args.steps or (spec.default_steps if not spec.timesteps else None)
-        if not spec.timesteps:
+        if not spec.timesteps and case.plain:
             rows.append(plain_call(pipeline, case, steps, args.runs, device))
             print(report(rows[-1:], "").strip(), flush=True)
         knobs = speed.resolve(spec, device, configured)
@@ -307,7 +349,8 @@ if __name__ == "__main__":
     parser.add_argument("--tiny", action="store_true", help="the tiny random-weight models (default on a CPU)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per path, after one warm-up")
     parser.add_argument("--steps", type=int, help="denoising steps for both paths (default: the card's)")
-    parser.add_argument("--only", nargs="*", help="model names to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b)")
+    parser.add_argument("--only", nargs="*", help="model names to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b; "
+                        "tiny: ltx-tiny, wan-tiny, ltx2-tiny)")
     parser.add_argument("--weights", nargs="*", default=[], help="NAME=FOLDER: real weights for an architecture")
     parser.add_argument("--knobs", help="REELBOT_KNOBS-style JSON over the defaults for this card")
     parser.add_argument("--json", help="also write the rows here")

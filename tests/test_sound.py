@@ -283,3 +283,20 @@ def test_reading_a_members_file_keeps_its_rate_and_every_sample():
         assert abs(track.seconds - 1.25) < 0.06  # MP3 adds its encoder delay
         if kind != "mp3":
             assert correlation(track.samples[0], np.array(tone(1.25, rate))) > 0.999
+
+
+def test_gpu_benchmark_learns_ltx2_with_sound_and_lip_sync_on_the_cpu(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_models import REPO
+
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "bench/gpu.py", "--tiny", "--runs", "1", "--only", "ltx2-tiny", "--json", str(out)],
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["case"], r["path"]) for r in rows] == [
+        ("ltx2-tiny (with sound)", "plain diffusers"), ("ltx2-tiny (with sound)", "reelbot job"),
+        ("ltx2-tiny lip-sync, 5 s track", "reelbot job")]
+    assert all(r["seconds"] >= r["model_seconds"] > 0 for r in rows)
