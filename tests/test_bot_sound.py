@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from bot.buttons import custom_id
+from bot.orders import text_of
 from core.tables import Clip
 from tests.sounds import sound_file, tone
 from tests.test_attachments import BAD_SOUNDS, image_bytes, video_bytes
@@ -169,8 +171,21 @@ async def test_a_clip_with_sound_is_posted_once_with_its_aac_track_and_mute_drop
     [post] = world.posts_of(clip_id)
     assert "🔊 sound" in {f["name"]: f["value"] for f in post.embeds[0]["fields"]}["Clip"]
 
+    # ⏩ Extend continues it, with sound (the parent's under the lead-in: see tests/test_sound.py).
+    click = await world.sim.click(member, post, custom_id("extend", clip_id))
+    extended = clip_id_of(await world.status_message(click))
+    info = probe_mp4(await posted_mp4(world, extended))
+    assert info["audio_codec"] == "aac" and (await world.store.get(extended)).task == "extend"
+
     _ix, status = await world.create(member, f"a quiet street -mute {SHORT}")
     muted = clip_id_of(status)
+    [post] = await world.wait_post(muted)
     assert probe_mp4(await posted_mp4(world, muted))["audio_codec"] is None
     clip = await world.store.get(muted)
-    assert clip.sound is False and clip.flags["mute"] is True  # Retry and Remix read it back from here
+    assert clip.sound is False and clip.flags["mute"] is True
+    assert "-mute" in text_of(clip)  # what 🔀 Remix's dialog is filled with
+    # 🔁 Retry keeps -mute: a new seed, still no sound.
+    click = await world.sim.click(member, post, custom_id("retry", muted))
+    retried = clip_id_of(await world.status_message(click))
+    assert probe_mp4(await posted_mp4(world, retried))["audio_codec"] is None
+    assert (await world.store.get(retried)).flags["mute"] is True
