@@ -355,8 +355,8 @@ class Renderer:
 
     def spoken(self, inp: RenderInput) -> RenderInput:
         """A lip-sync asked with words gets their speech as its track (text-to-speech)."""
-        if inp.task != Task.LIP_SYNC or inp.audio is not None or not inp.speech:
-            return inp
+        if inp.task != Task.LIP_SYNC or inp.task not in self.spec.tasks or inp.audio is not None or not inp.speech:
+            return inp  # (a model without lip-sync is refused by plan)
         try:
             track = self.speaker.speak(inp.speech)
         except Unspeakable as exc:

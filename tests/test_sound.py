@@ -300,3 +300,14 @@ def test_gpu_benchmark_learns_ltx2_with_sound_and_lip_sync_on_the_cpu(tmp_path):
         ("ltx2-tiny (with sound)", "plain diffusers"), ("ltx2-tiny (with sound)", "reelbot job"),
         ("ltx2-tiny lip-sync, 5 s track", "reelbot job")]
     assert all(r["seconds"] >= r["model_seconds"] > 0 for r in rows)
+
+
+def test_ltx2_gets_no_step_cache_by_default_and_refuses_one_asked(renderer):
+    from inference import knobs as speed
+    from inference.render import Renderer
+
+    for name in ("ltx-2", "ltx-2.3-distilled"):
+        assert speed.default_knobs(get_model(name), "cuda", 80.0).cache is None  # bf16 + compile only
+    assert speed.default_knobs(get_model("ltx-video"), "cuda", 80.0).cache == "first-block"
+    with pytest.raises(speed.KnobError, match="take no step cache"):
+        Renderer(renderer.spec, knobs=speed.Knobs(dtype="fp32", cache="first-block"), pipeline=renderer.pipeline)
