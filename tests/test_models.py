@@ -138,6 +138,7 @@ def test_models_command_lists_families_tasks_and_sources(tmp_path):
     for spec in MODELS.values():
         line = lines[spec.name]
         assert f" {spec.family} " in line and ",".join(task for task in Task if task in spec.tasks) in line
+        assert (" sound " in line) == spec.sound  # and lip-sync among the tasks of the models that do it
         assert (str(tmp_path / spec.name) if spec.tiny else spec.hub_id) in line
         assert ("noise, not pictures" in line) == spec.tiny
 
