@@ -63,7 +63,7 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
     """One named input's bytes as the RenderInput fields it fills."""
     if name in CLIPS:
         clip = open_clip(data)
-        # An extend continues its parent's sound: decoded here, it is a few seconds at most.
+        # An extend continues its parent's sound: decoded here (ten seconds at most).
         sound = {SOUNDS[name]: decode_sound(data)} if name == "parent" and clip.has_audio else {}
         return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps, **sound}
     if name in IMAGES:
