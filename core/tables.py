@@ -53,7 +53,7 @@ class Clip(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     # An edit: the thing its mask covered, or "whole frame" (inference/masks.py). 0006.
     edit_region: Mapped[str | None] = mapped_column(String(200))
-    # The MP4 has a sound track (the gallery marks it; migration 0006). Set from the outcome.
+    # The MP4 has a sound track (the gallery marks it; migration 0007). Set from the outcome.
     sound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     private: Mapped[bool] = mapped_column(Boolean, default=False)
