@@ -149,6 +149,21 @@ async def test_bad_sound_and_missing_voices_are_refused_privately_and_nothing_is
     assert await clips_of(world, member) == []
 
 
+async def test_lipsync_goes_to_a_model_that_can_when_the_default_cannot(world):
+    member = world.member("defaulted")
+    ix = await world.slash(member, "settings", {"model": "ltx-tiny"})  # a default without lip-sync
+    await world.private_text(ix)
+    face = ("face.png", image_bytes("PNG", (96, 96)), "image/png")
+    ix, kind, clip_id = await lipsync(world, member, {"face": face, "audio": ("v.wav", sound_file("wav", 0.6),
+                                                                               "audio/wav")})
+    assert kind == "queued", clip_id
+    assert (await world.store.get(clip_id)).model == SOUND_MODEL
+    ix = await world.slash(member, "lipsync", {"prompt": "-model ltx-tiny"},
+                           attachments={"face": face, "audio": ("v.wav", sound_file("wav", 0.6), "audio/wav")})
+    text = await world.private_text(ix)
+    assert "can't do lip-sync" in text and SOUND_MODEL in text  # named, it is refused with the models that can
+
+
 async def test_sound_is_refused_for_a_silent_model_with_the_models_that_can(world):
     member = world.member("ears")
     ix = await world.slash(member, "create", {"prompt": f"a fox barks -sound -model ltx-tiny {SHORT}"})

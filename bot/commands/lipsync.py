@@ -44,6 +44,7 @@ class LipSync(commands.Cog):
             await reply_private(interaction, refusal)
             return
         attachments = {"face": (face, "face")} | ({"audio": (audio, "audio")} if audio is not None else {})
+        # Without -model, a model of the deployment that lip-syncs stands in for a default that can't.
         order = order_for(interaction, prompt or "", task=Task.LIP_SYNC, attachments=attachments, speech=words,
-                          prompt_required=False, example=EXAMPLE)
+                          prompt_required=False, example=EXAMPLE, any_capable=True)
         await place_order(interaction, order, "lipsync")
