@@ -91,8 +91,9 @@ class LTX2ExtendPipeline(LTX2ConditionPipeline):
         known = self._pack_audio_latents(known)
         known = self._normalize_audio_latents(known, self.audio_vae.latents_mean, self.audio_vae.latents_std)
         noise = randn_tensor(known.shape, generator=generator, device=known.device, dtype=known.dtype)
-        self.audio_scheduler = HeldAudioScheduler.from_config(self.scheduler.config).hold(known, noise)
+        own = self.audio_scheduler  # a checkpoint may ship one; its schedule is the one held to
+        self.audio_scheduler = HeldAudioScheduler.from_config((own or self.scheduler).config).hold(known, noise)
         try:
             return super().__call__(generator=generator, **kwargs)
         finally:
-            self.audio_scheduler = None
+            self.audio_scheduler = own
