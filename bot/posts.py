@@ -82,8 +82,8 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True) -> 
     embed.add_field(name="Render time", value=messages.seconds_text(job_seconds(clip)), inline=True)
     if clip.duration and clip.width and clip.height:
         sound = " · 🔊 sound" if clip.sound else ""
-        embed.add_field(name="Clip", value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps{sound}",
-                        inline=True)
+        embed.add_field(name="Clip", inline=True,
+                        value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps{sound}")
     if clip.author_id:
         embed.add_field(name="Author", value=f"<@{clip.author_id}>", inline=True)
     if clip.parent_id:

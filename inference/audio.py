@@ -27,7 +27,8 @@ class Track:
 
     def __post_init__(self):
         if self.samples.ndim != 2 or self.rate <= 0:
-            raise ValueError(f"a track is (channels, samples) at a positive rate, got {self.samples.shape} at {self.rate}")
+            raise ValueError(f"a track is (channels, samples) at a positive rate, got {self.samples.shape} "
+                             f"at {self.rate}")
 
     @property
     def seconds(self) -> float:
@@ -88,7 +89,7 @@ def resample(track: Track, rate: int) -> Track:
                                        layout=_layout(channels))
     frame.sample_rate = track.rate
     resampler = av.AudioResampler(format="fltp", layout=_layout(channels), rate=rate)
-    chunks = [out.to_ndarray() for out in resampler.resample(frame)] + [out.to_ndarray() for out in resampler.resample(None)]
+    chunks = [out.to_ndarray() for out in [*resampler.resample(frame), *resampler.resample(None)]]
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), np.float32)
     return Track(fit(samples, round(track.seconds * rate)), rate)
 

@@ -4,7 +4,7 @@
 |---|---|---|
 | text-to-video | `LTX2Pipeline` | none |
 | image-to-video | `LTX2ImageToVideoPipeline` | `image` |
-| keyframes | `LTX2ExtendPipeline` (`LTX2ConditionPipeline`) | the first image at latent 0, the last at the last latent |
+| keyframes | `LTX2ExtendPipeline` (`LTX2ConditionPipeline`) | the first image at latent 0, the last at the last |
 | extend | `LTX2ExtendPipeline` | the parent's last frames at latent 0; the parent's sound under them |
 |  |  | (`lead_in_audio`), so the new sound continues it; the lead-in is dropped afterwards |
 | lip-sync | `LTX2LipSyncPipeline` (`LTX2DFRPipeline`) | the face at latent 0; the member's track, frozen |

@@ -8,9 +8,9 @@ and hand the latents to the diffusers loop unchanged, so `callback_on_step_end`,
 
 | class | diffusers class | the track |
 |---|---|---|
-| `LTX2LipSyncPipeline` | `LTX2DFRPipeline` | held at sigma 0 for the whole clip (`freeze_audio`): the video attends to it |
-| `LTX2ExtendPipeline` | `LTX2ConditionPipeline` | the parent's sound under the lead-in frames, put back at each step's noise level |
-|  |  | (inpainting, through the pipeline's `audio_scheduler`), so the new sound continues it |
+| `LTX2LipSyncPipeline` | `LTX2DFRPipeline` | held at sigma 0 all through (`freeze_audio`); the video attends to it |
+| `LTX2ExtendPipeline` | `LTX2ConditionPipeline` | the parent's sound under the lead-in frames, put back at each |
+|  |  | step's noise level (inpainting, as `audio_scheduler`), so the new sound continues it |
 
 `loading.task_pipelines` finds these by name after diffusers' own classes.
 """
@@ -35,7 +35,8 @@ def encode_track(pipeline, track: Track, seconds: float) -> torch.Tensor:
     # The posterior's mode, not a sample: the same track always gives the same latents.
     latents = vae.encode(mel.to(device=pipeline._execution_device, dtype=vae.dtype)).latent_dist.mode()
     # The causal encoder gives a latent or so more than the pipelines expect for this length.
-    per_second = pipeline.audio_sampling_rate / pipeline.audio_hop_length / pipeline.audio_vae_temporal_compression_ratio
+    hops_per_second = pipeline.audio_sampling_rate / pipeline.audio_hop_length
+    per_second = hops_per_second / pipeline.audio_vae_temporal_compression_ratio
     return latents[:, :, : max(1, round(seconds * per_second))].float()
 
 

@@ -50,8 +50,9 @@ REQUIRED = {
     Task.EDIT: ("video",),
     Task.LIP_SYNC: (("image", "video"), ("audio", "speech")),
 }
-INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video", "parent_video": "the clip to extend",
-               ("image", "video"): "a face (an image or a video)", ("audio", "speech"): "a voice (an audio file or words)"}
+INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video",
+               "parent_video": "the clip to extend", ("image", "video"): "a face (an image or a video)",
+               ("audio", "speech"): "a voice (an audio file or words)"}
 # A lip-synced clip is as long as its track, up to this (PRODUCT.md's limit on audio).
 MAX_TRACK_SECONDS = 10.0
 # Tasks whose source clip sets the clip's aspect, length and fps.

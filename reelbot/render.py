@@ -87,7 +87,8 @@ def render_to_file(settings: Settings, args) -> int:
     if sound is not None:
         data = add_sound(data, sound, out.num_frames / out.fps)
     Path(args.out).write_bytes(data)
-    heard = f", sound at {out.audio.rate} Hz" if out.audio is not None else ", the source's sound" if sound else ", silent"
+    heard = (f", sound at {out.audio.rate} Hz" if out.audio is not None
+             else ", the source's sound" if sound is not None else ", silent")
     print(f"wrote {args.out}: {out.width}x{out.height}, {out.num_frames} frames at {out.fps} fps "
           f"({out.num_frames / out.fps:.2f} s){heard}, seed {out.seed}, model {spec.label}")
     if out.edit_region is not None:

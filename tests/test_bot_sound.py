@@ -140,8 +140,8 @@ async def test_bad_sound_and_missing_voices_are_refused_privately_and_nothing_is
         ({}, {"face": face}, "attach an `audio` file or type `text`"),
         ({"text": "hello"}, {"face": face, "audio": ("v.wav", sound_file("wav"), "audio/wav")}, "not both"),
         ({"text": "!!! ???"}, {"face": face}, "no words"),
-        ({}, {"face": ("voice.wav", sound_file("wav"), "audio/wav"), "audio": ("v.wav", sound_file("wav"), "audio/wav")},
-         "isn't an image"),
+        ({}, {"face": ("voice.wav", sound_file("wav"), "audio/wav"),
+              "audio": ("v.wav", sound_file("wav"), "audio/wav")}, "isn't an image"),
     ]:
         ix = await world.slash(member, "lipsync", options, attachments=attachments)
         text = await world.private_text(ix)

@@ -630,7 +630,8 @@ def test_misspelt_switches_get_a_did_you_mean(typo, meant):
 
 @PROPERTY_SETTINGS
 @given(st.lists(st.sampled_from(["-sound", "--sound", "-mute", "--MUTE", "-private", "-seed 4", "-ar 1:1"]),
-                max_size=5), st.lists(st.sampled_from(["a", "man", "says", "well-lit", "12\"", "🦊"]), min_size=1).map(" ".join))
+                max_size=5),
+       st.lists(st.sampled_from(["a", "man", "says", "well-lit", "12\"", "🦊"]), min_size=1).map(" ".join))
 def test_switches_parse_to_exactly_what_was_typed(flags, prompt):
     result = parse_prompt(" ".join([prompt, *flags]))
     names = [flag.lstrip("-").split()[0].lower() for flag in flags]

@@ -109,7 +109,8 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
 
 
 def _row(values: dict) -> dict:
-    defaults = dict(parent_id=None, private=False, deleted=False, sound=False, attempts=1, updated_at=values["created_at"])
+    defaults = dict(parent_id=None, private=False, deleted=False, sound=False, attempts=1,
+                    updated_at=values["created_at"])
     return defaults | values
 
 

@@ -130,7 +130,8 @@ def test_a_face_video_lends_its_first_frame(renderer, monkeypatch):
     out = renderer.render(request(Task.LIP_SYNC, image=None, video=clip(20), audio=voice(0.8), fps=12))
     (condition,) = spy.last["conditions"]
     assert condition.index == 0 and condition.strength == 1.0
-    assert condition.frames.size == (out.width, out.height) and condition.frames.getpixel((0, 0)) == solid(0).getpixel((0, 0))
+    assert condition.frames.size == (out.width, out.height)
+    assert condition.frames.getpixel((0, 0)) == solid(0).getpixel((0, 0))
 
 
 def test_lip_sync_needs_a_face_and_a_voice(renderer):
@@ -263,7 +264,8 @@ def test_the_mp4_carries_aac_as_long_as_the_video_and_the_budget_counts_it():
     fitted = encode_mp4(frames, 24, budget, audio=np.vstack([long_track, long_track]), audio_rate=44100)
     assert len(fitted) <= budget and probe_mp4(fitted)["audio_channels"] == 2
     # An odd rate is resampled to one AAC signals.
-    assert probe_mp4(encode_mp4(frames, 24, audio=voice(1.0, rate=37800).samples, audio_rate=37800))["audio_rate"] == 32000
+    odd = encode_mp4(frames, 24, audio=voice(1.0, rate=37800).samples, audio_rate=37800)
+    assert probe_mp4(odd)["audio_rate"] == 32000
 
 
 def test_a_silent_clip_has_no_audio_stream():
