@@ -103,8 +103,9 @@ def log_mel(track: Track, *, sample_rate: int, hop_length: int, mel_bins: int, c
     from transformers.audio_utils import mel_filter_bank
 
     track = resample(track, sample_rate)
-    samples = np.resize(track.samples, (channels, track.samples.shape[1])) if track.samples.shape[0] < channels \
-        else track.samples[:channels]
+    samples = track.samples[:channels]
+    if len(samples) < channels:
+        samples = np.repeat(samples[:1], channels, axis=0)
     waveform = torch.from_numpy(np.ascontiguousarray(samples))
     spectrum = torch.stft(waveform, n_fft=MEL_N_FFT, hop_length=hop_length, win_length=MEL_N_FFT,
                           window=torch.hann_window(MEL_N_FFT), center=True, pad_mode="reflect",
