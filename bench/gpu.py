@@ -17,6 +17,11 @@ three parts, each at the same model, steps and size as what it is compared with:
    clips per hour, the GPU's idle share between back-to-back jobs (the gaps between one
    model call and the next over the whole run), and the share outside the model call.
 
+LTX-2 (video with its sound) runs on the tiny model only (no real-size LTX-2 architecture
+is built here yet): text-to-video with sound, and a lip-sync to a 5 s track, whose job
+includes decoding the member's WAV, encoding it with the audio VAE and muxing it as AAC
+(a lip-sync has no plain-diffusers twin, so no plain row).
+
 Every row is printed as soon as it is measured (a run cut short still says something),
 and parts past --budget-s are skipped with a line saying so.
 
@@ -54,8 +59,9 @@ configure("WARNING", "console")  # before the worker's modules bind their logger
 
 import torch  # noqa: E402
 
-from core.catalog import get_model  # noqa: E402
+from core.catalog import Task, get_model  # noqa: E402
 from core.clips import ClipStore  # noqa: E402
+from core.contract import input_key, new_clip_id  # noqa: E402
 from core.events import OutcomeReader  # noqa: E402
 from core.flags import parse_prompt  # noqa: E402
 from core.jobs import new_job  # noqa: E402
@@ -88,6 +94,8 @@ class Case:
     height: int
     frames: int
     fps: int
+    task: str = "text-to-video"
+    plain: bool = True  # also time a plain diffusers call (lip-sync has no plain-diffusers twin)
 
     @property
     def aspect(self) -> tuple[int, int]:
@@ -106,7 +114,11 @@ REAL = [
 TINY = [
     Case("ltx-tiny", "ltx-tiny", "ltx-tiny", 160, 96, 121, 24),
     Case("wan-tiny", "wan-tiny", "wan-tiny", 80, 48, 81, 16),
+    Case("ltx2-tiny (with sound)", "ltx2-tiny", "ltx2-tiny", 160, 96, 121, 24),
+    # A 5 s track at 24 fps is 120 frames; a square face picks the 1:1 bucket.
+    Case("ltx2-tiny lip-sync, 5 s track", "ltx2-tiny", "ltx2-tiny", 96, 96, 120, 24, task="lip-sync", plain=False),
 ]
+TRACK_SECONDS, TRACK_RATE = 5.0, 22050
 
 
 class Clock:
@@ -181,7 +193,7 @@ def plain_call(case: Case, pipeline, steps: int | None, runs: int, device: str) 
         arguments.update(timesteps=list(spec.timesteps), num_inference_steps=len(spec.timesteps))
     else:
         arguments["num_inference_steps"] = steps or spec.default_steps
-    if spec.family == "ltx":
+    if spec.family in ("ltx", "ltx2"):
         arguments["frame_rate"] = case.fps
     times = []
     reset_peak(device)
@@ -216,7 +228,13 @@ def renderer_for(case: Case, knobs: speed.Knobs, device: str, weights: dict, mod
 
 
 def renderer_call(case: Case, renderer: Renderer, label: str, steps: int | None, runs: int, device: str) -> dict:
-    inp = RenderInput(prompt=PROMPT, aspect=case.aspect, fps=case.fps, seconds=case.seconds, steps=steps)
+    if case.task == "lip-sync":  # the face and the track as the worker decodes them
+        from worker.inputs import decode_image, decode_sound
+
+        inp = RenderInput(task=case.task, prompt=PROMPT, fps=case.fps, steps=steps, image=decode_image(face_png()),
+                          audio=decode_sound(voice_wav()))
+    else:
+        inp = RenderInput(prompt=PROMPT, aspect=case.aspect, fps=case.fps, seconds=case.seconds, steps=steps)
     reset_peak(device)
     started = time.perf_counter()
     first = renderer.render(dataclasses.replace(inp, seed=0))  # uncounted: compiles when compiling
@@ -228,6 +246,42 @@ def renderer_call(case: Case, renderer: Renderer, label: str, steps: int | None,
     used = steps or (len(spec.timesteps) if spec.timesteps else spec.default_steps)
     return {"case": case.label, "config": label, "steps": used, "model_s": statistics.median(times),
             "first_s": first_s, "peak_gib": peak_gib(device), "knobs": renderer.knobs.summary()}
+
+
+def face_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    face = io.BytesIO()
+    Image.new("RGB", (256, 256), (190, 150, 120)).save(face, "PNG")
+    return face.getvalue()
+
+
+def voice_wav() -> bytes:
+    """A 5 s voice-like WAV: a tone whose loudness comes and goes."""
+    import io
+    import wave
+    from array import array
+
+    count = round(TRACK_SECONDS * TRACK_RATE)
+    loudness = [0.6 + 0.4 * math.sin(6 * math.pi * i / TRACK_RATE) for i in range(count)]
+    pcm = array("h", (int(12000 * math.sin(2 * math.pi * 220 * i / TRACK_RATE) * loudness[i]) for i in range(count)))
+    voice = io.BytesIO()
+    with wave.open(voice, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(TRACK_RATE)
+        file.writeframes(pcm.tobytes())
+    return voice.getvalue()
+
+
+def lip_sync_inputs(storage, clip_id: str) -> dict[str, str]:
+    """A face and a 5 s voice stored as a member's attachments would be."""
+    keys = {"image": input_key(clip_id, "image.png"), "audio": input_key(clip_id, "audio.wav")}
+    storage.put(keys["image"], face_png(), "image/png")
+    storage.put(keys["audio"], voice_wav(), "audio/wav")
+    return keys
 
 
 # --- 2 and 3. jobs through the real path -------------------------------------------------------
@@ -271,7 +325,7 @@ class JobPath:
         reader = OutcomeReader(redis, "bench")
         await reader.ensure_group()
         try:
-            yield store, redis, reader
+            yield store, redis, reader, rt.storage
         finally:
             while any(worker.jobs_in_hand() for worker in workers):  # arq records the last result
                 await asyncio.sleep(0.01)
@@ -282,8 +336,11 @@ class JobPath:
             await store.close()
             redis_proc.terminate()
 
-    async def submit(self, store, redis, prompt: str):
-        job = new_job(parse_prompt(prompt), model=self.case.model)
+    async def submit(self, store, redis, storage, prompt: str):
+        clip_id = new_clip_id()
+        inputs = lip_sync_inputs(storage, clip_id) if self.case.task == "lip-sync" else {}
+        job = new_job(parse_prompt(prompt), model=self.case.model, task=Task(self.case.task), clip_id=clip_id,
+                      input_keys=inputs)
         await store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                         model=job.model)
         await enqueue(redis, job)
@@ -302,6 +359,8 @@ class JobPath:
 
     def flags(self, aspect: str | None = None, seconds: float | None = None) -> str:
         case = self.case
+        if case.task == "lip-sync":
+            return f"-fps {case.fps}"  # the face sets the aspect, the track the length
         if aspect is None:
             divisor = math.gcd(case.width, case.height)
             aspect = f"{case.width // divisor}:{case.height // divisor}"
@@ -309,10 +368,10 @@ class JobPath:
 
     async def one_at_a_time(self, runs: int) -> dict:
         rows = []
-        async with self.running(pipelining=False) as (store, redis, reader):
+        async with self.running(pipelining=False) as (store, redis, reader, storage):
             for run in range(runs + 1):  # the first is not counted
                 started = time.perf_counter()
-                await self.submit(store, redis, f"{PROMPT} {self.flags()} -seed {run}")
+                await self.submit(store, redis, storage, f"{PROMPT} {self.flags()} -seed {run}")
                 [outcome] = await self.outcomes(reader, 1)
                 if run:
                     rows.append((time.perf_counter() - started, outcome.timings))
@@ -334,11 +393,11 @@ class JobPath:
                                              steps=self.steps))
 
     async def queue(self, pipelining: bool) -> dict:
-        async with self.running(pipelining) as (store, redis, reader):
+        async with self.running(pipelining) as (store, redis, reader, storage):
             self.spans.clear()
             started = time.perf_counter()
             for i, (aspect, seconds) in enumerate(self.mix()):
-                await self.submit(store, redis, f"{PROMPT} {self.flags(aspect, seconds)} -seed {i}")
+                await self.submit(store, redis, storage, f"{PROMPT} {self.flags(aspect, seconds)} -seed {i}")
             outcomes = await self.outcomes(reader, QUEUE_JOBS)
             wall = time.perf_counter() - started
         spans = sorted(self.spans)
@@ -401,7 +460,7 @@ async def main(args) -> None:
     for case in cases:
         spec = get_model(case.model)
         steps = None if spec.timesteps else args.steps  # a distilled model runs its own schedule
-        if "model" in parts and clock.allows(f"{case.label}: plain call"):
+        if "model" in parts and case.plain and clock.allows(f"{case.label}: plain call"):
             pipeline = build_pipeline(case, device, weights, tmp / "models")
             results["model"].append(plain_call(case, pipeline, steps, args.runs, device))
             print("\n".join(model_table(results["model"][-1:])[2:]), flush=True)
@@ -453,7 +512,8 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2, help="timed runs per configuration, after one uncounted")
     parser.add_argument("--steps", type=int, help="denoising steps for every path of the many-step models "
                                                   "(default: the card's); a distilled model keeps its timesteps")
-    parser.add_argument("--only", nargs="*", help="models to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b)")
+    parser.add_argument("--only", nargs="*", help="models to run (ltx-video, ltx-video-distilled, wan-t2v-1.3b; "
+                        "tiny: ltx-tiny, wan-tiny, ltx2-tiny)")
     parser.add_argument("--parts", nargs="*", default=["model", "job", "queue"], help="model, job, queue")
     parser.add_argument("--queue-models", nargs="*", default=["ltx-video-distilled", "ltx-tiny"],
                         help="models that run the 20-request queue")

@@ -6,7 +6,9 @@ nothing), videos through PyAV (MP4, MOV, WebM up to `video_max_seconds`; the len
 measured from the packets, not trusted from the header, and every frame is decoded, so a
 file that is cut short or damaged past its first frames is refused here, in the member's
 words, instead of failing on the worker; decoding stops at `video_decode_seconds`, and what
-was not decoded by then is left to the worker). A file whose declared type
+was not decoded by then is left to the worker), sound through PyAV too (WAV, MP3, M4A/AAC,
+OGG Vorbis or Opus, FLAC up to `audio_max_seconds`: every sample is decoded, which measures
+the length and finds a silent file). A file whose declared type
 disagrees with what it is gets refused too: it is usually a mislabelled export, and
 the member should know. Every refusal is a `MediaError` with one sentence that says
 what to change.
@@ -38,6 +40,22 @@ VIDEO_EXTENSIONS = {"mp4": "mp4", "m4v": "mp4", "mov": "mp4", "webm": "webm", "m
 VIDEO_NAMES = {"mp4": "MP4/MOV", "webm": "WebM"}
 _PICTURE_DEMUXERS = ("png_pipe", "jpeg_pipe", "webp_pipe", "gif", "image2", "bmp_pipe", "tiff_pipe", "svg_pipe")
 _MAX_PACKETS = 200_000  # a 10 s clip has a few hundred; more is a crafted file
+# Sound: PyAV's demuxer name → how it is stored, and the codecs taken in each container.
+AUDIO_FORMATS = {"wav": "wav", "mp3": "mp3", "mp4": "m4a", "aac": "aac", "ogg": "ogg", "flac": "flac"}
+AUDIO_CODECS = {"wav": None, "mp3": {"mp3", "mp3float"}, "m4a": {"aac"}, "aac": {"aac"}, "ogg": {"vorbis", "opus"},
+                "flac": {"flac"}}
+AUDIO_NAMES = {"wav": "WAV", "mp3": "MP3", "m4a": "M4A", "aac": "AAC", "ogg": "OGG", "flac": "FLAC"}
+DECLARED_AUDIO = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/vnd.wave": "wav",
+                  "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/mp4": "m4a", "audio/x-m4a": "m4a",
+                  "audio/m4a": "m4a", "audio/aac": "aac", "audio/x-aac": "aac", "audio/ogg": "ogg",
+                  "audio/opus": "ogg", "audio/vorbis": "ogg", "audio/flac": "flac", "audio/x-flac": "flac"}
+AUDIO_EXTENSIONS = {"wav": "wav", "wave": "wav", "mp3": "mp3", "m4a": "m4a", "aac": "aac", "ogg": "ogg",
+                    "oga": "ogg", "opus": "ogg", "flac": "flac"}
+AUDIO_LIST = "a WAV, MP3, M4A, OGG or FLAC file"
+# Below this peak (-80 dBFS, 16-bit) a track is silence: nothing for a face to say.
+SILENT_PEAK = 3
+# Silence is looked for in a mono 8 kHz copy: plenty to tell sound from none, and cheap.
+_SILENCE_RATE = 8000
 
 
 @dataclass(frozen=True)
@@ -50,26 +68,30 @@ class MediaLimits:
     # Decoding every frame of the largest video allowed takes seconds; past this, the rest of the
     # file is only measured (the member is waiting; the interaction was deferred).
     video_decode_seconds: float = 20.0
+    audio_max_bytes: int = 10 * MiB
+    audio_max_seconds: float = 10.0
 
     @classmethod
     def from_settings(cls, settings) -> "MediaLimits":
         return cls(settings.image_max_bytes, settings.image_max_side, settings.video_max_bytes,
-                   settings.video_max_seconds, settings.image_max_side)
+                   settings.video_max_seconds, settings.image_max_side,
+                   audio_max_bytes=settings.audio_max_bytes, audio_max_seconds=settings.audio_max_seconds)
 
 
 @dataclass(frozen=True)
 class Media:
-    kind: str  # "image" | "video"
-    ext: str  # how it is stored: png, jpg, webp, mp4, mov, webm
+    kind: str  # "image" | "video" | "audio"
+    ext: str  # how it is stored: png, jpg, webp, mp4, mov, webm, wav, mp3, m4a, aac, ogg, flac
     data: bytes = field(repr=False)
     width: int = 0
     height: int = 0
-    seconds: float | None = None  # videos
+    seconds: float | None = None  # videos and sound
 
     @property
     def content_type(self) -> str:
         return {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "mp4": "video/mp4",
-                "mov": "video/quicktime", "webm": "video/webm"}[self.ext]
+                "mov": "video/quicktime", "webm": "video/webm", "wav": "audio/wav", "mp3": "audio/mpeg",
+                "m4a": "audio/mp4", "aac": "audio/aac", "ogg": "audio/ogg", "flac": "audio/flac"}[self.ext]
 
 
 @dataclass(frozen=True)
@@ -327,16 +349,120 @@ def _declared_name(family: str) -> str:
     return VIDEO_NAMES[family]
 
 
-# --- Either ------------------------------------------------------------------------
+# --- Sound -------------------------------------------------------------------------
+
+def check_audio(data: bytes, filename: str = "audio", content_type: str | None = None,
+                limits: MediaLimits = MediaLimits()) -> Media | MediaError:
+    import av
+
+    name = shown(filename)
+    if error := _size_error(name, len(data), limits.audio_max_bytes, "audio file"):
+        return error
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            return _check_opened_audio(container, data, name, filename, content_type, limits)
+    except av.FFmpegError:
+        what = _sniff(data)
+        if what:
+            return MediaError(f"{name} is {what}, not sound: attach {AUDIO_LIST}.")
+        return MediaError(f"{name} isn't a sound file Reelbot can read (it may be damaged or only named like one): "
+                          f"attach {AUDIO_LIST}.")
+    except Exception:  # noqa: BLE001 — PyAV surfaces damaged streams as several error types
+        return MediaError(f"{name} couldn't be decoded: it looks damaged or cut short. Export it again as "
+                          f"{AUDIO_LIST}.")
+
+
+def _check_opened_audio(container, data: bytes, name: str, filename: str, content_type: str | None,
+                        limits: MediaLimits) -> Media | MediaError:
+    fmt = _audio_family(container)
+    if any(picture in container.format.name for picture in _PICTURE_DEMUXERS):
+        return MediaError(f"{name} is a picture, not sound: pictures of the face go in `face`; attach {AUDIO_LIST} "
+                          "here.")
+    moving = [stream for stream in container.streams.video if not stream.disposition & _ATTACHED_PICTURE]
+    if moving:
+        return MediaError(f"{name} is a video: the `audio` option takes a sound file. Put a video of the face in "
+                          f"`face`, and its voice here as {AUDIO_LIST}.")
+    if fmt is None:
+        shown_format = container.format.name.split(",")[0].upper()
+        return MediaError(f"{name} is a {shown_format} file: attach {AUDIO_LIST}.")
+    if not container.streams.audio:
+        return MediaError(f"{name} has no sound in it: attach {AUDIO_LIST}.")
+    stream = container.streams.audio[0]
+    codec = stream.codec_context.name
+    if AUDIO_CODECS[fmt] is not None and codec not in AUDIO_CODECS[fmt]:
+        return MediaError(f"{name} holds {codec} sound, which Reelbot doesn't take in {AUDIO_NAMES[fmt]}: "
+                          f"export it as {AUDIO_LIST}.")
+    declared = _declared_audio(filename, content_type)
+    if declared is not None and declared != fmt and {declared, fmt} != {"m4a", "aac"}:
+        return MediaError(f"{name} says it is {AUDIO_NAMES[declared]} but it is really {AUDIO_NAMES[fmt]}: "
+                          f"upload it with the right extension (.{fmt}).")
+    seconds, peak = _listen(container, stream, limits.audio_max_seconds)
+    if seconds == 0:
+        return MediaError(f"{name} has no sound in it (zero length): attach a recording of the voice.")
+    if seconds > limits.audio_max_seconds + 0.05:  # a frame's worth of slack for rounding
+        length = "longer than" if seconds > limits.audio_max_seconds + 1 else f"{seconds:.1f} s long:"
+        return MediaError(f"{name} is {length} {'' if ':' in length else f'{limits.audio_max_seconds:g} s: '}"
+                          f"sound can be up to {limits.audio_max_seconds:g} s. Trim it and try again.")
+    if peak < SILENT_PEAK:
+        return MediaError(f"{name} is silent: there is nothing in it for the face to say. Attach a recording "
+                          "of the voice.")
+    return Media("audio", fmt, data, seconds=round(seconds, 3))
+
+
+_ATTACHED_PICTURE = 0x400  # AV_DISPOSITION_ATTACHED_PIC: an MP3's cover art, not a video
+
+
+def _audio_family(container) -> str | None:
+    for demuxer in container.format.name.split(","):
+        if demuxer in AUDIO_FORMATS:
+            return AUDIO_FORMATS[demuxer]
+    return None
+
+
+def _listen(container, stream, max_seconds: float) -> tuple[float, int]:
+    """(seconds decoded, loudest 16-bit sample) of the stream, reading a second past the
+    limit at most: the length comes from the samples, not from the header."""
+    import array
+
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=_SILENCE_RATE)
+    samples, peak = 0, 0
+    for frame in container.decode(stream):
+        samples += frame.samples / (frame.sample_rate or stream.codec_context.sample_rate or 1)
+        for quiet in resampler.resample(frame):
+            values = array.array("h", bytes(quiet.planes[0])[: 2 * quiet.samples])
+            peak = max(peak, max(values, default=0), -min(values, default=0))
+        if samples > max_seconds + 1:
+            break
+    return samples, peak
+
+
+def _declared_audio(filename: str, content_type: str | None) -> str | None:
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in DECLARED_AUDIO:
+        return DECLARED_AUDIO[ctype]
+    if not ctype or ctype == "application/octet-stream":
+        return AUDIO_EXTENSIONS.get(_extension(filename))
+    return None
+
+
+# --- Any ---------------------------------------------------------------------------
 
 def check(kind: str, data: bytes, filename: str, content_type: str | None, limits: MediaLimits) -> Media | MediaError:
+    """`kind` is image, video, audio, or face: an image or a video, whichever the file is."""
+    if kind == "face":
+        kind = "video" if _looks_like_video(data) else "image"
     if kind == "video":
         return check_video(data, filename, content_type, limits)
+    if kind == "audio":
+        return check_audio(data, filename, content_type, limits)
     return check_image(data, filename, content_type, limits)
 
 
 def max_bytes(kind: str, limits: MediaLimits) -> int:
-    return limits.video_max_bytes if kind == "video" else limits.image_max_bytes
+    return {"video": limits.video_max_bytes, "face": limits.video_max_bytes,
+            "audio": limits.audio_max_bytes}.get(kind, limits.image_max_bytes)
 
 
 async def fetch(attachment, kind: str, limits: MediaLimits) -> Media | MediaError:
@@ -346,7 +472,7 @@ async def fetch(attachment, kind: str, limits: MediaLimits) -> Media | MediaErro
     name = shown(attachment.filename)
     limit = max_bytes(kind, limits)
     # The declared size is checked first, so an oversize file is never downloaded.
-    if error := _size_error(name, attachment.size, limit, kind):
+    if error := _size_error(name, attachment.size, limit, {"audio": "audio file", "face": "file"}.get(kind, kind)):
         return error
     try:
         data = await attachment.read()

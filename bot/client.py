@@ -21,6 +21,7 @@ from bot.commands.extend import Extend
 from bot.commands.gallery import Gallery
 from bot.commands.help import Help
 from bot.commands.keyframes import Keyframes
+from bot.commands.lipsync import LipSync
 from bot.commands.me import Me
 from bot.commands.queue import Queue
 from bot.commands.remix import Remix
@@ -36,7 +37,8 @@ from core.logging import get_logger
 from core.settings import SettingsError
 
 log = get_logger("bot")
-COGS = (Create, Animate, Extend, Keyframes, Edit, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings, Show,
+COGS = (Create, Animate, Extend, Keyframes, Edit, LipSync, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings,
+        Show,
         Gallery, Help, Admin, Report)
 
 

@@ -157,6 +157,14 @@ def edit_region_text(region: str) -> str:
     return f"only “{truncate(region, 100)}” (found in every frame); the rest is kept"
 
 
+def sound_refused(model: str, capable: list[str]) -> str:
+    if capable:
+        hint = f" Models here that make sound: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+    else:
+        hint = " None of the models here make sound yet."
+    return f"{code(model)} makes silent clips, so `-sound` can't be done.{hint}"
+
+
 def banned_term(term: str) -> str:
     return (f"Your prompt contains a blocked term ({code(term)}), so nothing was queued. "
             "Change the prompt and try again.")
@@ -168,7 +176,8 @@ def empty_prompt(example: str) -> str:
 
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
 Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
-do the same from a picture, two pictures or one of your clips.
+do the same from a picture, two pictures or one of your clips. `/lipsync` makes a face speak \
+an audio file or typed words.
 **Change what is in a video**: `/edit video: … prompt: make the jacket red` (or `clip:` one of the clips), \
 with an `image` of something to put in. The edit keeps the video's motion, length and fps.
 
@@ -183,6 +192,7 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 `-camera MOVE` {", ".join(m for m in CAMERA_MOVES if m.count(" ") < 2)}; two pans combine, e.g. `pan up left`
 `-model NAME` which model renders (`/queue` lists them)
 `-private` the clip comes only to you and stays out of galleries
+`-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track
 
 **Examples**
 `/create a paper boat on a rainy street -ar 9:16 -camera zoom in`

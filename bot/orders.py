@@ -49,8 +49,10 @@ class Order:
     task: Task = Task.TEXT_TO_VIDEO
     guild_id: str | None = None
     parent_channel_id: str | None = None  # a thread's channel, for the allowed-channels rule
-    # name -> (discord.Attachment, "image" | "video"): checked by decoding, stored under input_key
+    # name -> (discord.Attachment, "image" | "video" | "audio" | "face"): checked by decoding, stored
+    # under input_key. A "face" is stored as "image" or "video", whichever the file turns out to be.
     attachments: dict[str, tuple[object, str]] = field(default_factory=dict)
+    speech: str | None = None  # lip-sync: words to speak, stored as the "speech" input
     reuse_inputs: dict[str, str] = field(default_factory=dict)  # storage keys of an earlier clip's inputs
     parent_id: str | None = None
     model_hint: str | None = None  # the parent's model, when no -model is given
@@ -107,7 +109,7 @@ class Queued:
 @dataclass(frozen=True)
 class Refused:
     message: str
-    # for metrics: banned, flags, prompt, model, task, banned_term, attachment, limit, paused, channel, queue
+    # for metrics: banned, flags, prompt, model, task, sound, banned_term, attachment, limit, paused, channel, queue
     reason: str
 
 
@@ -149,9 +151,12 @@ async def submit(services, order: Order) -> Queued | Refused:
     if _with_reference(order) and not catalog[model].edit_references:
         capable = [spec.name for spec in catalog.values() if spec.edit_references]
         return Refused(messages.reference_refused(model, capable), "task")
+    if flags.sound and not catalog[model].sound:
+        capable = [spec.name for spec in catalog.values() if spec.sound and order.task in spec.tasks]
+        return Refused(messages.sound_refused(model, capable), "sound")
 
     terms = list(settings.banned_terms) + list(guild.banned_terms if guild else [])
-    term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg))), terms) if terms else None
+    term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg, order.speech))), terms) if terms else None
     if term:
         async with services.store.session.begin() as s:
             await audit.record(s, audit.Action.REFUSED_PROMPT, guild_id=order.guild_id, member_id=order.member_id,
@@ -163,7 +168,7 @@ async def submit(services, order: Order) -> Queued | Refused:
         checked = await attachments.fetch(attachment, kind, services.media)
         if isinstance(checked, attachments.MediaError):
             return Refused(checked.message, "attachment")
-        media[name] = checked
+        media[checked.kind if kind == "face" else name] = checked
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
 
 
@@ -187,6 +192,8 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
+    if order.speech:
+        keys["speech"] = input_key(clip_id, "speech.txt")
     # The upload limit goes to the worker, which re-encodes the clip to fit it when it can (and
     # keeps it whole when it cannot: it is linked then), and stays with the clip for posting.
     # A -private clip goes to a DM, which is never age-restricted.
@@ -209,6 +216,9 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     try:
         for name, item in media.items():
             await asyncio.to_thread(services.storage.put, keys[name], item.data, item.content_type)
+        if order.speech:
+            await asyncio.to_thread(services.storage.put, keys["speech"], order.speech.encode(),
+                                    "text/plain; charset=utf-8")
         if not await enqueue(services.redis, job):
             raise RuntimeError(f"clip id {clip_id} already on the queue")
     except Exception:

@@ -83,8 +83,9 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
     embed.add_field(name="Model", value=messages.model_label(clip.model), inline=True)
     embed.add_field(name="Render time", value=messages.seconds_text(job_seconds(clip)), inline=True)
     if clip.duration and clip.width and clip.height:
-        embed.add_field(name="Clip", value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps",
-                        inline=True)
+        sound = " · 🔊 sound" if clip.sound else ""
+        embed.add_field(name="Clip", inline=True,
+                        value=f"{clip.duration:.1f} s · {clip.width}×{clip.height} · {clip.fps} fps{sound}")
     shortened = messages.shortened_note(asked_seconds, clip.duration, clip.model)
     if shortened:
         embed.add_field(name="Length", value=shortened, inline=False)

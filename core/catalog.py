@@ -38,6 +38,12 @@ WAN_I2V = "WanImageToVideoPipeline"
 WAN_V2V = "WanVideoToVideoPipeline"
 WAN_VACE = "WanVACEPipeline"
 LUCY_EDIT = "LucyEditPipeline"
+# LTX-2 (video with its own sound). The last two are Reelbot's thin subclasses
+# (inference/pipelines.py): they take a waveform and encode it with the model's audio VAE.
+LTX2_T2V = "LTX2Pipeline"
+LTX2_I2V = "LTX2ImageToVideoPipeline"
+LTX2_CONDITION = "LTX2ExtendPipeline"  # LTX2ConditionPipeline holding the parent's sound under the lead-in
+LTX2_LIP_SYNC = "LTX2LipSyncPipeline"  # LTX2DFRPipeline with the member's track frozen (freeze_audio)
 
 
 def pipelines(*tasks: str, pipeline: str) -> tuple[tuple[str, str], ...]:
@@ -54,7 +60,7 @@ class ModelSpec:
     """Everything needed to pick arguments for one model, without loading it."""
 
     name: str
-    family: str  # "ltx", "wan" or "lucy": which argument builder (inference/<family>.py) it uses
+    family: str  # "ltx", "ltx2", "wan" or "lucy": which argument builder (inference/<family>.py) it uses
     description: str
     # (task, diffusers pipeline class) pairs: what the checkpoint can do, and with which class.
     pipelines: tuple[tuple[str, str], ...]
@@ -102,6 +108,8 @@ class ModelSpec:
     # Its edits can put in an object or character from a reference image (VACE); without
     # this, an edit follows the instruction alone.
     edit_references: bool = False
+    # A distilled schedule given as sigmas (LTX-2) rather than timesteps; empty: none.
+    sigmas: tuple[float, ...] = ()
 
     def __post_init__(self):
         for width, height in self.buckets:
@@ -127,6 +135,11 @@ class ModelSpec:
     def pipeline_for(self, task: str) -> str:
         """The diffusers pipeline class name that does `task` (KeyError if none)."""
         return dict(self.pipelines)[Task(task).value]
+
+    @property
+    def distilled(self) -> bool:
+        """Runs a fixed distilled schedule (timesteps or sigmas) instead of evenly spaced steps."""
+        return bool(self.timesteps or self.sigmas)
 
     @property
     def min_frames(self) -> int:
@@ -235,6 +248,29 @@ WAN_NEGATIVE_PROMPT = (
 # LTX 0.9.1+ VAEs are timestep-aware: decode with a little noise, as the model card says.
 LTX_DECODE = (("decode_timestep", 0.05), ("decode_noise_scale", 0.025))
 
+# LTX-2's negative prompt, shortened from Lightricks' default (ltx-pipelines constants): it
+# names sound faults too.
+LTX2_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, low contrast, excessive noise, flickering, motion blur, distorted "
+    "proportions, deformed facial features, extra limbs, disfigured hands, jittery movement, mismatched lip sync, "
+    "silent or muted audio, distorted voice, robotic voice, echo, background noise, off-sync audio"
+)
+# The distilled LTX-2 checkpoints' eight-step schedule (diffusers' DISTILLED_SIGMA_VALUES, from
+# ltx-pipelines): sigmas, not timesteps, and already shifted, so they are used as given.
+LTX2_DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
+# Guidance-distilled: one transformer pass per step, so every extra guidance term is off
+# (the pipelines' defaults turn on audio CFG 7.0, spatio-temporal and modality guidance).
+LTX2_NO_GUIDANCE = (
+    ("audio_guidance_scale", 1.0), ("stg_scale", 0.0), ("audio_stg_scale", 0.0), ("modality_scale", 1.0),
+    ("audio_modality_scale", 1.0), ("guidance_rescale", 0.0), ("audio_guidance_rescale", 0.0),
+)
+# What one LTX-2 checkpoint does: every task but restyle, each clip with its own sound.
+LTX2_TASKS = (
+    pipelines(Task.TEXT_TO_VIDEO, pipeline=LTX2_T2V)
+    + pipelines(Task.IMAGE_TO_VIDEO, pipeline=LTX2_I2V)
+    + pipelines(Task.EXTEND, Task.KEYFRAMES, pipeline=LTX2_CONDITION)
+)
+
 
 def _ltx(**overrides) -> ModelSpec:
     values = dict(
@@ -294,6 +330,33 @@ def _lucy(**overrides) -> ModelSpec:
     return ModelSpec(**{**values, **overrides})
 
 
+def _ltx2(**overrides) -> ModelSpec:
+    values = dict(
+        family="ltx2",
+        pipelines=LTX2_TASKS,
+        tiny=False,
+        native_fps=24,
+        default_seconds=5.0,
+        buckets=LTX_BUCKETS,  # trained around 768x512 too, sides multiples of 32
+        default_negative_prompt=LTX2_NEGATIVE_PROMPT,
+        sound=True,
+    )
+    return ModelSpec(**{**values, **overrides})
+
+
+def _ltx2_distilled(**overrides) -> ModelSpec:
+    """A distilled LTX-2: eight fixed sigmas, no guidance, and lip-sync through the DFR pass
+    (which is distilled-only: it runs the schedule without classifier-free guidance)."""
+    values = dict(
+        pipelines=LTX2_TASKS + pipelines(Task.LIP_SYNC, pipeline=LTX2_LIP_SYNC),
+        default_steps=len(LTX2_DISTILLED_SIGMAS),
+        default_guidance=1.0,
+        sigmas=LTX2_DISTILLED_SIGMAS,
+        call_kwargs=LTX2_NO_GUIDANCE,
+    )
+    return _ltx2(**{**values, **overrides})
+
+
 def _tiny(real: str, **overrides) -> ModelSpec:
     """A random-weight stand-in for `real`: same family, classes and tasks, tiny sizes."""
     base = REAL_MODELS[real]
@@ -308,6 +371,7 @@ def _tiny(real: str, **overrides) -> ModelSpec:
         default_guidance=3.0,
         buckets=TINY_BUCKETS,
         timesteps=(),
+        sigmas=(),
         weights_gib=0.0,
     )
     return replace(base, **{**values, **overrides})
@@ -386,6 +450,28 @@ REAL_MODELS: dict[str, ModelSpec] = {
             # 5B transformer 10 GB + UMT5-XXL 11 GB + the float32 VAE 2.8 GB.
             weights_gib=24.0,
         ),
+        _ltx2(
+            name="ltx-2",
+            description="LTX-2 (19B), Lightricks; video with its own sound in one pass",
+            hub_id="Lightricks/LTX-2",
+            default_steps=40,
+            default_guidance=4.0,
+            # LTX-2.0: no cross-modality sigma, spatio-temporal guidance at block 29 (model card).
+            call_kwargs=(("use_cross_timestep", False), ("spatio_temporal_guidance_blocks", (29,))),
+            weights_gib=64.0,
+        ),
+        _ltx2_distilled(
+            name="ltx-2.3-distilled",
+            description="LTX-2.3 distilled (22B), Lightricks; video with sound in 8 steps, lip-sync",
+            hub_id="diffusers/LTX-2.3-Distilled-Diffusers",
+            weights_gib=70.0,
+        ),
+        _ltx2_distilled(
+            name="ltx-2.5",
+            description="LTX-2.5 (distilled), Lightricks; video with sound in 8 steps, lip-sync",
+            hub_id="Lightricks/LTX-2.5-Diffusers",
+            weights_gib=70.0,
+        ),
     )
 }
 
@@ -400,6 +486,8 @@ TINY_MODELS: dict[str, ModelSpec] = {
         _tiny("wan-i2v-14b", name="wan-i2v-tiny", buckets=TINY_WAN_BUCKETS),
         _tiny("wan-flf2v-14b", name="wan-flf2v-tiny", buckets=TINY_WAN_BUCKETS),
         _tiny("lucy-edit-dev", name="lucy-edit-tiny"),
+        # Its CFG on (guidance 3) so tests run the guided path; lip-sync's DFR pass still has none.
+        _tiny("ltx-2.3-distilled", name="ltx2-tiny"),
     )
 }
 

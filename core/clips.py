@@ -72,6 +72,7 @@ class ClipStore:
             fields.update(
                 video_key=outcome.video_key, poster_key=outcome.poster_key, video_bytes=outcome.video_bytes,
                 width=outcome.width, height=outcome.height, fps=outcome.fps, num_frames=outcome.num_frames,
+                sound=bool(outcome.sound),
                 duration=(outcome.num_frames / outcome.fps) if outcome.fps and outcome.num_frames else None,
                 edit_region=outcome.edit_region,
             )

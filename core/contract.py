@@ -83,6 +83,7 @@ class Outcome(BaseModel):
     num_frames: int | None = None
     # An edit: what was allowed to change, the phrase its mask covered or WHOLE_FRAME.
     edit_region: str | None = Field(default=None, max_length=200)
+    sound: bool | None = None  # the MP4 has a sound track (None: a worker from before sound)
     error: str | None = None  # member-readable
     # Set when the clip is shorter than asked (-len past what the model can render at this
     # fps): the seconds the member asked for. The clip's own length is num_frames / fps.

@@ -22,6 +22,10 @@ the next flag, or one "quoted" string (straight or curly quotes) when the value 
 with a quote; flags are not looked for inside the quotes. Quotes in the prompt itself
 are plain text (a 12" record must not swallow the flags after it).
 
+Switches take no value: ``-private``, ``-sound`` (a clip with sound) and ``-mute`` (no
+sound track). ``-sound`` and ``-mute`` together contradict each other and are refused;
+whether the model can make sound is the bot's check, not the parser's.
+
 This module is pure: no I/O, nothing heavier than pydantic.
 """
 
@@ -35,7 +39,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The accepted ranges, shared by the parser, its messages and the `Flags` model.
 AR_RATIO_MAX = 3  # W:H from 1:3 to 3:1
@@ -47,10 +51,12 @@ GS_MIN, GS_MAX = 1, 25
 SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 # In the order of the /help table.
-KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private")
+KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute")
+# The flags that take no value.
+SWITCHES = ("private", "sound", "mute")
 
 # Short values first and free text near the end, so the rendered line reads easily.
-_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private")
+_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute")
 
 # The `Flags` field behind each flag name.
 _FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length"}
@@ -81,7 +87,7 @@ class FlagError:
 
 
 class Flags(BaseModel):
-    """Checked flags. None (or False for `private`) means "not given"."""
+    """Checked flags. None (or False for a switch) means "not given"."""
 
     # Unknown keys are ignored so that a payload from a newer bot still loads in an
     # older worker during a rolling deploy.
@@ -97,6 +103,8 @@ class Flags(BaseModel):
     camera: str | None = None
     model: str | None = None
     private: bool = False
+    sound: bool = False  # -sound: the member wants sound (refused for a model that makes none)
+    mute: bool = False  # -mute: no sound track, even from a model that makes one
 
     # The validators below hold stored or hand-built flags to what the parser accepts,
     # so `format_flags` round-trips for every valid `Flags`.
@@ -137,6 +145,12 @@ class Flags(BaseModel):
         if model is not None and not _MODEL_NAME.fullmatch(model):
             raise ValueError(f"{model!r} is not a model name")
         return model
+
+    @model_validator(mode="after")
+    def _not_both_sound_and_mute(self) -> Flags:
+        if self.sound and self.mute:
+            raise ValueError("-sound and -mute contradict each other")
+        return self
 
     def to_dict(self) -> dict:
         """JSON-safe, every key present (None when not given); `ar` as [W, H]."""
@@ -319,6 +333,8 @@ def _check_flags(raw_flags: list[_RawFlag], limits: _Limits) -> Flags | FlagErro
         if isinstance(value, FlagError):
             return value
         values[_FIELD[raw.name]] = value
+    if values.get("sound") and values.get("mute"):
+        return FlagError("-mute", "`-sound` and `-mute` contradict each other: give one of them (or neither).")
     return Flags(**values)
 
 
@@ -485,13 +501,18 @@ def _check_model(value: str | None, limits: _Limits) -> str | FlagError:
     )
 
 
-def _check_private(value: str | None, limits: _Limits) -> bool | FlagError:
-    if value is not None:
-        shown = _show(value) or '""'  # an empty quoted value is still a value
-        return FlagError(
-            "-private", f"`-private` takes no value, but `{shown}` follows it: put the prompt text before the flags."
-        )
-    return True
+def _switch(flag: str):
+    """The check of a flag that takes no value."""
+
+    def check(value: str | None, limits: _Limits) -> bool | FlagError:
+        if value is not None:
+            shown = _show(value) or '""'  # an empty quoted value is still a value
+            return FlagError(
+                flag, f"`{flag}` takes no value, but `{shown}` follows it: put the prompt text before the flags."
+            )
+        return True
+
+    return check
 
 
 _VALUE_CHECKS = {
@@ -504,7 +525,7 @@ _VALUE_CHECKS = {
     "seed": _check_seed,
     "camera": _check_camera,
     "model": _check_model,
-    "private": _check_private,
+    **{name: _switch(f"-{name}") for name in SWITCHES},
 }
 
 
@@ -597,8 +618,8 @@ def format_flags(flags: Flags) -> str:
 
 
 def _format_flag(name: str, value: object) -> str:
-    if name == "private":
-        return "-private"
+    if name in SWITCHES:
+        return f"-{name}"
     if name == "ar":
         return f"-ar {value[0]}:{value[1]}"
     if name == "neg":

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # a folder, or clipseg-tiny) that masks what an edit's instruction names; unset, masked
     # edits (VACE) change the whole frame. See inference/masks.py.
     segmenter: str | None = None
+    # The voice of `/lipsync text:`: a transformers text-to-speech checkpoint (hub id or folder).
+    # Unset: facebook/mms-tts-eng, or the tiny random-weight voice for tiny models.
+    tts_model: str | None = None
 
     # Worker
     job_timeout: int = Field(3600, ge=10, description="seconds a single render may take")
@@ -99,6 +102,8 @@ class Settings(BaseSettings):
     image_max_side: int = Field(4096, ge=64)
     video_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     video_max_seconds: float = Field(10.0, gt=0)
+    audio_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    audio_max_seconds: float = Field(10.0, gt=0, le=10)  # a lip-synced clip is as long as its track
 
     # Image safety (core/safety.py, worker/safety.py): a transformers image-classification
     # model that the worker runs on attachments before a render and on frames sampled across

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +53,8 @@ class Clip(Base):
     duration: Mapped[float | None] = mapped_column(Float)
     # An edit: the thing its mask covered, or "whole frame" (inference/masks.py). 0006.
     edit_region: Mapped[str | None] = mapped_column(String(200))
+    # The MP4 has a sound track (the gallery marks it; migration 0007). Set from the outcome.
+    sound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -33,6 +33,7 @@ class ClipCard:
     width: int | None
     height: int | None
     duration: float | None
+    sound: bool  # the MP4 has a sound track: the player's volume control matters
     page_url: str
     embed_url: str
     video_url: str | None
@@ -99,6 +100,7 @@ def card(clip: Clip, media: MediaUrls, base: str) -> ClipCard:
         width=clip.width,
         height=clip.height,
         duration=round(clip.duration, 2) if clip.duration else None,
+        sound=bool(clip.sound),
         page_url=f"{base}/clips/{quote(clip.id, safe='')}",
         embed_url=f"{base}/clips/{quote(clip.id, safe='')}/embed",
         video_url=media.url(clip.video_key, base),

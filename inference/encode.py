@@ -1,13 +1,15 @@
-"""Frames to the MP4 Discord plays inline, and a poster image.
+"""Frames (and a sound track) to the MP4 Discord plays inline, and a poster image.
 
 H.264 in yuv420p is what every Discord client (and browser) decodes; yuv420p needs even
-width and height. `+faststart` puts the index (moov) before the data (mdat) so a clip
-starts playing before it has fully downloaded.
+width and height. Sound goes in as AAC-LC, which every one of them plays too, cut or
+padded to exactly the video's length. `+faststart` puts the index (moov) before the data
+(mdat) so a clip starts playing before it has fully downloaded.
 
 Encoders: NVIDIA's hardware H.264 encoder (NVENC, FFmpeg's `h264_nvenc` through PyAV)
 when `pick_encoder`'s probe finds one that works, libx264 on the CPU otherwise. NVENC
 frees the host CPU and takes a fraction of x264's time for a 768x512x121 clip; PyAV hands
-it frames from host memory (the render's frames come back from the GPU as uint8).
+it frames from host memory (the render's frames come back from the GPU as uint8). Sound
+is AAC on the CPU either way.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ PROBE_SIZE, PROBE_FRAMES = (256, 128), 8
 BUDGET_ATTEMPTS = 3
 # Below this x264 cannot go, whatever it is asked; a budget needing less fails at once.
 MIN_BITRATE = 16_000
+# AAC-LC per channel: clear speech and music at a size a byte budget barely notices (a
+# 10 s stereo clip: about 160 kB). The budget counts it, with a few index bytes a frame.
+AAC_BITRATE_PER_CHANNEL = 64_000
+AAC_FRAME_SAMPLES = 1024
+AAC_BYTES_PER_FRAME = 8
+# The rates AAC signals directly; a track at any other rate is resampled to the nearest.
+AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 
 
 class EncodeError(RuntimeError):
@@ -100,26 +109,31 @@ def _probe(codec: str) -> str | None:
     return None
 
 
-def encode_mp4(frames: np.ndarray, fps: int, *, max_bytes: int | None = None, codec: str = SOFTWARE) -> bytes:
-    """Encode (F, H, W, 3) uint8 RGB frames as an H.264 MP4 at exactly `fps`.
+def encode_mp4(frames: np.ndarray, fps: int, max_bytes: int | None = None, *, audio: np.ndarray | None = None,
+               audio_rate: int | None = None, codec: str = SOFTWARE) -> bytes:
+    """Encode (F, H, W, 3) uint8 RGB frames as an H.264 MP4 at exactly `fps`, with `audio`
+    ((channels, samples) floats in [-1, 1] at `audio_rate` Hz) as an AAC track as long as
+    the frames.
 
-    With libx264 (the default) identical frames give identical bytes. With `max_bytes`,
-    a clip that comes out too big at constant quality is re-encoded at a bitrate computed
-    to fit, lowering it a couple of times if needed; EncodeError if it still does not fit.
-    `codec` is an Encoder's codec (see pick_encoder).
+    With libx264 (the default) identical frames and sound give identical bytes. With
+    `max_bytes`, a clip that comes out too big at constant quality is re-encoded at a
+    bitrate computed to fit (after the sound's share), lowering it a couple of times if
+    needed; EncodeError if it still does not fit. `codec` is an Encoder's codec (see
+    pick_encoder).
     """
     frames = even_dimensions(_checked(frames))
-    data = _encode(frames, fps, bitrate=None, codec=codec)
+    seconds = len(frames) / fps
+    sound = None if audio is None else _track(audio, audio_rate, seconds)
+    data = _encode(frames, fps, bitrate=None, codec=codec, sound=sound)
     if max_bytes is None or len(data) <= max_bytes:
         return data
 
-    seconds = len(frames) / fps
-    payload = max_bytes - CONTAINER_BYTES - CONTAINER_BYTES_PER_FRAME * len(frames)
+    payload = max_bytes - CONTAINER_BYTES - CONTAINER_BYTES_PER_FRAME * len(frames) - _sound_bytes(sound)
     bitrate = int(payload * 8 / seconds)
     for _ in range(BUDGET_ATTEMPTS):
         if bitrate < MIN_BITRATE:
             break
-        data = _encode(frames, fps, bitrate=bitrate, codec=codec)
+        data = _encode(frames, fps, bitrate=bitrate, codec=codec, sound=sound)
         if len(data) <= max_bytes:
             return data
         # Overshot: scale down by how much we missed, with a margin.
@@ -147,20 +161,65 @@ def _checked(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
-def _encode(frames: np.ndarray, fps: int, bitrate: int | None, codec: str) -> bytes:
+def _encode(frames: np.ndarray, fps: int, bitrate: int | None, codec: str = SOFTWARE,
+            sound: tuple[np.ndarray, int] | None = None) -> bytes:
     # The mp4 muxer rewrites the file to move the index to the front (+faststart), so it
     # needs a real, re-openable file rather than a BytesIO.
     with tempfile.TemporaryDirectory(prefix="reelbot-encode-") as folder:
         path = os.path.join(folder, "clip.mp4")
         with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = _video_stream(container, frames, fps, bitrate, codec)
+            audio_stream = None if sound is None else _audio_stream(container, *sound)
             for index, pixels in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
                 frame.pts = index  # one tick of 1/fps per frame: exact frame rate
                 container.mux(stream.encode(frame))
             container.mux(stream.encode())  # flush delayed frames
+            if audio_stream is not None:
+                _mux_audio(container, audio_stream, sound[0])  # the muxer interleaves by time
         with open(path, "rb") as file:
             return file.read()
+
+
+def _track(audio: np.ndarray, rate: int | None, seconds: float) -> tuple[np.ndarray, int]:
+    """The track at a rate AAC signals, exactly `seconds` long, as float32 in [-1, 1]."""
+    from .audio import Track, resample
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    if audio.ndim != 2 or not audio.shape[0] or not rate or rate <= 0:
+        raise EncodeError(f"expected audio shaped (channels, samples) with a rate, got {audio.shape} at {rate}")
+    track = Track(np.clip(audio[:2], -1.0, 1.0), int(rate))  # AAC here: mono or stereo
+    if track.rate not in AAC_RATES:
+        track = resample(track, min(AAC_RATES, key=lambda aac: abs(aac - track.rate)))
+    return track.fitted(seconds).samples, track.rate
+
+
+def _sound_bytes(sound: tuple[np.ndarray, int] | None) -> int:
+    if sound is None:
+        return 0
+    samples, rate = sound
+    frames = -(-samples.shape[1] // AAC_FRAME_SAMPLES) + 2  # and the encoder's priming frames
+    return int(AAC_BITRATE_PER_CHANNEL * len(samples) * samples.shape[1] / rate / 8) + AAC_BYTES_PER_FRAME * frames
+
+
+def _audio_stream(container, samples: np.ndarray, rate: int):
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = "stereo" if len(samples) == 2 else "mono"
+    stream.bit_rate = AAC_BITRATE_PER_CHANNEL * len(samples)
+    stream.codec_context.time_base = Fraction(1, rate)
+    return stream
+
+
+def _mux_audio(container, stream, samples: np.ndarray) -> None:
+    for start in range(0, samples.shape[1], AAC_FRAME_SAMPLES):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + AAC_FRAME_SAMPLES]),
+                                           format="fltp", layout=stream.layout.name)
+        frame.sample_rate = stream.codec_context.sample_rate
+        frame.pts = start  # in samples: the track starts with the first frame
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())  # flush the encoder's delay
 
 
 def _video_stream(container, frames: np.ndarray, fps: int, bitrate: int | None, codec: str):
@@ -194,7 +253,9 @@ def poster_jpeg(frames: np.ndarray, quality: int = 85) -> bytes:
 
 def probe_mp4(data: bytes) -> dict:
     """What a decoder sees in an MP4 (or any container PyAV reads): size, rate, frame
-    count, codec, pixel format, duration in seconds, and whether it is faststart."""
+    count, codec, pixel format, duration in seconds, whether it is faststart, and its
+    sound: codec, rate, channels and decoded length in seconds (None when silent)."""
+    audio = _probe_audio(data)
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
@@ -212,7 +273,20 @@ def probe_mp4(data: bytes) -> dict:
             "pix_fmt": stream.codec_context.pix_fmt,
             "duration": duration,
             "faststart": _is_faststart(data),
+            **audio,
         }
+
+
+def _probe_audio(data: bytes) -> dict:
+    from .audio import read
+
+    with av.open(io.BytesIO(data)) as container:
+        if not container.streams.audio:
+            return {"audio_codec": None, "audio_rate": None, "audio_channels": None, "audio_seconds": None}
+        codec = container.streams.audio[0].codec_context.name
+    track = read(data)
+    return {"audio_codec": codec, "audio_rate": track.rate, "audio_channels": track.samples.shape[0],
+            "audio_seconds": track.seconds}
 
 
 def _is_faststart(data: bytes) -> bool:
@@ -238,7 +312,7 @@ def _top_level_boxes(data: bytes) -> list[str]:
 # Sound codecs an MP4 carries that every player decodes: copied as they are; any other
 # (Opus or Vorbis from a WebM) is re-encoded to AAC.
 MP4_SOUND = ("aac", "mp3")
-AAC_BITRATE = 128_000
+AAC_BITRATE = 2 * AAC_BITRATE_PER_CHANNEL  # a source's sound, re-encoded in stereo
 
 
 def add_sound(mp4: bytes, source: bytes, seconds: float) -> bytes:

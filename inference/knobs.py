@@ -46,6 +46,9 @@ WEIGHTS_SHARE = 0.7
 TILING_BELOW_GIB = 48
 # Few-step (distilled) schedules have no similar consecutive steps for a cache to reuse.
 CACHE_MIN_STEPS = 12
+# Families whose transformer blocks diffusers' step caches do not know (LTX-2's blocks carry
+# a video and an audio stream; diffusers 0.42's cache registry has no entry for them).
+UNCACHED_FAMILIES = ("ltx2",)
 
 
 class KnobError(ValueError):
@@ -150,7 +153,7 @@ def default_knobs(spec: ModelSpec, device: str, memory_gib: float | None, share:
         # The transformer is most of a big model; FP8 halves it (text encoder stays bf16).
         if spec.weights_gib * 0.65 > budget:
             offload = "group"
-    many_steps = not spec.timesteps and spec.default_steps > CACHE_MIN_STEPS
+    many_steps = not spec.distilled and spec.default_steps > CACHE_MIN_STEPS and spec.family not in UNCACHED_FAMILIES
     return Knobs(
         dtype="bf16",
         compile=offload is None,
@@ -234,6 +237,9 @@ def apply(pipeline, spec: ModelSpec, knobs: Knobs, device: str, current_timestep
         if knobs.attention:
             _attention(transformer, knobs.attention)
         if knobs.cache:
+            if spec.family in UNCACHED_FAMILIES:
+                raise KnobError(f"cache: {spec.name}'s transformer blocks take no step cache (none of "
+                                f"{', '.join(CACHES)}); set \"cache\": null for it")
             if knobs.compile:
                 _compile_block_bodies(transformer, compile_options)
             transformer.enable_cache(_cache_config(knobs, current_timestep))

@@ -95,13 +95,22 @@ def task_pipelines(spec: ModelSpec, pipeline) -> dict:
     other classes of the family are built around the same module objects, so the
     weights are in memory once whatever the number of tasks.
     """
-    import diffusers
-
     built = {type(pipeline).__name__: pipeline}
     for _, name in spec.pipelines:
         if name not in built:
-            built[name] = share_modules(getattr(diffusers, name), pipeline)
+            built[name] = share_modules(pipeline_class(name), pipeline)
     return built
+
+
+def pipeline_class(name: str):
+    """A pipeline class by name: diffusers' own, else Reelbot's (inference/pipelines.py)."""
+    import diffusers
+
+    if hasattr(diffusers, name):
+        return getattr(diffusers, name)
+    from . import pipelines
+
+    return getattr(pipelines, name)
 
 
 def share_modules(cls, pipeline):

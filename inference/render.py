@@ -1,11 +1,12 @@
 """One clip from one request: the contract between the worker (or CLI) and the models.
 
 `RenderInput` says what the member asked for, in their terms (task, aspect, fps,
-seconds, motion, camera, and the pictures or clips the task needs). `Renderer.plan`
+seconds, motion, camera, and the pictures, clips or sound the task needs). `Renderer.plan`
 turns that into a `Plan` for the model it holds: a resolution bucket, valid frame
 counts, conditioning media fitted to the bucket and sampled at the model's frame rate.
-The family module (inference/ltx.py, wan.py, lucy.py) turns the plan into pipeline
-arguments, and `Renderer.render` runs the pipeline and returns the frames.
+The family module (inference/ltx.py, ltx2.py, wan.py, lucy.py) turns the plan into
+pipeline arguments, and `Renderer.render` runs the pipeline and returns the frames, and the
+sound of a model that makes one (`RenderOutput.audio`).
 
 A source clip (video-to-video, edit) sets the clip's defaults: its aspect, its length
 and its fps (within the -fps range), so an edit comes back as long, as fast and framed
@@ -14,8 +15,9 @@ like what the member gave.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -23,9 +25,11 @@ import numpy as np
 import torch
 
 from . import knobs as speed
-from . import lucy, ltx, masks, media, wan
+from . import lucy, ltx, ltx2, masks, media, wan
+from .audio import Track
 from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
+from .speech import Speaker, Unspeakable, default_voice
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
 from core.catalog import MODELS, WAN_VACE, ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
 from core.contract import WHOLE_FRAME
@@ -34,17 +38,23 @@ from core.flags import FPS_MAX, FPS_MIN
 if TYPE_CHECKING:
     import PIL.Image
 
-FAMILIES = {"ltx": ltx, "wan": wan, "lucy": lucy}
+FAMILIES = {"ltx": ltx, "ltx2": ltx2, "wan": wan, "lucy": lucy}
 
-# What each task needs besides the prompt, and how to name it to a member.
+# What each task needs besides the prompt (a tuple: any one of them), and how to name it
+# to a member.
 REQUIRED = {
     Task.IMAGE_TO_VIDEO: ("image",),
     Task.KEYFRAMES: ("image", "last_image"),
     Task.VIDEO_TO_VIDEO: ("video",),
     Task.EXTEND: ("parent_video",),
     Task.EDIT: ("video",),
+    Task.LIP_SYNC: (("image", "video"), ("audio", "speech")),
 }
-INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video", "parent_video": "the clip to extend"}
+INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video",
+               "parent_video": "the clip to extend", ("image", "video"): "a face (an image or a video)",
+               ("audio", "speech"): "a voice (an audio file or words)"}
+# A lip-synced clip is as long as its track, up to this (PRODUCT.md's limit on audio).
+MAX_TRACK_SECONDS = 10.0
 # Tasks whose source clip sets the clip's aspect, length and fps.
 SOURCE_TASKS = (Task.VIDEO_TO_VIDEO, Task.EDIT)
 # Edit pipelines that take a mask of what may change (the rest of each frame is kept).
@@ -54,6 +64,8 @@ MASKED_EDITS = (WAN_VACE,)
 def masks_edits(spec: ModelSpec) -> bool:
     """Whether `spec`'s edits take a mask (and so use a segmenter when one is configured)."""
     return Task.EDIT in spec.tasks and spec.pipeline_for(Task.EDIT) in MASKED_EDITS
+# What a task says when the member gives no prompt (the prompt is optional for lip-sync).
+UNSAID_PROMPTS = {Task.LIP_SYNC: "A person talks to the camera, their lips moving with the words."}
 
 
 class UnsupportedTask(ValueError):
@@ -83,10 +95,18 @@ class MissingInput(UnsupportedTask):
     Refused like an unsupported task, with a message fit for the member.
     """
 
-    def __init__(self, model: str, task: str, missing: str):
+    def __init__(self, model: str, task: str, missing: str | tuple[str, ...]):
         ValueError.__init__(self, f"{task} needs {INPUT_NAMES[missing]}; none was given")
         self.model, self.task, self.missing = model, task, missing
         self.capable = [spec.name for spec in models_for_task(task)]
+
+
+class UnusableSpeech(UnsupportedTask):
+    """Words a lip-sync cannot use: nothing the voice can say, or too long to say."""
+
+    def __init__(self, model: str, message: str):
+        ValueError.__init__(self, message)
+        self.model, self.task, self.capable = model, Task.LIP_SYNC.value, []
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,10 @@ class RenderInput:
     parent_video: list[PIL.Image.Image] | media.SourceClip | None = None  # extend: the clip to continue
     parent_fps: float | None = None
     reference: PIL.Image.Image | None = None  # edit: an object or character to put in
+    parent_audio: Track | None = None  # extend: its sound, when it has one
+    audio: Track | None = None  # lip-sync: the member's track, as decoded
+    speech: str | None = None  # lip-sync: words to speak instead (text-to-speech)
+    mute: bool = False  # -mute: no sound track, even from a model that makes one
 
 
 @dataclass
@@ -123,6 +147,7 @@ class RenderOutput:
     model_seconds: float  # wall time of the pipeline call
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
     edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
+    audio: Track | None = None  # the clip's sound, exactly as long as its frames; None: silent
 
 
 @dataclass
@@ -139,6 +164,7 @@ class Plan:
     output_frames: int  # frames the clip has
     skip: int  # leading frames dropped: an extend's lead-in, which repeats the parent
     motion: int
+    keep: int | None = None  # frames kept after the skip (None: all): a lip-sync ends with its track
     image: PIL.Image.Image | None = None
     last_image: PIL.Image.Image | None = None
     video: list | None = None  # video-to-video and edit source at model_fps, model_frames long
@@ -146,6 +172,8 @@ class Plan:
     reference: PIL.Image.Image | None = None  # edit: the object or character to put in
     mask: list | None = None  # masked edits: per frame, white where the edit may change it
     edit_region: str | None = None  # what the mask covers: a phrase, or WHOLE_FRAME
+    lead_in_audio: Track | None = None  # extend: the parent's sound under those frames
+    audio: Track | None = None  # lip-sync: the member's track, as long as the clip
 
 
 class Renderer:
@@ -154,15 +182,19 @@ class Renderer:
 
     def __init__(self, spec: ModelSpec, source: str | None = None, *, models_dir: Path | None = None,
                  device: str = "cpu", knobs: speed.Knobs | None = None, camera_loras: dict[str, str] | None = None,
-                 pipeline=None, segmenter: masks.Segmenter | None = None):
+                 pipeline=None, segmenter: masks.Segmenter | None = None, speaker: Speaker | None = None):
         """Load `spec` from `source` (a folder or hub id; None: its default) and put the
         speed knobs on it (None: the defaults for this device). `pipeline` hands over one
         already built in memory (its dtype as the caller made it) instead of loading.
         `segmenter` finds what an instruction names, for masked edits (None: they change
-        the whole frame)."""
+        the whole frame). `speaker` speaks a lip-sync's words (None: the default voice for
+        this model, loaded on first use)."""
         self.spec = spec
         self.device = device
         self.segmenter = segmenter
+        if speaker is None and Task.LIP_SYNC in spec.tasks:
+            speaker = Speaker(default_voice(spec), models_dir=Path(models_dir or "."), device=device)
+        self.speaker = speaker
         self.knobs = knobs or speed.resolve(spec, device, None)
         self.knobs.check()
         if pipeline is None:
@@ -185,19 +217,24 @@ class Renderer:
         if inp.task not in spec.tasks:
             raise UnsupportedTask(spec.name, inp.task)
         task = Task(inp.task)
-        for name in REQUIRED.get(task, ()):
-            if not getattr(inp, name):
-                raise MissingInput(spec.name, task.value, name)
+        for need in REQUIRED.get(task, ()):
+            if not any(getattr(inp, name) for name in (need if isinstance(need, tuple) else (need,))):
+                raise MissingInput(spec.name, task.value, need)
         if inp.motion not in MOTION_PHRASES:
             raise ValueError(f"motion must be 0..4, got {inp.motion}")
 
-        source = {Task.EXTEND: inp.parent_video, **dict.fromkeys(SOURCE_TASKS, inp.video)}.get(task, inp.image)
+        face = inp.image if inp.image is not None else inp.video  # lip-sync: a picture, or a video's first frame
+        source = {Task.EXTEND: inp.parent_video, Task.LIP_SYNC: face,
+                  **dict.fromkeys(SOURCE_TASKS, inp.video)}.get(task, inp.image)
         width, height = nearest_bucket(spec, *(inp.aspect or media.aspect(source) or spec.default_aspect))
         fps = inp.fps or _source_fps(inp, task) or spec.native_fps
         seconds = inp.seconds or spec.default_seconds
         if task in SOURCE_TASKS and not inp.seconds:
             seconds = len(inp.video) / (inp.video_fps or fps)  # restyle or edit the whole source
         frames, output_frames = clip_frames(spec, fps, seconds)
+        if task == Task.LIP_SYNC:  # as long as the track: render enough frames, keep those it lasts
+            frames = covering_frames(spec, fps, inp.audio.seconds)
+            output_frames = min(frames, max(1, math.ceil(round(inp.audio.seconds * fps, 6))))
         model_fps = fps if spec.fps_conditioned else spec.native_fps
 
         plan = Plan(task=task.value, pipeline=spec.pipeline_for(task), width=width, height=height, fps=fps,
@@ -215,6 +252,14 @@ class Renderer:
             k = media.valid_count(len(inp.parent_video), spec.extend_frames, spec.frames_multiple)
             plan.context = media.sample(inp.parent_video, k, inp.parent_fps, model_fps, width, height, from_end=True)
             plan.model_frames, plan.skip = frames + k - 1, k - 1
+            if inp.parent_audio is not None and spec.sound:
+                # Model time 0 is the parent's end less k frames; the new clip starts at frame k - 1.
+                plan.lead_in_audio = inp.parent_audio.window(-k / model_fps, -1 / model_fps)
+        if task == Task.LIP_SYNC:
+            plan.image = media.fit(face, width, height) if face is inp.image else \
+                media.sample(face, 1, inp.video_fps, model_fps, width, height)[0]
+            plan.keep = output_frames
+            plan.audio = inp.audio.fitted(output_frames / fps)  # padded with silence to the last frame
         if task == Task.EDIT:
             self._plan_edit(plan, inp)
         return plan
@@ -239,13 +284,15 @@ class Renderer:
 
     def pipeline_arguments(self, inp: RenderInput) -> dict:
         """The keyword arguments for the pipeline call, without the step callback."""
+        inp = self.spoken(inp)
         return self._arguments(self.plan(inp), inp)
 
     def _arguments(self, plan: Plan, inp: RenderInput) -> dict:
         spec = self.spec
         negative = inp.negative_prompt if inp.negative_prompt is not None else spec.default_negative_prompt
         # An edit keeps the source's motion and camera: the instruction goes as written.
-        prompt = inp.prompt if plan.task == Task.EDIT else compose_prompt(inp.prompt, inp.camera, inp.motion)
+        prompt = inp.prompt if plan.task == Task.EDIT else \
+            compose_prompt(inp.prompt or UNSAID_PROMPTS.get(Task(inp.task), ""), inp.camera, inp.motion)
         common = {
             "prompt": prompt,
             "negative_prompt": negative or "",
@@ -261,6 +308,9 @@ class Renderer:
         if inp.steps is None and spec.timesteps:
             common["timesteps"] = list(spec.timesteps)
             common["num_inference_steps"] = len(spec.timesteps)
+        elif inp.steps is None and spec.sigmas:
+            common["sigmas"] = list(spec.sigmas)
+            common["num_inference_steps"] = len(spec.sigmas)
         else:
             common["num_inference_steps"] = inp.steps or spec.default_steps
         return FAMILIES[spec.family].arguments(spec, plan, common)
@@ -271,6 +321,7 @@ class Renderer:
         """Render `inp`. `on_step(step, total)` runs after every denoising step (1-based);
         anything it raises stops the render there and propagates (that is how jobs cancel).
         """
+        inp = self.spoken(inp)
         plan = self.plan(inp)
         arguments = self._arguments(plan, inp)
         arguments["callback_on_step_end"] = _step_callback(on_step, arguments)
@@ -279,13 +330,14 @@ class Renderer:
         started = time.perf_counter()
         self._running = pipeline
         try:
-            video = pipeline(**arguments).frames[0]  # (F, 3, H, W) floats in [0, 1]
+            result = pipeline(**arguments)
+            video = result.frames[0]  # (F, 3, H, W) floats in [0, 1]
             frames = to_uint8(video)  # waits for the device: part of the model's time
         finally:
             self._running = None
         model_seconds = time.perf_counter() - started
 
-        frames = media.retime(frames[plan.skip:], plan.output_frames)
+        frames = media.retime(frames[plan.skip:][:plan.keep], plan.output_frames)
         expected = (plan.output_frames, plan.height, plan.width, 3)
         if frames.shape != expected:
             raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
@@ -299,7 +351,35 @@ class Renderer:
             model_seconds=model_seconds,
             prompt=arguments["prompt"],
             edit_region=plan.edit_region,
+            audio=None if inp.mute else self._sound(plan, result, pipeline),
         )
+
+    def spoken(self, inp: RenderInput) -> RenderInput:
+        """A lip-sync asked with words gets their speech as its track (text-to-speech)."""
+        if inp.task != Task.LIP_SYNC or inp.task not in self.spec.tasks or inp.audio is not None or not inp.speech:
+            return inp  # (a model without lip-sync is refused by plan)
+        try:
+            track = self.speaker.speak(inp.speech)
+        except Unspeakable as exc:
+            raise UnusableSpeech(self.spec.name, str(exc)) from None
+        if track.seconds > MAX_TRACK_SECONDS:
+            raise UnusableSpeech(self.spec.name, f"Those words take {track.seconds:.1f} s to say; a lip-sync clip "
+                                                 f"can be up to {MAX_TRACK_SECONDS:g} s. Use fewer words.")
+        return replace(inp, audio=track)
+
+    def _sound(self, plan: Plan, result, pipeline) -> Track | None:
+        """The clip's track, as long as its frames: a lip-sync's own (the member's waveform,
+        not the model's rendering of it), else the model's from the vocoder, less an
+        extend's lead-in."""
+        seconds = plan.output_frames / plan.fps
+        if plan.audio is not None:
+            return plan.audio.fitted(seconds)
+        audio = getattr(result, "audio", None)
+        if not self.spec.sound or audio is None:
+            return None
+        samples = audio[0].float().cpu().numpy()  # (channels, samples)
+        track = Track(samples, int(pipeline.vocoder.config.output_sampling_rate))
+        return track.after(plan.skip / plan.model_fps).fitted(seconds)
 
     def _ready(self, plan: Plan, inp: RenderInput):
         """The pipeline for `plan`, with per-render state set: camera LoRA, a fresh step
@@ -339,6 +419,13 @@ def _source_fps(inp: RenderInput, task: Task) -> int | None:
     what -fps allows: a 60 fps phone clip comes back at 30."""
     rate = inp.parent_fps if task == Task.EXTEND else inp.video_fps if task in SOURCE_TASKS else None
     return min(max(round(rate), FPS_MIN), FPS_MAX) if rate else None
+
+
+def covering_frames(spec: ModelSpec, fps: float, seconds: float) -> int:
+    """The fewest valid frames that last at least `seconds` (a track is never cut short),
+    within the model's limits."""
+    blocks = math.ceil(round(fps * seconds - 1, 6) / spec.frames_multiple)
+    return min(max(blocks, 1), (spec.max_frames - 1) // spec.frames_multiple) * spec.frames_multiple + 1
 
 
 def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):

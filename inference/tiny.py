@@ -11,6 +11,7 @@ Configurations are taken down from the shapes in diffusers' own pipeline tests.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import string
@@ -45,6 +46,7 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
         "wan-i2v-14b": _tiny_wan_i2v,
         "wan-flf2v-14b": _tiny_wan_flf2v,
         "lucy-edit-dev": _tiny_lucy,
+        "ltx-2.3-distilled": _tiny_ltx2,
     }
     if not spec.tiny or spec.mirrors not in builders:
         raise ValueError(f"{spec.name} is not a tiny model this module can build")
@@ -54,6 +56,12 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
 def build_tiny_segmenter(folder: Path) -> Path:
     """A random-weight CLIPSeg (inference/masks.py) with its processor, saved to `folder`."""
     return _build(_tiny_clipseg, folder, "config.json")
+
+
+def build_tiny_voice(folder: Path) -> Path:
+    """A tiny random-weight VITS text-to-speech model (MMS's architecture) and its
+    character tokenizer (inference/speech.py), saved to `folder`."""
+    return _build(_tiny_voice, folder, "config.json")
 
 
 def _build(builder, folder: Path, marker: str) -> Path:
@@ -284,6 +292,168 @@ def _tiny_clipseg():
     )
     model = CLIPSegForImageSegmentation(config).eval()
     return model, CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+# --- LTX-2 ---------------------------------------------------------------------------------
+
+# The tiny Gemma 3 text encoder: its hidden states, one per layer and the embeddings, are
+# what LTX-2's connectors read (caption_channels x (layers + 1)).
+GEMMA_DIM, GEMMA_LAYERS = 16, 2
+# Tiny audio: mels at the real 16 kHz / 160-sample hop (100 frames a second) in 16 bins, a
+# VAE that really halves time and frequency twice (4x, as LATENT_DOWNSAMPLE_FACTOR says),
+# and a vocoder that turns each mel frame into 80 samples: 8 kHz sound.
+AUDIO_MEL_BINS, AUDIO_LATENT_CHANNELS = 16, 2
+VOCODER_RATE, VOCODER_UPSAMPLE = 8000, (10, 8)
+
+
+def _tiny_ltx2():
+    from diffusers import (
+        AutoencoderKLLTX2Audio,
+        AutoencoderKLLTX2Video,
+        FlowMatchEulerDiscreteScheduler,
+        LTX2Pipeline,
+        LTX2VideoTransformer3DModel,
+    )
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors, LTX2Vocoder
+
+    tokenizer = _tiny_gemma_tokenizer()
+    text_encoder = _tiny_gemma3(len(tokenizer))
+    transformer = LTX2VideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS // 4,  # a latent frame's channels x mel bins
+        audio_out_channels=AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS // 4,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=2,  # First-Block Cache needs a first block and the rest
+        caption_channels=GEMMA_DIM,
+        rope_double_precision=False,
+        rope_type="split",
+    )
+    connectors = LTX2TextConnectors(
+        caption_channels=GEMMA_DIM,
+        text_proj_in_factor=GEMMA_LAYERS + 1,
+        video_connector_num_attention_heads=2,
+        video_connector_attention_head_dim=8,
+        video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=2,
+        audio_connector_attention_head_dim=8,
+        audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32,
+        rope_double_precision=False,
+        rope_type="split",
+    )
+    # patch 4 x three space-time halvings = 32 px and 8 frames per latent, like the real VAE.
+    vae = AutoencoderKLLTX2Video(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8),
+        layers_per_block=(1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True),
+        decoder_spatio_temporal_scaling=(True, True, True),
+        decoder_inject_noise=(False, False, False, False),
+        downsample_type=("spatiotemporal",) * 3,
+        upsample_type=("spatiotemporal",) * 3,
+        upsample_residual=(False, False, False),
+        upsample_factor=(1, 1, 1),
+        patch_size=4,
+        patch_size_t=1,
+    )
+    # Three levels (two stride-2 convolutions): 4x fewer frames and mel bins in the latent.
+    # The latent statistics span a latent frame's channels x mel bins: base_channels.
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS // 4,
+        output_channels=2,
+        ch_mult=(1, 1, 1),
+        num_res_blocks=1,
+        in_channels=2,
+        resolution=32,
+        latent_channels=AUDIO_LATENT_CHANNELS,
+        mel_bins=AUDIO_MEL_BINS,
+        sample_rate=16000,
+        mel_hop_length=160,
+    )
+    vocoder = LTX2Vocoder(
+        in_channels=2 * AUDIO_MEL_BINS,  # stereo mels
+        hidden_channels=8,
+        out_channels=2,
+        upsample_kernel_sizes=[2 * factor for factor in VOCODER_UPSAMPLE],
+        upsample_factors=list(VOCODER_UPSAMPLE),
+        resnet_kernel_sizes=[3],
+        resnet_dilations=[[1, 3]],
+        output_sampling_rate=VOCODER_RATE,
+    )
+    # The distilled checkpoints' schedule is given as final sigmas: no resolution shift.
+    return LTX2Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        audio_vae=audio_vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        connectors=connectors,
+        transformer=transformer,
+        vocoder=vocoder,
+    )
+
+
+def _tiny_gemma3(vocab_size: int):
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, SiglipVisionConfig
+
+    # LTX-2 loads the multimodal Gemma 3 class; its vision tower is never run, so a token one.
+    config = Gemma3Config(
+        text_config=Gemma3TextConfig(vocab_size=vocab_size, hidden_size=GEMMA_DIM, intermediate_size=32,
+                                     num_hidden_layers=GEMMA_LAYERS, num_attention_heads=2, num_key_value_heads=1,
+                                     head_dim=8, max_position_embeddings=256, sliding_window=16),
+        vision_config=SiglipVisionConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, image_size=16, patch_size=8),
+        mm_tokens_per_image=4,
+    )
+    return Gemma3ForConditionalGeneration(config)
+
+
+def _tiny_gemma_tokenizer():
+    """A Gemma (BPE) tokenizer over single characters, built from a vocabulary in code."""
+    from transformers import GemmaTokenizer
+
+    # Gemma's layout: <pad>=0, <eos>=1, <bos>=2, <unk>=3. "▁" marks a space, as in SentencePiece.
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4}
+    for char in "▁" + string.ascii_letters + string.digits + string.punctuation:
+        vocab.setdefault(char, len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=[], model_max_length=128)
+
+
+def _tiny_voice():
+    from transformers import VitsTokenizer
+
+    # MMS voices read characters; the tokenizer puts a blank between every two.
+    vocab = {char: index for index, char in enumerate(["<pad>", "<unk>", *(" " + string.ascii_lowercase + "'.,?!-")])}
+    with tempfile.TemporaryDirectory() as folder:  # the tokenizer reads its vocabulary from a file
+        (Path(folder) / "vocab.json").write_text(json.dumps(vocab))
+        tokenizer = VitsTokenizer(str(Path(folder) / "vocab.json"), add_blank=True, normalize=True, phonemize=False)
+    return _tiny_vits(len(vocab)), tokenizer
+
+
+def _tiny_vits(vocab_size: int):
+    from transformers import VitsConfig, VitsModel
+
+    # 8 x 8 x 4 = a 256-sample hop at 16 kHz, as MMS; one layer or flow of everything else.
+    return VitsModel(VitsConfig(
+        vocab_size=vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, window_size=2, ffn_dim=16,
+        flow_size=8, spectrogram_bins=9, upsample_initial_channel=16, upsample_rates=[8, 8, 4],
+        upsample_kernel_sizes=[16, 16, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]],
+        prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
+        duration_predictor_num_flows=1, duration_predictor_filter_channels=8, depth_separable_num_layers=1,
+        sampling_rate=16000,
+    ))
 
 
 # --- shared --------------------------------------------------------------------------------

@@ -176,10 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render one clip in this process, with a progress bar")
     render.add_argument("prompt", help='the prompt with its flags, e.g. "a fox in snow -ar 9:16 -seed 7"')
-    render.add_argument("--image", help="first frame (image-to-video); with --task edit: a reference to put in")
-    render.add_argument("--video", help="video to restyle (video-to-video) or to edit (--task edit)")
+    render.add_argument("--image", help="first frame (image-to-video); with --task edit: a reference to put in; "
+                        "with --task lip-sync: the face")
+    render.add_argument("--video", help="video to restyle (video-to-video) or to edit (--task edit); with --task "
+                        "lip-sync: the face")
     render.add_argument("--task", choices=[task.value for task in Task],
                         help="what to do (default: from the inputs: video-to-video, image-to-video or text-to-video)")
+    render.add_argument("--audio", help="with --task lip-sync: what the face says (WAV, MP3, M4A, OGG, FLAC)")
+    render.add_argument("--text", help="with --task lip-sync: words to say instead, through text-to-speech")
     render.add_argument("--model", help="model name (see `reelbot models`)")
     render.add_argument("--out", default="clip.mp4", help="where to write the MP4")
     render.set_defaults(run=cmd_render)

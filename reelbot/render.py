@@ -42,12 +42,29 @@ def render_to_file(settings: Settings, args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     task = _task(args)
+    if task == Task.LIP_SYNC and not (args.audio or args.text) or (args.audio and args.text):
+        print("error: lip-sync needs --audio FILE or --text WORDS (one of the two)", file=sys.stderr)
+        return 2
+    if (args.audio or args.text) and task != Task.LIP_SYNC:
+        print("error: --audio and --text go with --task lip-sync", file=sys.stderr)
+        return 2
+    if parsed.flags.sound and not spec.sound:
+        makers = ", ".join(name for name, other in MODELS.items() if other.sound)
+        print(f"error: {model} makes silent clips, so -sound can't be done; models that make sound: {makers}",
+              file=sys.stderr)
+        return 2
     inputs = {}
-    # An edit's --image is the reference to put in; otherwise it is the first frame.
-    names = {"image": "reference" if task == Task.EDIT else "image", "video": "video"}
+    # An edit's --image is the reference to put in; otherwise it is the first frame (or a face).
+    names = {"image": "reference" if task == Task.EDIT else "image", "video": "video", "audio": "audio"}
     for option, name in names.items():
         if getattr(args, option):
-            inputs.update(decode_input(name, Path(getattr(args, option)).read_bytes()))
+            try:
+                inputs.update(decode_input(name, Path(getattr(args, option)).read_bytes()))
+            except Exception as exc:  # noqa: BLE001 — a missing or unreadable file is the operator's to fix
+                print(f"error: cannot read --{option} {getattr(args, option)}: {exc}", file=sys.stderr)
+                return 2
+    if args.text:
+        inputs.update(decode_input("speech", args.text.encode()))
     job = new_job(parsed, model=model, task=task)
 
     check_model_settings(settings)
@@ -64,13 +81,16 @@ def render_to_file(settings: Settings, args) -> int:
         except UnsupportedTask as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    data = encode_mp4(out.frames, out.fps)
-    sound = sound_source(job, inputs)
+    sound = None if out.audio is not None else sound_source(job, inputs)
+    track = {} if out.audio is None else {"audio": out.audio.samples, "audio_rate": out.audio.rate}
+    data = encode_mp4(out.frames, out.fps, **track)
     if sound is not None:
         data = add_sound(data, sound, out.num_frames / out.fps)
     Path(args.out).write_bytes(data)
+    heard = (f", sound at {out.audio.rate} Hz" if out.audio is not None
+             else ", the source's sound" if sound is not None else ", silent")
     print(f"wrote {args.out}: {out.width}x{out.height}, {out.num_frames} frames at {out.fps} fps "
-          f"({out.num_frames / out.fps:.2f} s), seed {out.seed}, model {spec.label}")
+          f"({out.num_frames / out.fps:.2f} s){heard}, seed {out.seed}, model {spec.label}")
     if out.edit_region is not None:
         segmenter = renderer.segmenter
         how = f" (masked by {segmenter.label})" if segmenter and out.edit_region != WHOLE_FRAME else ""

@@ -44,8 +44,10 @@ BAD_SETTING = 2  # what `reelbot` exits with on a bad setting
 LOCAL_STOP_GRACE_S = 10
 LOCAL_BOT_DRAIN_S = 5
 TINY_DEFAULT = "ltx-tiny"
-# Served beside it without a GPU, so ✏️ Edit and /edit work in the sandbox too.
+# Served beside it without a GPU, so ✏️ Edit and /edit, and sound (-sound, /lipsync), work in
+# the sandbox too.
 TINY_EDIT = "lucy-edit-tiny"
+TINY_SOUND = "ltx2-tiny"
 SANDBOX_GUILD = "Reelbot sandbox"
 SANDBOX_CHANNELS = ("general", "showcase")
 
@@ -80,7 +82,7 @@ def plan_models(settings: Settings) -> ModelPlan:
     env: dict[str, str] = {}
     served = settings.served_models
     if not chosen and not gpu:
-        served = [TINY_DEFAULT, TINY_EDIT]
+        served = [TINY_DEFAULT, TINY_EDIT, TINY_SOUND]
         env["REELBOT_MODEL"] = TINY_DEFAULT
         env["REELBOT_MODELS"] = ",".join(served)
     lines = []

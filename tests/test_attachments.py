@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.attachments import Media, MediaError, MediaLimits, check, check_image, check_video
+from bot.attachments import Media, MediaError, MediaLimits, check, check_audio, check_image, check_video
+from tests.sounds import FORMATS
 
 
 # --- Building files -------------------------------------------------------------------
@@ -218,3 +219,73 @@ def test_the_whole_video_is_decoded_within_its_deadline():
 def test_file_names_cannot_break_out_of_their_quotes():
     result = check_image(b"", "a`b\nc.png", "image/png", LIMITS)
     assert "`a'b c.png`" in result.message
+
+
+# --- sound ------------------------------------------------------------------------------
+
+def _bad_sounds():
+    from tests.sounds import sound_file, video_file
+
+    wav, mp3 = sound_file("wav"), sound_file("mp3", 2.0)
+    # (id, filename, content type, builder, words the refusal must contain)
+    return [
+        ("silent-wav", "quiet.wav", "audio/wav", lambda: sound_file("wav", silent=True), "silent"),
+        ("zero-length-wav", "none.wav", "audio/wav", lambda: sound_file("wav", 0.0), "zero length"),
+        ("zero-bytes", "empty.mp3", "audio/mpeg", lambda: b"", "empty"),
+        ("random-bytes-named-mp3", "voice.mp3", "audio/mpeg", lambda: os.urandom(6000), "isn't a sound file"),
+        ("eleven-seconds", "long.wav", "audio/wav", lambda: sound_file("wav", 11.0, 8000), "10 s"),
+        ("a-minute", "speech.flac", "audio/flac", lambda: sound_file("flac", 60.0, 8000), "longer than 10 s"),
+        ("wav-named-mp3", "voice.mp3", "audio/mpeg", lambda: wav, "really WAV"),
+        ("a-video", "clip.mp4", "video/mp4", lambda: video_file(), "is a video"),
+        ("a-picture", "face.png", "image/png", lambda: image_bytes("PNG"), "picture"),
+        ("pdf-named-mp3", "doc.mp3", "audio/mpeg", lambda: b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj", "PDF"),
+        ("truncated-mp3", "cut.mp3", "audio/mpeg", lambda: mp3[:300], "sound"),
+        ("oversize", "huge.wav", "audio/wav", lambda: b"RIFF" + b"\x00" * (2 * 1024 * 1024 + 1), "2.0 MiB"),
+    ]
+
+
+SOUND_LIMITS = MediaLimits(audio_max_bytes=2 * 1024 * 1024, audio_max_seconds=10.0)
+BAD_SOUNDS = _bad_sounds()
+GOOD_SOUNDS = [(kind, f"voice.{FORMATS[kind][2]}", FORMATS[kind][3]) for kind in FORMATS] + [
+    ("wav", "upload", None),  # no name, no type: what it is decides
+    ("m4a", "voice.aac", "audio/aac"),  # AAC in an M4A, named as plain AAC: the same sound
+]
+
+
+@pytest.mark.parametrize("name, filename, ctype, build, words", BAD_SOUNDS, ids=[s[0] for s in BAD_SOUNDS])
+def test_bad_sound_is_refused_with_a_reason(name, filename, ctype, build, words):
+    result = check("audio", build(), filename, ctype, SOUND_LIMITS)
+    assert isinstance(result, MediaError), result
+    assert words in result.message and f"`{filename}`" in result.message
+    assert result.message.endswith((".", ")")) and len(result.message) < 400
+
+
+@pytest.mark.parametrize("kind, filename, ctype", GOOD_SOUNDS, ids=[f"{k}:{f}" for k, f, _ in GOOD_SOUNDS])
+def test_good_sound_passes_measured_from_its_samples(kind, filename, ctype):
+    from tests.sounds import sound_file
+
+    data = sound_file(kind, 2.5)
+    result = check("audio", data, filename, ctype, SOUND_LIMITS)
+    assert isinstance(result, Media), result
+    assert (result.kind, result.ext, result.data) == ("audio", FORMATS[kind][2].replace("opus", "ogg"), data)
+    assert result.content_type.startswith("audio/")
+    assert abs(result.seconds - 2.5) < 0.1  # encoders pad a frame at most
+
+
+def test_ten_seconds_of_sound_is_the_limit():
+    from tests.sounds import sound_file
+
+    assert isinstance(check_audio(sound_file("wav", 10.0, 8000), "ten.wav", "audio/wav", SOUND_LIMITS), Media)
+    assert isinstance(check_audio(sound_file("mp3", 10.5, 8000), "more.mp3", "audio/mpeg", SOUND_LIMITS), MediaError)
+
+
+def test_a_face_is_a_picture_or_a_video_whichever_it_is():
+    from tests.sounds import video_file
+
+    assert check("face", image_bytes("PNG"), "face.png", "image/png", LIMITS).kind == "image"
+    assert check("face", video_file(), "face.mp4", "video/mp4", LIMITS).kind == "video"
+    assert isinstance(check("face", b"not a face", "face.png", "image/png", LIMITS), MediaError)
+
+
+def test_there_are_at_least_eight_kinds_of_bad_sound():
+    assert len({name for name, *_ in BAD_SOUNDS}) >= 8

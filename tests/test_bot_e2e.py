@@ -557,7 +557,8 @@ async def test_admin_pause_channels_and_the_permission_guard(world):
 
 async def test_commands_are_registered_with_their_options(world):
     names = {c["name"] for c in world.sim.commands() if c["type"] == 1}
-    assert names == {"create", "animate", "extend", "keyframes", "edit", "cancel", "queue", "me", "settings", "show",
+    assert names == {"create", "animate", "extend", "keyframes", "edit", "lipsync", "cancel", "queue", "me", "settings",
+                     "show",
                      "gallery", "help", "admin"}
     assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
 

@@ -100,7 +100,7 @@ def test_custom_ids_are_refused_unless_well_formed(clip_id, action):
     assert len(value) <= 100 and value.endswith(clip_id)
 
 
-def test_clip_view_has_the_six_buttons_with_the_vote_count():
+async def test_clip_view_has_the_six_buttons_with_the_vote_count():
     view = posts.clip_view("0123456789abcdef01234567", votes=4)
     assert [child.item.label for child in view.children] == ["Retry", "Remix", "Extend", "Edit", "4", "Delete"]
 
@@ -111,11 +111,11 @@ def _clip(**kw):
     base = dict(id="0123456789abcdef01234567", prompt="a *fox* in snow", flags={"ar": [9, 16], "fps": 12},
                 seed=7, model="ltx-tiny", timings={"total": 5.0, "queue_wait": 1.5}, duration=2.0, width=96,
                 height=160, fps=12, author_id="42", parent_id=None, task="text-to-video", private=False,
-                vote_count=2, error=None, flagged=False, edit_region=None)
+                vote_count=2, error=None, flagged=False, edit_region=None, sound=False)
     return SimpleNamespace(**(base | kw))
 
 
-def test_result_post_shows_what_the_member_needs():
+async def test_result_post_shows_what_the_member_needs():
     post = posts.result_post(_clip(), video=b"mp4", video_url=None, mention=True)
     data = post.embed.to_dict()
     assert post.content == "<@42>" and post.filename.endswith(".mp4")
@@ -128,7 +128,7 @@ def test_result_post_shows_what_the_member_needs():
     assert "Edited" not in fields and "Edit of" not in fields
 
 
-def test_an_edits_post_says_what_it_changed_and_its_source():
+async def test_an_edits_post_says_what_it_changed_and_its_source():
     whole = posts.result_post(_clip(task="edit", parent_id="abcdef0123456789", edit_region="whole frame"),
                               video=b"mp4", video_url=None, mention=False)
     fields = {f["name"]: f["value"] for f in whole.embed.to_dict()["fields"]}
@@ -139,7 +139,7 @@ def test_an_edits_post_says_what_it_changed_and_its_source():
     assert fields["Edited"].startswith("only “the red car”") and "Edit of" not in fields
 
 
-def test_a_clip_shorter_than_asked_says_so_in_its_post():
+async def test_a_clip_shorter_than_asked_says_so_in_its_post():
     short = posts.result_post(_clip(model="ltx-video", duration=257 / 30, fps=30), video=b"mp4", video_url=None,
                               mention=False, asked_seconds=10.0)
     fields = {f["name"]: f["value"] for f in short.embed.to_dict()["fields"]}
@@ -149,13 +149,13 @@ def test_a_clip_shorter_than_asked_says_so_in_its_post():
     assert "Length" not in {f["name"] for f in as_asked.embed.to_dict()["fields"]}
 
 
-def test_a_clip_too_big_to_attach_is_linked():
+async def test_a_clip_too_big_to_attach_is_linked():
     post = posts.result_post(_clip(), video=None, video_url="https://media.example/c.mp4", mention=False)
     assert post.video is None and post.content is None
     assert "https://media.example/c.mp4" in str(post.embed.to_dict()["fields"])
 
 
-def test_a_flagged_clip_is_marked_and_its_video_covered():
+async def test_a_flagged_clip_is_marked_and_its_video_covered():
     post = posts.result_post(_clip(flagged=True), video=b"mp4", video_url=None, mention=True)
     data = post.embed.to_dict()
     assert "image-safety check" in {f["name"]: f["value"] for f in data["fields"]}["Safety"]
@@ -173,7 +173,7 @@ def test_a_withheld_clip_is_a_notice_without_buttons_or_video():
     assert "told why" in messages.status_withheld(told=True) and "flagged" in messages.status_withheld(told=False)
 
 
-def test_posts_are_recognised_by_their_footer():
+async def test_posts_are_recognised_by_their_footer():
     post = posts.failed_post(_clip(), "out of memory", mention=False)
     message = SimpleNamespace(embeds=[post.embed])
     assert posts.is_post_of(message, "0123456789abcdef01234567")
@@ -203,7 +203,7 @@ def test_eta_follows_recent_clips():
 
 @settings(max_examples=1000, deadline=None)
 @given(st.text(max_size=1500), st.text(max_size=200))
-def test_posts_and_threads_fit_discord_whatever_the_prompt(prompt, flag_text):
+async def test_posts_and_threads_fit_discord_whatever_the_prompt(prompt, flag_text):
     from core.flags import Request, parse_prompt
 
     from bot.orders import text_of

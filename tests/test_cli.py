@@ -185,3 +185,36 @@ def test_models_lists_the_edit_models(tmp_path):
     for name in ("lucy-edit-tiny", "wan-vace-tiny", "lucy-edit-dev", "wan-vace-1.3b"):
         assert "edit" in lines[name].split()[2].split(",")
     assert "random weights" in lines["lucy-edit-tiny"] and "decart-ai/Lucy-Edit-Dev" in lines["lucy-edit-dev"]
+
+
+def test_render_with_sound_lip_sync_and_typed_words(tmp_path, models_dir):
+    """The issue's three commands: a clip with sound about as long as -len, a lip-sync as
+    long as voice.wav whose sound is voice.wav, and one that speaks typed words."""
+    from inference.audio import read
+    from tests.sounds import sound_file, tone
+
+    from PIL import Image
+
+    env = {"REELBOT_MODELS_DIR": str(models_dir)}
+    Image.new("RGB", (256, 256), (190, 150, 120)).save(tmp_path / "face.png")
+    (tmp_path / "voice.wav").write_bytes(sound_file("wav", 2.2, 22050))
+    runs = {
+        "a.mp4": ("a man says hello -len 3",),
+        "b.mp4": ("he speaks", "--task", "lip-sync", "--image", "face.png", "--audio", "voice.wav"),
+        "c.mp4": ("he speaks", "--task", "lip-sync", "--image", "face.png", "--text", "hello there"),
+    }
+    for out, args in runs.items():
+        result = reelbot("render", *args, "--model", "ltx2-tiny", "--out", out, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "sound at" in result.stdout and "random weights" in result.stdout
+    a, b, c = (probe_mp4((tmp_path / name).read_bytes()) for name in runs)
+    assert a["audio_codec"] == "aac" and abs(a["audio_seconds"] - 3) < 0.1 and abs(a["frames"] / a["fps"] - 3) < 0.1
+    assert b["audio_rate"] == 22050 and abs(b["frames"] / b["fps"] - 2.2) < 1 / 24 + 1e-6
+    heard = read((tmp_path / "b.mp4").read_bytes()).samples[0]
+    voice = np.array(tone(2.2, 22050))
+    assert np.corrcoef(heard[: len(voice)], voice)[0, 1] > 0.99  # voice.wav itself
+    assert c["audio_codec"] == "aac" and c["audio_rate"] == 16000 and c["audio_seconds"] > 0.3
+
+    refused = reelbot("render", "he speaks", "--task", "lip-sync", "--image", "face.png", "--model", "ltx2-tiny",
+                      cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "--audio FILE or --text WORDS" in refused.stderr

@@ -381,7 +381,7 @@ def test_to_dict_is_json_safe_and_loads_back():
     data = flags.to_dict()
     assert data == {
         "ar": [9, 16], "fps": 12, "length": 2.5, "motion": None, "gs": None, "neg": "blurry",
-        "seed": 7, "camera": "pan up left", "model": None, "private": True,
+        "seed": 7, "camera": "pan up left", "model": None, "private": True, "sound": False, "mute": False,
     }
     assert Flags.from_dict(data) == flags
     assert Flags.from_dict({}) == Flags()
@@ -502,6 +502,8 @@ value_for = {
     "camera": st.sampled_from(CAMERA_MOVES + ("pan left up", "pan right down", "pan left right", "Zoom-In")),
     "model": st.sampled_from(MODELS + ["LTX-TINY", "sora"]),
     "private": st.just(""),
+    "sound": st.just(""),
+    "mute": st.sampled_from(["", "", "please"]),
 }
 one_flag = st.sampled_from(KNOWN_FLAGS).flatmap(
     lambda name: st.builds(
@@ -537,6 +539,7 @@ def assert_well_formed(request: Request, max_prompt_chars: int = 1500) -> None:
     assert flags.camera is None or flags.camera in CAMERA_MOVES
     assert flags.model is None or flags.model in MODELS
     assert flags.private in (True, False)
+    assert not (flags.sound and flags.mute)
 
 
 @PROPERTY_SETTINGS
@@ -590,3 +593,52 @@ valid_flags = st.builds(
 def test_every_valid_flags_round_trips_through_text(flags):
     assert parse_prompt("a fox " + format_flags(flags), models=MODELS) == Request(prompt="a fox", flags=flags)
     assert Flags.from_dict(flags.to_dict()) == flags
+
+
+# --- -sound and -mute ---------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text,sound,mute",
+    [("a man says hello -sound", True, False), ("a quiet street -mute", False, True), ("a fox", False, False),
+     ("waves --SOUND -ar 1:1", True, False), ("birds —mute -seed 3", False, True)],
+)
+def test_sound_and_mute_are_switches(text, sound, mute):
+    request = parse_prompt(text)
+    assert (request.flags.sound, request.flags.mute) == (sound, mute)
+    assert parse_prompt(request.to_text()) == request
+
+
+def test_sound_and_mute_together_are_refused_in_words():
+    error = parse_prompt("a man says hello -sound -mute")
+    assert isinstance(error, FlagError) and error.flag == "-mute"
+    assert "`-sound` and `-mute` contradict" in error.message
+    with pytest.raises(ValueError):
+        Flags(sound=True, mute=True)
+
+
+@pytest.mark.parametrize("flag", ["-sound", "-mute"])
+def test_a_switch_takes_no_value(flag):
+    error = parse_prompt(f"a fox {flag} loudly")
+    assert isinstance(error, FlagError) and error.flag == flag and "takes no value" in error.message
+
+
+@pytest.mark.parametrize("typo,meant", [("-sond", "-sound"), ("-muted", "-mute"), ("-sounds", "-sound")])
+def test_misspelt_switches_get_a_did_you_mean(typo, meant):
+    error = parse_prompt(f"a fox {typo}")
+    assert isinstance(error, FlagError) and error.suggestion == f"did you mean `{meant}`?"
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(st.sampled_from(["-sound", "--sound", "-mute", "--MUTE", "-private", "-seed 4", "-ar 1:1"]),
+                max_size=5),
+       st.lists(st.sampled_from(["a", "man", "says", "well-lit", "12\"", "🦊"]), min_size=1).map(" ".join))
+def test_switches_parse_to_exactly_what_was_typed(flags, prompt):
+    result = parse_prompt(" ".join([prompt, *flags]))
+    names = [flag.lstrip("-").split()[0].lower() for flag in flags]
+    if len(names) != len(set(names)):
+        assert isinstance(result, FlagError) and "given twice" in result.message
+    elif "sound" in names and "mute" in names:
+        assert isinstance(result, FlagError) and "contradict" in result.message
+    else:
+        assert (result.flags.sound, result.flags.mute) == ("sound" in names, "mute" in names)
+        assert parse_prompt(result.to_text()) == result

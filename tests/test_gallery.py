@@ -74,7 +74,7 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
         (seeded.public if public else seeded.hidden).append(clip_id)
 
     add("fox", votes=90, prompt="a red fox running through snow")
-    add("remix", votes=80, author="bob", parent_id="fox", prompt="a red fox running through snow at night")
+    add("remix", votes=80, author="bob", parent_id="fox", prompt="a red fox running through snow at night", sound=True)
     add("private-remix", votes=999, parent_id="fox", private=True, public=False, prompt="a secret fox remix")
     for i, prompt in enumerate(HOSTILE_PROMPTS):
         add(f"hostile{i}", votes=70 - i, prompt=prompt, author="mallory", author_name=HOSTILE_NAME)
@@ -109,7 +109,8 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
 
 
 def _row(values: dict) -> dict:
-    defaults = dict(parent_id=None, private=False, deleted=False, attempts=1, updated_at=values["created_at"])
+    defaults = dict(parent_id=None, private=False, deleted=False, sound=False, attempts=1,
+                    updated_at=values["created_at"])
     return defaults | values
 
 
@@ -234,6 +235,26 @@ async def test_clip_page(client, seeded):
     (video,) = page.videos
     assert video["preload"] == "none" and video["poster"].endswith("/media/clips/remix/poster.jpg")
     assert page.sources == [page.meta["og:video"]]
+
+
+async def test_a_clip_with_sound_is_marked_and_its_player_plays_it(client, seeded):
+    page, html, _ = await get_page(client, "/clips/remix")
+    (video,) = page.videos
+    assert video.get("data-sound") == "true" and "muted" not in video and "controls" in video
+    assert 'class="sound-fact"><span class="sound"' in html and "🔊 sound" in html
+    fox, fox_html, _ = await get_page(client, "/clips/fox")
+    assert "muted" in fox.videos[0] and "data-sound" not in fox.videos[0]  # silent: nothing to turn up
+    assert 'class="sound-fact">silent<' in fox_html
+    front, front_html, _ = await get_page(client, "/?sort=top")
+    card = front_html[front_html.index('data-clip="remix"'):]
+    assert '<span class="sound"' in card[: card.index("</li>")]
+    entry = await (await client.get("/api/clips/remix")).json()
+    assert entry["clip"]["sound"] is True
+    (bob,) = (await (await client.get("/api/clips?member=bob")).json())["clips"]
+    assert bob["sound"] is True
+    (ann_fox,) = [c for c in (await (await client.get("/api/clips?member=ann&limit=100")).json())["clips"]
+                  if c["id"] == "fox"]
+    assert ann_fox["sound"] is False
 
 
 async def test_clip_page_unfurls(client, seeded):

@@ -59,8 +59,9 @@ def test_get_model_unknown_lists_names():
 
 def test_models_for_task():
     keyframes = [spec.name for spec in models_for_task(Task.KEYFRAMES)]
-    assert keyframes == ["ltx-video", "ltx-video-distilled", "wan-vace-1.3b", "wan-flf2v-14b", "ltx-tiny",
-                         "wan-vace-tiny", "wan-flf2v-tiny"]
+    assert keyframes == ["ltx-video", "ltx-video-distilled", "wan-vace-1.3b", "wan-flf2v-14b", "ltx-2",
+                         "ltx-2.3-distilled", "ltx-2.5", "ltx-tiny", "wan-vace-tiny", "wan-flf2v-tiny", "ltx2-tiny"]
+    assert [spec.name for spec in models_for_task(Task.LIP_SYNC)] == ["ltx-2.3-distilled", "ltx-2.5", "ltx2-tiny"]
     assert [spec.name for spec in models_for_task("video-to-video")] == [
         "ltx-video", "ltx-video-distilled", "wan-t2v-1.3b", "ltx-tiny", "wan-tiny"]
     for task in Task:
@@ -72,7 +73,7 @@ def test_models_for_task():
 def test_tiny_is_labelled():
     tiny = [spec for spec in MODELS.values() if spec.tiny]
     assert {spec.name for spec in tiny} == {"ltx-tiny", "wan-tiny", "wan-vace-tiny", "wan-i2v-tiny", "wan-flf2v-tiny",
-                                            "lucy-edit-tiny"}
+                                            "lucy-edit-tiny", "ltx2-tiny"}
     for spec in tiny:
         assert spec.hub_id is None and "noise" in spec.label and "noise" in spec.description
     assert all(spec.hub_id for spec in MODELS.values() if not spec.tiny)

@@ -8,6 +8,7 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -85,11 +86,23 @@ class Spy:
         return self.calls[-1]
 
 
+VOICE_SECONDS = 1.5
+
+
+def voice(seconds: float = VOICE_SECONDS, rate: int = 22050, pitch: float = 220.0):
+    """A lip-sync's track: a tone whose loudness comes and goes, like speech."""
+    from inference.audio import Track
+
+    t = np.arange(round(seconds * rate)) / rate
+    return Track((0.4 * np.sin(2 * np.pi * pitch * t) * (0.55 + 0.45 * np.sin(6 * np.pi * t)))[None].astype(np.float32),
+                 rate)
+
+
 def request(task, **overrides):
     from inference.render import RenderInput
 
     media = dict(image=solid(1), last_image=solid(2), video=clip(30), video_fps=24.0, parent_video=clip(40),
-                 parent_fps=24.0)
+                 parent_fps=24.0, audio=voice())
     return RenderInput(task=task, prompt="a fox running through snow", **{**media, **overrides})
 
 
@@ -125,6 +138,7 @@ def test_models_command_lists_families_tasks_and_sources(tmp_path):
     for spec in MODELS.values():
         line = lines[spec.name]
         assert f" {spec.family} " in line and ",".join(task for task in Task if task in spec.tasks) in line
+        assert (" sound " in line) == spec.sound  # and lip-sync among the tasks of the models that do it
         assert (str(tmp_path / spec.name) if spec.tiny else spec.hub_id) in line
         assert ("noise, not pictures" in line) == spec.tiny
 
@@ -137,13 +151,22 @@ def test_every_task_renders_the_size_frames_and_fps_asked(renderers, name, task)
     from inference.encode import encode_mp4, probe_mp4
 
     spec = get_model(name)
-    out = renderers(name).render(request(task, aspect=(9, 16), fps=12, seconds=1.5, seed=5))
+    renderer = renderers(name)
+    out = renderer.render(request(task, aspect=(9, 16), fps=12, seconds=1.5, seed=5))
     width, height = nearest_bucket(spec, 9, 16)
-    frames = clip_frames(spec, 12, 1.5)[1]
+    # A lip-sync lasts as long as its track (the first frame that covers it), whatever -len says.
+    frames = math.ceil(VOICE_SECONDS * 12) if task == Task.LIP_SYNC else clip_frames(spec, 12, 1.5)[1]
     assert (out.width, out.height, out.num_frames, out.fps) == (width, height, frames, 12)
     assert out.frames.shape == (frames, height, width, 3) and out.frames.dtype == np.uint8
-    info = probe_mp4(encode_mp4(out.frames, out.fps))
+    sound = {} if out.audio is None else {"audio": out.audio.samples, "audio_rate": out.audio.rate}
+    info = probe_mp4(encode_mp4(out.frames, out.fps, **sound))
     assert (info["width"], info["height"], info["frames"], info["fps"]) == (width, height, frames, 12)
+    assert (out.audio is not None) == spec.sound
+    if spec.sound:  # AAC at the vocoder's rate (the member's own for lip-sync), as long as the video
+        rate = 22050 if task == Task.LIP_SYNC else renderer.pipeline.vocoder.config.output_sampling_rate
+        assert (info["audio_codec"], info["audio_rate"]) == ("aac", rate) and out.audio.rate == rate
+        assert out.audio.samples.shape[1] == round(frames / 12 * rate)
+        assert abs(info["audio_seconds"] - frames / 12) < 0.01
 
 
 @pytest.mark.parametrize("name", list(TINY_MODELS))
@@ -155,6 +178,9 @@ def test_same_seed_same_frames(renderers, name):
     other = renderer.render(request(task, fps=8, seconds=1, seed=78))
     assert np.array_equal(first.frames, second.frames)
     assert not np.array_equal(first.frames, other.frames)
+    if renderer.spec.sound:
+        assert np.array_equal(first.audio.samples, second.audio.samples)
+        assert not np.array_equal(first.audio.samples, other.audio.samples)
 
 
 def test_missing_input_is_refused_in_words(renderers):

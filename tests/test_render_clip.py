@@ -224,10 +224,10 @@ async def test_a_hardware_encoder_failing_on_a_clip_falls_back_to_libx264(rt, qu
 
     real = encode._encode
 
-    def nvenc_fails(frames, fps, bitrate, codec):
+    def nvenc_fails(frames, fps, bitrate, codec, **sound):
         if codec == "h264_nvenc":
             raise OSError("OpenEncodeSessionEx failed: out of memory")
-        return real(frames, fps, bitrate, codec)
+        return real(frames, fps, bitrate, codec, **sound)
 
     monkeypatch.setattr(encode, "_encode", nvenc_fails)
     rt.encoder = "h264_nvenc"

@@ -42,8 +42,10 @@ def test_without_a_gpu_the_default_is_the_tiny_model_and_nothing_is_downloaded(m
     for name in ("REELBOT_MODEL", "REELBOT_MODELS"):
         monkeypatch.delenv(name, raising=False)
     plan = plan_models(load_settings(device="cpu"))
-    assert plan.served == ["ltx-tiny", "lucy-edit-tiny"] and plan.all_tiny  # the tiny edit model too
-    assert plan.env == {"REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS": "ltx-tiny,lucy-edit-tiny", "HF_HUB_OFFLINE": "1"}
+    # The tiny edit model and the tiny LTX-2 (sound, lip-sync) too.
+    assert plan.served == ["ltx-tiny", "lucy-edit-tiny", "ltx2-tiny"] and plan.all_tiny
+    assert plan.env == {"REELBOT_MODEL": "ltx-tiny", "REELBOT_MODELS": "ltx-tiny,lucy-edit-tiny,ltx2-tiny",
+                        "HF_HUB_OFFLINE": "1"}
     assert all("noise" in line and "nothing to download" in line for line in plan.lines)
 
 

@@ -161,6 +161,6 @@ def test_a_worker_without_a_gpu_refuses_a_full_size_model_in_one_line(redis_serv
 
 def test_catalog_sources_are_pinned_to_a_commit():
     unpinned = {name for name, spec in REAL_MODELS.items() if not COMMIT.match(split_source(spec.hub_id)[1] or "")}
-    # No commit of LTX-Video-0.9.7-distilled or Lucy-Edit-Dev was at hand offline: an operator
-    # pins them with REELBOT_MODEL_SOURCES (`hub/id@commit`).
-    assert unpinned == {"ltx-video-distilled", "lucy-edit-dev"}
+    # No commit of LTX-Video-0.9.7-distilled, Lucy-Edit-Dev or the LTX-2 checkpoints was at hand
+    # offline: an operator pins them with REELBOT_MODEL_SOURCES (`hub/id@commit`).
+    assert unpinned == {"ltx-video-distilled", "lucy-edit-dev", "ltx-2", "ltx-2.3-distilled", "ltx-2.5"}

@@ -22,11 +22,13 @@ from core.storage import Storage
 log = get_logger("worker")
 
 # Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
-# in RenderInput. "parent" is the MP4 of the clip an extend continues; "reference" the
-# object or character an edit puts in.
+# in RenderInput. "parent" is the MP4 of the clip an extend continues (its sound too);
+# "reference" the object or character an edit puts in; "audio" a lip-sync's track, "speech"
+# the words it speaks instead (UTF-8 text).
 IMAGES = {"image": "image", "last_image": "last_image", "reference": "reference"}
 CLIPS = {"video": "video", "parent": "parent_video"}
 CLIP_RATES = {"video": "video_fps", "parent": "parent_fps"}
+SOUNDS = {"audio": "audio", "parent": "parent_audio"}
 # Tasks whose clip keeps its source's sound track (when it has one and -mute is not given).
 SOUND_FROM_SOURCE = (Task.VIDEO_TO_VIDEO, Task.EDIT)
 
@@ -40,6 +42,9 @@ BROKEN = {
     "video": "Your video could not be decoded past its first frame: the file looks broken or cut short. "
              "Export it again (MP4 with H.264 works everywhere) and try again.",
     "parent": "The clip to continue could not be read back from storage, so it cannot be extended.",
+    "audio": "Your sound file could not be decoded: it looks broken or cut short. Try another WAV, MP3, M4A, "
+             "OGG or FLAC.",
+    "speech": "The words to speak could not be read (they are not UTF-8 text).",
 }
 
 
@@ -58,9 +63,17 @@ def open_clip(data: bytes):
     return SourceClip.open(data)
 
 
+def decode_sound(data: bytes):
+    """Every sample of a file's sound, at its own rate (an inference.audio.Track)."""
+    from inference.audio import read
+
+    return read(data)
+
+
 def load_inputs(storage: Storage, job: RenderJob) -> dict:
     """Blocking: fetch and open every input the job names, as RenderInput fields (image,
-    last_image, reference, video + video_fps, parent_video + parent_fps)."""
+    last_image, reference, video + video_fps, parent_video + parent_fps + parent_audio,
+    audio, speech)."""
     return decode_inputs(job, fetch_inputs(storage, job))
 
 
@@ -78,9 +91,15 @@ def decode_inputs(job: RenderJob, fetched: dict[str, bytes]) -> dict:
             out.update(decode_input(name, data, key))
         except Exception as exc:  # noqa: BLE001 — PIL and PyAV raise many kinds for a bad file
             log.warning("input does not decode", input=name, key=key, error=f"{type(exc).__name__}: {exc}")
-            kind = "parent" if name == "parent" else "video" if name in CLIPS or _is_clip(key) else "image"
-            raise BrokenInput(BROKEN[kind]) from exc
+            raise BrokenInput(BROKEN[_kind(name, key)]) from exc
     return out
+
+
+def _kind(name: str, key: str) -> str:
+    """Which BROKEN message an input that does not open gets."""
+    if name in ("parent", "audio", "speech"):
+        return name
+    return "video" if name in CLIPS or _is_clip(key) else "image"
 
 
 def _is_clip(key: str) -> bool:
@@ -91,9 +110,15 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
     """One named input's bytes as the RenderInput fields it fills."""
     if name in CLIPS:
         clip = open_clip(data)
-        return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps}
+        # An extend continues its parent's sound: decoded here (ten seconds at most).
+        sound = {SOUNDS[name]: decode_sound(data)} if name == "parent" and clip.has_audio else {}
+        return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps, **sound}
     if name in IMAGES:
         return {IMAGES[name]: decode_image(data)}
+    if name in SOUNDS:
+        return {SOUNDS[name]: decode_sound(data)}
+    if name == "speech":
+        return {"speech": data.decode("utf-8")}
     # A name this worker does not know: decode by its extension.
     return {name: open_clip(data) if _is_clip(key) else decode_image(data)}
 
@@ -125,6 +150,7 @@ def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
         guidance=flags.get("gs"),
         seed=job.seed,
         camera=flags.get("camera"),
+        mute=bool(flags.get("mute")),
         steps=steps,
         **{name: value for name, value in inputs.items() if name in known},
     )

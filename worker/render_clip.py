@@ -111,7 +111,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         # and uploaded beside the next job's denoising.
         flagged = await safety.screen_clip(rt, job, out.frames)
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
-                                     sound_source(job, inputs), codec=rt.encoder)
+                                     sound_source(job, inputs), out.audio, codec=rt.encoder)
         timings.encode, timings.upload = up.encode_s, up.upload_s
     except Cancelled as stop:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
@@ -142,8 +142,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
                       video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
                       width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      edit_region=out.edit_region, asked_seconds=_shortened(job, out), timings=timings,
-                      worker=rt.worker_id, flagged=flagged)
+                      edit_region=out.edit_region, sound=up.sound, asked_seconds=_shortened(job, out),
+                      timings=timings, worker=rt.worker_id, flagged=flagged)
     published = await until_up(rt.watch, lambda: publish_done(rt.redis, outcome), "publishing the outcome")
     if published == "cancelled":
         return await _cancelled(rt, job, "after the last step")

@@ -155,6 +155,7 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     from inference.knobs import KnobError, resolve
     from core.catalog import get_model
     from inference.render import Renderer, masks_edits
+    from inference.speech import Speaker
 
     spec = get_model(name)
     refuse_without_gpu(settings, spec, device)
@@ -162,10 +163,12 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     t0 = time.perf_counter()
     alongside = tuple(get_model(other) for other in settings.served_models)
     knobs = resolve(spec, device, settings.knobs, alongside)
+    # The configured voice for lip-sync's words (None: the model's default voice, see speech.py).
+    speaker = Speaker(settings.tts_model, models_dir=settings.models_dir, device=device) if settings.tts_model else None
     try:
         renderer = Renderer(spec, source, models_dir=settings.models_dir, device=device,
                             knobs=knobs, camera_loras=settings.camera_loras.get(name),
-                            segmenter=segmenter if masks_edits(spec) else None)
+                            segmenter=segmenter if masks_edits(spec) else None, speaker=speaker)
     except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
         raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
     log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),

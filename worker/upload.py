@@ -1,4 +1,4 @@
-"""Encode a render to MP4 + poster and put both in storage under the clip's keys."""
+"""Encode a render (its sound too) to MP4 + poster and put both in storage under the clip's keys."""
 
 from __future__ import annotations
 
@@ -19,21 +19,23 @@ class Uploaded:
     video_bytes: int
     encode_s: float
     upload_s: float
+    sound: bool = False  # the MP4 has an audio track
 
 
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
-                      sound: bytes | None = None, *, codec: str = "libx264") -> Uploaded:
+                      sound: bytes | None = None, audio=None, *, codec: str = "libx264") -> Uploaded:
     """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
     With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
     when no bitrate fits, it is kept whole and the bot posts a link to it instead.
-    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's).
+    `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's);
+    `audio`: the clip's own sound (an inference.audio.Track: a model's, a lip-sync's).
     `codec`: the worker's encoder (inference.encode.pick_encoder); a hardware one failing on
     this clip (sessions, memory) gives way to libx264 for it."""
     from inference.encode import SOFTWARE, EncodeError, poster_jpeg
 
     t0 = time.perf_counter()
     try:
-        mp4 = _encoded(frames, fps, max_bytes, sound, codec)
+        mp4 = _encoded(frames, fps, max_bytes, sound, audio, codec)
     except EncodeError:
         raise
     except Exception as exc:  # noqa: BLE001 — any hardware encoder fault on this clip
@@ -41,18 +43,20 @@ def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_byte
             raise
         log.warning("hardware encode failed: this clip goes through libx264", codec=codec,
                     error=f"{type(exc).__name__}: {exc}")
-        mp4 = _encoded(frames, fps, max_bytes, sound, SOFTWARE)
+        mp4 = _encoded(frames, fps, max_bytes, sound, audio, SOFTWARE)
     poster = poster_jpeg(frames)
     t1 = time.perf_counter()
     storage.put(video_key(clip_id), mp4, "video/mp4")
     storage.put(poster_key(clip_id), poster, "image/jpeg")
     t2 = time.perf_counter()
-    return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1)
+    return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1,
+                    sound=audio is not None or sound is not None)
 
 
-def _encoded(frames, fps: int, max_bytes: int | None, sound: bytes | None, codec: str) -> bytes:
-    mp4 = _fitted(frames, fps, max_bytes, codec)
-    if sound is not None:
+def _encoded(frames, fps: int, max_bytes: int | None, sound: bytes | None, audio, codec: str) -> bytes:
+    track = {} if audio is None else {"audio": audio.samples, "audio_rate": audio.rate}
+    mp4 = _fitted(frames, fps, max_bytes, codec, **track)
+    if sound is not None and audio is None:
         mp4 = _with_sound(mp4, frames, fps, max_bytes, sound, codec)
     return mp4
 
@@ -69,16 +73,17 @@ def _with_sound(mp4: bytes, frames, fps: int, max_bytes: int | None, sound: byte
     return with_sound
 
 
-def _fitted(frames, fps: int, max_bytes: int | None, codec: str) -> bytes:
-    """The MP4 within `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
+def _fitted(frames, fps: int, max_bytes: int | None, codec: str, **track) -> bytes:
+    """The MP4 (with `track`: audio and audio_rate, when the clip has its own sound) within
+    `max_bytes` when some bitrate fits it, else whole (it is linked, not attached)."""
     from inference.encode import EncodeError, encode_mp4
 
     try:
-        return encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec)
+        return encode_mp4(frames, fps, max_bytes=max_bytes, codec=codec, **track)
     except EncodeError:
         if max_bytes is None:
-            raise  # not a budget that failed: the frames themselves
-        return encode_mp4(frames, fps, codec=codec)
+            raise  # not a budget that failed: the frames or the sound themselves
+        return encode_mp4(frames, fps, codec=codec, **track)
 
 
 def remove_media(storage: Storage, clip_id: str) -> None:
