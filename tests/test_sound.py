@@ -297,11 +297,14 @@ def test_gpu_benchmark_learns_ltx2_with_sound_and_lip_sync_on_the_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "bench/gpu.py", "--tiny", "--runs", "1", "--only", "ltx2-tiny", "--json", str(out)],
                    cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
-    rows = json.loads(out.read_text())["rows"]
-    assert [(r["case"], r["path"]) for r in rows] == [
-        ("ltx2-tiny (with sound)", "plain diffusers"), ("ltx2-tiny (with sound)", "reelbot job"),
-        ("ltx2-tiny lip-sync, 5 s track", "reelbot job")]
-    assert all(r["seconds"] >= r["model_seconds"] > 0 for r in rows)
+    results = json.loads(out.read_text())
+    assert [(r["case"], r["config"]) for r in results["model"]] == [
+        ("ltx2-tiny (with sound)", "plain diffusers"), ("ltx2-tiny (with sound)", "reelbot, no knobs"),
+        ("ltx2-tiny lip-sync, 5 s track", "reelbot, no knobs")]
+    assert all(r["model_s"] > 0 for r in results["model"])
+    jobs = results["job"]
+    assert [r["case"] for r in jobs] == ["ltx2-tiny (with sound)", "ltx2-tiny lip-sync, 5 s track"]
+    assert all(r["s_per_clip"] >= r["model_s"] > 0 for r in jobs)
 
 
 def test_ltx2_gets_no_step_cache_by_default_and_refuses_one_asked(renderer):
