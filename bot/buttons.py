@@ -14,7 +14,7 @@ import re
 import discord
 from discord.ext import commands
 
-from bot.answers import accepting, reply_private, services_of, went_wrong
+from bot.answers import accepting, is_submission, reply_private, services_of, submitted_id, went_wrong
 from bot.metrics import COMMANDS
 
 PREFIX = "reelbot"
@@ -65,6 +65,24 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"{PREFIX}
 
     async def pressed(self, interaction: discord.Interaction, clip) -> None:
         raise NotImplementedError
+
+
+async def dialog_submitted(interaction: discord.Interaction, prefix: str, name: str, submitted) -> None:
+    """For a cog's on_interaction: when `interaction` submits one of its dialogs about a clip
+    (custom id `<prefix><clip id>`), run `submitted(interaction, clip)`. Dialogs are routed by
+    custom id, not kept in memory, so one opened before a restart still works after it."""
+    if not is_submission(interaction, prefix):
+        return
+    try:
+        if not await accepting(interaction):
+            return
+        clip = await services_of(interaction).store.get(submitted_id(interaction, prefix))
+        if clip is None:
+            await reply_private(interaction, "This clip doesn't exist any more.")
+            return
+        await submitted(interaction, clip)
+    except Exception as exc:  # noqa: BLE001 — tell the member, keep the bot up
+        await went_wrong(interaction, name, exc)
 
 
 def view_of(*items: discord.ui.Item) -> discord.ui.View:

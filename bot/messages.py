@@ -134,20 +134,21 @@ def model_not_served(model: str, served: list[str], from_settings: bool) -> str:
             f"Models here: {names_list(served)}.")
 
 
+def _way_out(capable: list[str], which: str, none: str) -> str:
+    """` Models here that can: … — add -model X to your prompt.`, or what to do when none can."""
+    if not capable:
+        return f" {none}"
+    return f" Models here {which}: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
+
+
 def task_refused(model: str, task: str, capable: list[str]) -> str:
-    if capable:
-        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
-    else:
-        hint = " None of the models here can do that yet."
-    return f"{code(model)} can't do {task}.{hint}"
+    return f"{code(model)} can't do {task}." + _way_out(capable, "that can", "None of the models here can do that yet.")
 
 
 def reference_refused(model: str, capable: list[str]) -> str:
-    if capable:
-        hint = f" Models here that can: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
-    else:
-        hint = " None of the models here can put in a picture yet: try the edit without the `image`."
-    return f"{code(model)} edits from your words alone and can't put in a picture.{hint}"
+    return (f"{code(model)} edits from your words alone and can't put in a picture."
+            + _way_out(capable, "that can", "None of the models here can put in a picture yet: try the edit "
+                                            "without the `image`."))
 
 
 def edit_region_text(region: str) -> str:
@@ -158,11 +159,8 @@ def edit_region_text(region: str) -> str:
 
 
 def sound_refused(model: str, capable: list[str]) -> str:
-    if capable:
-        hint = f" Models here that make sound: {names_list(capable)} — add `-model {capable[0]}` to your prompt."
-    else:
-        hint = " None of the models here make sound yet."
-    return f"{code(model)} makes silent clips, so `-sound` can't be done.{hint}"
+    return (f"{code(model)} makes silent clips, so `-sound` can't be done."
+            + _way_out(capable, "that make sound", "None of the models here make sound yet."))
 
 
 def banned_term(term: str) -> str:

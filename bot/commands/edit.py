@@ -16,9 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answers import (accepting, is_submission, modal_values, observe_ack, reply_private, services_of,
-                         submitted_id, went_wrong)
-from bot.buttons import ButtonCog, ClipButton
+from bot.answers import (modal_values, observe_ack, reply_private, services_of)
+from bot.buttons import ButtonCog, ClipButton, dialog_submitted
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.orders import Order, order_for, place_order
@@ -112,20 +111,9 @@ class Edit(ButtonCog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if not is_submission(interaction, EDITED):
-            return
-        try:
-            await self.edited(interaction)
-        except Exception as exc:  # noqa: BLE001 — tell the member, keep the bot up
-            await went_wrong(interaction, "edit", exc)
+        await dialog_submitted(interaction, EDITED, "edit", self.edited)
 
-    async def edited(self, interaction: discord.Interaction) -> None:
-        if not await accepting(interaction):
-            return
-        clip = await services_of(interaction).store.get(submitted_id(interaction, EDITED))
-        if clip is None:
-            await reply_private(interaction, "This clip doesn't exist any more.")
-            return
+    async def edited(self, interaction: discord.Interaction, clip) -> None:
         if not await editable(interaction, clip, "edit"):
             return
         change = modal_values(interaction.data or {}).get("prompt", "")

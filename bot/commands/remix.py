@@ -13,16 +13,10 @@ from discord.ext import commands
 
 from bot import messages
 from bot.answers import (
-    accepting,
-    is_submission,
     modal_values,
     observe_ack,
-    reply_private,
-    services_of,
-    submitted_id,
-    went_wrong,
 )
-from bot.buttons import ButtonCog, ClipButton
+from bot.buttons import ButtonCog, ClipButton, dialog_submitted
 from bot.metrics import COMMANDS
 from bot.orders import inputs_of, order_for, place_order, text_of
 from core.catalog import Task
@@ -56,20 +50,9 @@ class Remix(ButtonCog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if not is_submission(interaction, REMIXED):
-            return
-        try:
-            await self.remixed(interaction)
-        except Exception as exc:  # noqa: BLE001 — tell the member, keep the bot up
-            await went_wrong(interaction, "remix", exc)
+        await dialog_submitted(interaction, REMIXED, "remix", self.remixed)
 
-    async def remixed(self, interaction: discord.Interaction) -> None:
-        if not await accepting(interaction):
-            return
-        clip = await services_of(interaction).store.get(submitted_id(interaction, REMIXED))
-        if clip is None:
-            await reply_private(interaction, "This clip doesn't exist any more.")
-            return
+    async def remixed(self, interaction: discord.Interaction, clip) -> None:
         text = modal_values(interaction.data or {}).get("prompt", "")
         order = order_for(interaction, text, task=Task(clip.task), reuse_inputs=inputs_of(clip), parent_id=clip.id,
                           model_hint=clip.model, prompt_required=not clip.input_keys)
