@@ -50,7 +50,7 @@ def describe(settings) -> str:
     source = classifier(settings, settings.catalog_models)
     report = "Report a clip with Apps → Report clip."
     if source is None:
-        return f"**Safety**: the operator turned the image-safety check off: nothing is checked. {report}"
+        return f"The operator turned the image-safety check off: nothing is checked. {report}"
     test = f" ({TEST_LABEL})" if source == TEST_CLASSIFIER else ""
-    return (f"**Safety**: an image-safety check looks at attachments and finished clips{test}. A flagged attachment "
+    return (f"An image-safety check looks at attachments and finished clips{test}. A flagged attachment "
             f"is refused; a flagged clip is posted only in age-restricted channels, never in the galleries. {report}")

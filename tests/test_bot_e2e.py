@@ -16,7 +16,7 @@ from core import audit
 from core.catalog import get_model
 from core.tables import Clip, Member
 from tests.test_attachments import BAD, image_bytes, video_bytes
-from tests.test_bot_world import BotWorld, clip_id_of, footer_of, no_violations  # noqa: F401 (autouse)
+from tests.test_bot_world import BotWorld, clip_id_of, footer_of, help_text, no_violations  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.slow
 _n = itertools.count()
@@ -479,7 +479,7 @@ async def test_slash_cancel_takes_the_newest_job_off_the_queue(world):
 async def test_help_queue_me_settings(world):
     member = world.member("curious")
     ix = await world.slash(member, "help")
-    assert ix.response.ephemeral and "-camera" in ix.response.content and "-private" in ix.response.content
+    assert ix.response.ephemeral and "-camera" in help_text(ix) and "-private" in help_text(ix)
 
     ix = await world.slash(member, "queue")
     text = await world.private_text(ix)

@@ -251,5 +251,12 @@ def clip_id_of(message) -> str | None:
     return None
 
 
+def help_text(ix) -> str:
+    """What /help showed: its embed's description and fields."""
+    embeds = (ix.response.data or {}).get("embeds") or []
+    return "\n".join([e.get("description", "") for e in embeds] +
+                     [f"{f['name']}: {f['value']}" for e in embeds for f in e.get("fields", [])])
+
+
 def footer_of(message) -> str:
     return " ".join((e.get("footer") or {}).get("text", "") for e in message.embeds)
