@@ -182,14 +182,14 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 **Flags** go after the prompt (`-x` and `--x` are the same):
 `-ar W:H` aspect ratio, e.g. 16:9, 9:16, 1:1, 21:9 (from 1:3 to 3:1)
 `-fps N` frames per second, {FPS_MIN}–{FPS_MAX} (default 24)
-`-len S` length in seconds, {LEN_MIN}–{LEN_MAX} (default about 5)
+`-len S` length in seconds, {LEN_MIN}–{LEN_MAX} (default: the model's, about 5)
 `-motion N` how much things move, {MOTION_MIN}–{MOTION_MAX} (default 1)
 `-gs X` guidance: how closely to follow the prompt, {GS_MIN}–{GS_MAX}
 `-neg TEXT` what to keep out, e.g. `-neg "blurry, text"`
-`-seed N` same seed + prompt = same clip
+`-seed N` the same seed and prompt give the same clip
 `-camera MOVE` {", ".join(m for m in CAMERA_MOVES if m.count(" ") < 2)}; two pans combine, e.g. `pan up left`
 `-model NAME` which model renders (`/queue` lists them)
-`-private` only you get the clip; kept out of galleries
+`-private` the clip comes only to you and stays out of galleries
 `-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track
 
 **Examples**
