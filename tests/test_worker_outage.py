@@ -97,7 +97,7 @@ async def test_a_redis_outage_mid_render_delivers_the_clip_once_and_the_workers_
         await wait_http_ready(port, worker, timeout=30)
         events = [json.loads(line).get("event") for line in worker.log_path.read_text().splitlines()
                   if line.startswith("{")]
-        assert "redis unreachable: reconnecting with backoff" in events and "redis reconnected" in events
+        assert "redis unreachable; reconnecting with backoff" in events and "redis reachable again" in events
 
     # Serving goes on: a job queued after the outage is rendered, once.
     after = await stack.submit("after the outage -len 1")

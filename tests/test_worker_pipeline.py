@@ -18,7 +18,7 @@ from core.queue import RenderWorker, connect
 from inference.knobs import default_knobs, memory_share, resolve
 from worker.admission import Admission
 from worker.gpus import pin_workers
-from worker.outage import RedisWatch
+from worker.outage import redis_outage
 from worker.progress import Cancelled, StepReporter
 
 
@@ -130,7 +130,7 @@ async def test_steps_never_wait_on_redis_and_a_cancel_stops_the_next_step(redis_
     feed = redis.pubsub()
     await feed.subscribe(PROGRESS_CHANNEL)
     reached = []
-    async with StepReporter(redis, "r1", RedisWatch()) as reporter:
+    async with StepReporter(redis, "r1", redis_outage()) as reporter:
 
         def render():
             for step in range(1, 10_001):
@@ -163,13 +163,13 @@ async def test_steps_never_wait_on_redis_and_a_cancel_stops_the_next_step(redis_
 async def test_progress_lost_to_a_redis_outage_does_not_stop_the_render():
     from tests.servers import free_port
 
-    watch = RedisWatch()
+    watch = redis_outage()
     redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     async with StepReporter(redis, "r2", watch) as reporter:
         for step in range(1, 6):
             reporter.step(step, 5)  # never raises, never blocks
             await asyncio.sleep(0.3)
-    assert watch.outage_s is not None and "Connection" in watch.reason
+    assert watch.outage_s is not None and "Connection" in watch.error
     await redis.aclose()
 
 
@@ -250,7 +250,7 @@ async def test_presence_scrubs_dead_workers_and_outlives_redis_errors(redis_serv
     assert online["id"] == "here:3" and online["models"] == {"ltx-tiny": ["text-to-video"]}
     await redis.aclose()
 
-    watch = RedisWatch()
+    watch = redis_outage()
     away = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     loop = asyncio.create_task(presence.keep_announcing(away, "here:3", {}, watch, every_s=0.05))
     await asyncio.sleep(1.0)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from core.backoff import Outage
 from core.metrics import QueueCollector, redis_ping, serve_endpoints
 from core.settings import Settings
-from worker.outage import RedisWatch
+from worker.outage import redis_outage
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Health:
     redis: Redis
     loaded: set[str] = field(default_factory=set)
     stopping: bool = False
-    watch: RedisWatch = field(default_factory=RedisWatch)
+    watch: Outage = field(default_factory=redis_outage)
 
     async def live(self) -> tuple[bool, str]:
         return True, "stopping: finishing the job in hand" if self.stopping else "ok"

@@ -9,6 +9,7 @@ import time
 
 from arq.worker import func
 
+from core.backoff import Outage, delays
 from core.clips import ClipStore
 from core.contract import queue_name
 from core.logging import get_logger
@@ -19,10 +20,18 @@ from worker import health as endpoints
 from worker import metrics, presence, safety
 from worker.admission import Admission
 from worker.health import Health
-from worker.outage import REDIS_DOWN, RedisWatch, backoff
+from worker.outage import REDIS_DOWN, redis_outage
 from worker.render_clip import render_clip
-from worker.runtime import (Runtime, check_model_settings, load_renderer, load_segmenter, pick_device, pick_encoder,
-                            use_compile_cache, warm_up_renderer)
+from worker.runtime import (
+    Runtime,
+    check_model_settings,
+    load_renderer,
+    load_segmenter,
+    pick_device,
+    pick_encoder,
+    use_compile_cache,
+    warm_up_renderer,
+)
 
 log = get_logger("worker")
 KEEP_RESULT_S = 24 * 3600
@@ -54,7 +63,7 @@ def build_workers(rt: Runtime) -> list[RenderWorker]:
 
 
 async def serve(settings: Settings) -> None:
-    watch = RedisWatch()
+    watch = redis_outage()
     redis = lazy_pool(settings.redis_url)  # the models load while Redis is away; every call rides outages
     health = Health(models=settings.served_models, redis=redis, watch=watch)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
@@ -118,7 +127,7 @@ async def _load_models(rt: Runtime, health: Health, device: str) -> None:
     log.info("models ready", models=settings.served_models, warm_up_s=round(warm_up_total, 2))
 
 
-async def _run(workers: list[RenderWorker], watch: RedisWatch, stopping: asyncio.Event) -> None:
+async def _run(workers: list[RenderWorker], watch: Outage, stopping: asyncio.Event) -> None:
     """Run each queue's worker until all have stopped.
 
     On SIGTERM arq cancels a worker's main task once its jobs are done, or cancels the jobs
@@ -143,7 +152,7 @@ async def _run(workers: list[RenderWorker], watch: RedisWatch, stopping: asyncio
         raise crashed[0]
 
 
-async def _keep_polling(w: RenderWorker, watch: RedisWatch, stopping: asyncio.Event) -> None:
+async def _keep_polling(w: RenderWorker, watch: Outage, stopping: asyncio.Event) -> None:
     """arq's poll loop, restarted with backoff when Redis goes away (arq's loop raises on
     the first failed call). Jobs in hand run on meanwhile: they are tasks of their own."""
     while True:
@@ -154,7 +163,7 @@ async def _keep_polling(w: RenderWorker, watch: RedisWatch, stopping: asyncio.Ev
             return  # stopped: arq cancels its main task when the jobs in hand are done
         except REDIS_DOWN as exc:
             watch.down(exc, f"polling {w.queue_name}")
-        for delay in backoff():
+        for delay in delays():
             await asyncio.sleep(delay)
             if stopping.is_set() and not w.jobs_in_hand():
                 return  # told to stop, nothing left to finish: no need to wait for Redis

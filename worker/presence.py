@@ -18,8 +18,9 @@ import time
 
 from redis.asyncio import Redis
 
+from core.backoff import Outage
 from core.contract import WORKERS_KEY
-from worker.outage import REDIS_DOWN, RedisWatch
+from worker.outage import REDIS_DOWN
 
 EVERY_S = 5.0
 # Past this an entry is a dead worker's (readers already ignore entries older than 30 s).
@@ -50,7 +51,7 @@ async def announce(redis: Redis, wid: str, models: dict[str, list[str]], busy: s
     await redis.eval(_ANNOUNCE, 1, WORKERS_KEY, wid, json.dumps(entry), now - STALE_S, int(STALE_S))
 
 
-async def keep_announcing(redis: Redis, wid: str, models: dict[str, list[str]], watch: RedisWatch,
+async def keep_announcing(redis: Redis, wid: str, models: dict[str, list[str]], watch: Outage,
                           every_s: float = EVERY_S) -> None:
     while True:
         try:

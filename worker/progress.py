@@ -15,9 +15,10 @@ import threading
 
 from redis.asyncio import Redis
 
+from core.backoff import Outage
 from core.contract import Progress
 from core.events import report_progress
-from worker.outage import REDIS_DOWN, RedisWatch
+from worker.outage import REDIS_DOWN
 
 
 class Cancelled(Exception):
@@ -29,7 +30,7 @@ class Cancelled(Exception):
 
 
 class StepReporter:
-    def __init__(self, redis: Redis, clip_id: str, watch: RedisWatch):
+    def __init__(self, redis: Redis, clip_id: str, watch: Outage):
         self.redis = redis
         self.clip_id = clip_id
         self.watch = watch

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from arq.connections import ArqRedis
 
+from core.backoff import Outage
 from core.clips import ClipStore
 from core.logging import get_logger
 from core.settings import Settings, SettingsError
 from core.storage import Storage
 from worker.admission import Admission
-from worker.outage import RedisWatch
+from worker.outage import redis_outage
 
 log = get_logger("worker")
 # Under models_dir: torch's compile cache (inductor graphs, Triton kernels, which sizes were
@@ -35,7 +36,7 @@ class Runtime:
     safety: object = None  # the image-safety classifier (worker/safety.py); None: the check is off
     gpu: asyncio.Lock = field(default_factory=asyncio.Lock)  # held for the model call only
     admission: Admission = field(default_factory=Admission)
-    watch: RedisWatch = field(default_factory=RedisWatch)
+    watch: Outage = field(default_factory=redis_outage)
     encoder: str = "libx264"  # inference.encode.pick_encoder's choice
 
 
@@ -49,9 +50,9 @@ def pick_device(setting: str) -> str:
 
 def check_model_settings(settings: Settings) -> None:
     """Refuse bad knobs or camera LoRA entries in one line, before any model loads."""
+    from core.catalog import MODELS
     from inference.knobs import KnobError, check_configuration
     from inference.phrasing import normalize_camera
-    from core.catalog import MODELS
 
     try:
         check_configuration(settings.knobs, list(MODELS))
@@ -152,8 +153,8 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     """One model with its knobs (its share of the card among the served models), camera
     LoRAs and the segmenter its edits use; with compile on and `warm_up`, warmed up (see
     `warm_up_renderer`)."""
-    from inference.knobs import KnobError, resolve
     from core.catalog import get_model
+    from inference.knobs import KnobError, resolve
     from inference.render import Renderer, masks_edits
     from inference.speech import Speaker
 
