@@ -1,6 +1,7 @@
 """The bot, gallery and shared core never load torch, diffusers or the worker: they run in
 slim images without them."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,59 @@ def test_boto3_and_tqdm_are_in_the_extras_that_use_them_not_the_core_install():
              "print(sorted(m for m in ('boto3', 'tqdm') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def _imports(path: Path) -> set[str]:
+    """The project modules a file imports, at any depth of the file (function-level too)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_module_of_bot_core_or_worker_imports_one_that_imports_it_back():
+    # A cycle is how features lose their one home: bot/actions.py and bot/buttons.py once
+    # imported each other from inside functions.
+    files = [p for package in ("bot", "core", "worker", "inference") for p in (ROOT / package).rglob("*.py")]
+    modules = {_module_name(p): p for p in files}
+    graph = {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            here = todo.pop()
+            if here == goal:
+                return True
+            if here not in seen:
+                seen.add(here)
+                todo.extend(graph[here])
+        return False
+
+    cycles = sorted((a, b) for a in graph for b in graph[a] if reaches(b, a))
+    assert cycles == []
+
+
+def test_one_definition_of_the_ideas_every_process_shares():
+    sources = {p: p.read_text() for package in ("bot", "core", "worker", "inference", "gallery", "reelbot")
+               for p in (ROOT / package).rglob("*.py")}
+    defining = lambda pattern: sorted(str(p.relative_to(ROOT)) for p, text in sources.items()  # noqa: E731
+                                      if re.search(pattern, text, re.M))
+    assert defining(r"^class Task\(") == ["core/catalog.py"]
+    assert defining(r"^UNFINISHED = ") == ["core/contract.py"]
+    assert defining(r"^TINY_LABEL = ") == ["core/catalog.py"]
+    assert defining(r"on_conflict_do_nothing") == ["core/db.py"]
+    # Every arq internal the project relies on (key prefixes, the in-progress lease, the
+    # worker's counters) is reached through core/queue.py alone.
+    assert defining(r"^\s*(from arq\.(constants|worker|jobs)\b|import arq\.(constants|worker|jobs))") == \
+        ["core/queue.py"]

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import time
 
-from arq.worker import func
+from arq import func
 
 from core.backoff import Outage, delays
 from core.clips import ClipStore
