@@ -242,6 +242,17 @@ def _video_family(container) -> str | None:
     return None
 
 
+def _media_format(container) -> str | None:
+    """The container's name when it really holds sound or pictures (an AVI, a TS), else None.
+
+    FFmpeg's probe can take random bytes for a text demuxer such as LRC lyrics; naming that
+    format would tell the member their noise is a lyrics file.
+    """
+    if not container.streams.video and not container.streams.audio:
+        return None
+    return container.format.name.split(",")[0].upper()
+
+
 def _mp4_ext(data: bytes) -> str:
     # ftyp major brand "qt  " is QuickTime; everything else in the family is stored as .mp4.
     return "mov" if data[4:8] == b"ftyp" and data[8:12] == b"qt  " else "mp4"
@@ -256,7 +267,10 @@ def _check_opened_video(container, data: bytes, name: str, filename: str, conten
             what = "a GIF" if "gif" in fmt else "a picture"
             return MediaError(f"{name} is {what}, not a video: attach an MP4, WebM or MOV video"
                               + (" (pictures go in the `image` option)." if "gif" not in fmt else "."))
-        return MediaError(f"{name} is a {fmt.split(',')[0].upper()} file: attach an MP4, WebM or MOV video.")
+        if shown_format := _media_format(container):
+            return MediaError(f"{name} is a {shown_format} file: attach an MP4, WebM or MOV video.")
+        return MediaError(f"{name} isn't a video Reelbot can read (it may be damaged or only named like one): "
+                          "attach an MP4, WebM or MOV video.")
     declared = _declared_video(filename, content_type)
     if declared is not None and declared != family:
         return MediaError(f"{name} says it is {_declared_name(declared)} but it is really a "
@@ -383,8 +397,10 @@ def _check_opened_audio(container, data: bytes, name: str, filename: str, conten
         return MediaError(f"{name} is a video: the `audio` option takes a sound file. Put a video of the face in "
                           f"`face`, and its voice here as {AUDIO_LIST}.")
     if fmt is None:
-        shown_format = container.format.name.split(",")[0].upper()
-        return MediaError(f"{name} is a {shown_format} file: attach {AUDIO_LIST}.")
+        if shown_format := _media_format(container):
+            return MediaError(f"{name} is a {shown_format} file: attach {AUDIO_LIST}.")
+        return MediaError(f"{name} isn't a sound file Reelbot can read (it may be damaged or only named like one): "
+                          f"attach {AUDIO_LIST}.")
     if not container.streams.audio:
         return MediaError(f"{name} has no sound in it: attach {AUDIO_LIST}.")
     stream = container.streams.audio[0]

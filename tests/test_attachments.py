@@ -107,6 +107,7 @@ def audio_only() -> bytes:
 
 
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
+LYRICS = b"[ar:Someone]\n[00:01.00]hello there\n[00:02.00]more words\n"
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
 LIMITS = MediaLimits(image_max_bytes=2 * 1024 * 1024, image_max_side=4096, video_max_bytes=5 * 1024 * 1024,
                      video_max_seconds=10.0)
@@ -124,6 +125,8 @@ def _bad_samples():
         ("png-header-20000", "image", "bomb.png", "image/png", lambda: png_header_only(20000, 20000), "4096"),
         ("png-declared-jpeg", "image", "fox.jpg", "image/jpeg", lambda: image_bytes("PNG"), "really a PNG"),
         ("random-bytes-video", "video", "clip.mp4", "video/mp4", lambda: os.urandom(4096), "isn't a video"),
+        # FFmpeg probes this text as LRC lyrics (random bytes sometimes are, too): no "is a LRC file".
+        ("lyrics-named-mp4", "video", "clip.mp4", "video/mp4", lambda: LYRICS, "isn't a video"),
         ("sixty-second-video", "video", "long.mp4", "video/mp4", lambda: video_bytes(seconds=60, fps=4), "60.0 s"),
         ("oversize-image", "image", "huge.png", "image/png", lambda: b"\x89PNG" + b"\x00" * (2 * 1024 * 1024 + 1),
          "2.0 MiB"),
@@ -233,6 +236,7 @@ def _bad_sounds():
         ("zero-length-wav", "none.wav", "audio/wav", lambda: sound_file("wav", 0.0), "zero length"),
         ("zero-bytes", "empty.mp3", "audio/mpeg", lambda: b"", "empty"),
         ("random-bytes-named-mp3", "voice.mp3", "audio/mpeg", lambda: os.urandom(6000), "isn't a sound file"),
+        ("lyrics-named-mp3", "voice.mp3", "audio/mpeg", lambda: LYRICS, "isn't a sound file"),
         ("eleven-seconds", "long.wav", "audio/wav", lambda: sound_file("wav", 11.0, 8000), "10 s"),
         ("a-minute", "speech.flac", "audio/flac", lambda: sound_file("flac", 60.0, 8000), "longer than 10 s"),
         ("wav-named-mp3", "voice.mp3", "audio/mpeg", lambda: wav, "really WAV"),
