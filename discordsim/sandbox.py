@@ -211,15 +211,19 @@ class SandboxPage:
             raise RuntimeError(f"{self.sim.bot_user.name} is offline right now (starting or restarting); "
                                "try again in a few seconds")
 
-    async def _slash(self, request: web.Request) -> Any:
-        body, files = await _read_command(request)
+    def _command(self, body: dict[str, Any]) -> tuple[model.Member, model.Channel, str, dict[str, Any], str | None]:
+        """Who types which command where, from a page's request; ValueError for one not registered here."""
         member = self.view.member(body.get("member"))
         channel = self.view.channel(body.get("channel"), member)
         name = str(body.get("command") or "")
         definition = self.sim.registry.find(channel.guild_id, name)
         if definition is None:
             raise ValueError(f"/{name} is not a command here")
-        subcommand = body.get("subcommand") or None
+        return member, channel, name, definition, body.get("subcommand") or None
+
+    async def _slash(self, request: web.Request) -> Any:
+        body, files = await _read_command(request)
+        member, channel, name, definition, subcommand = self._command(body)
         options, attachments = self._options(definition, subcommand, body.get("options") or {}, files, channel)
         self._online_or_refuse()
         ix = await self.sim.slash(member, channel, name, options, attachments=attachments, subcommand=subcommand)
@@ -227,13 +231,7 @@ class SandboxPage:
 
     async def _autocomplete(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self.view.member(body.get("member"))
-        channel = self.view.channel(body.get("channel"), member)
-        name = str(body.get("command") or "")
-        definition = self.sim.registry.find(channel.guild_id, name)
-        if definition is None:
-            raise ValueError(f"/{name} is not a command here")
-        subcommand = body.get("subcommand") or None
+        member, channel, name, definition, subcommand = self._command(body)
         typed = {k: v for k, v in (body.get("options") or {}).items() if not isinstance(v, dict)}
         options, _ = self._options(definition, subcommand, typed, {}, channel)
         self._online_or_refuse()

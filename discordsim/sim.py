@@ -312,9 +312,9 @@ class DiscordSim:
                             command_name=command)
         return self._dispatch_interaction(ix)
 
-    async def message_command(self, member: model.Member, message: model.Message | int, command: str, *,
-                              check: bool = True) -> SimInteraction:
-        """A member picks `command` in a message's Apps menu (a message command the bot registered)."""
+    def _seen_by(self, member: model.Member, message: model.Message | int
+                 ) -> tuple[model.Message, model.Channel, model.Member]:
+        """The message a member acts on, its channel and the member there; ValueError if they can't see it."""
         msg = self.store.messages.get(message if isinstance(message, int) else message.id)
         if msg is None or msg.deleted:
             raise ValueError(f"message {message!r} does not exist (deleted?)")
@@ -322,6 +322,12 @@ class DiscordSim:
         acting = self._membership(member, where)
         if msg.ephemeral and msg.visible_to != member.id:
             raise ValueError(f"{member!r} cannot see ephemeral message {msg.id}")
+        return msg, where, acting
+
+    async def message_command(self, member: model.Member, message: model.Message | int, command: str, *,
+                              check: bool = True) -> SimInteraction:
+        """A member picks `command` in a message's Apps menu (a message command the bot registered)."""
+        msg, where, acting = self._seen_by(member, message)
         definition = self.registry.find(where.guild_id, command, kind=3)
         if definition is None:
             raise ValueError(f"no message command {command!r} is registered for {where.guild!r} or globally")
@@ -339,13 +345,7 @@ class DiscordSim:
     async def click(self, member: model.Member, message: model.Message | int, custom_id: str, *,
                     values: list[str] | None = None) -> SimInteraction:
         """A member presses the button (or picks `values` in the select menu) `custom_id` on `message`."""
-        msg = self.store.messages.get(message if isinstance(message, int) else message.id)
-        if msg is None or msg.deleted:
-            raise ValueError(f"message {message!r} does not exist (deleted?)")
-        where = self._resolve_channel(msg.channel_id)
-        acting = self._membership(member, where)
-        if msg.ephemeral and msg.visible_to != member.id:
-            raise ValueError(f"{member!r} cannot see ephemeral message {msg.id}")
+        msg, where, acting = self._seen_by(member, message)
         component = next((c for c in msg.walk_components() if c.get("custom_id") == custom_id), None)
         if component is None:
             raise ValueError(f"no component {custom_id!r} on message {msg.id}; it has {msg.custom_ids}")
