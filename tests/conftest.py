@@ -13,6 +13,19 @@ from tests.servers import PostgresServer, RedisServer, S3Server  # noqa: E402
 _stacks = itertools.count()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models are all per-op overhead: one CPU thread is fastest, and on a busy
+    machine two OpenMP threads waiting on each other can be 10x slower. Modules that
+    render tiny models ask for it with `pytestmark = pytest.mark.usefixtures(...)`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     server = RedisServer()

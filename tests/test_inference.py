@@ -30,15 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = get_model("ltx-tiny")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are all per-op overhead: one CPU thread is fastest (see test_models.py)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- registry -------------------------------------------------------------------------

@@ -19,15 +19,7 @@ from core.settings import SettingsError, load_settings  # noqa: E402
 from core.storage import open_storage  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are all per-op overhead: one CPU thread is fastest (see test_models.py)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def numbered_clip(count: int, fps: int) -> bytes:

@@ -19,12 +19,7 @@ from core.catalog import MODELS, get_model  # noqa: E402
 NO_GPU = "no CUDA device on this machine: bf16/FP8 speed on a GPU is measured by bench/gpu.py where one exists"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: per-op overhead; see test_models.py
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def render(name, models_dir, knobs: dict, steps=6, **inp):

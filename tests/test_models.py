@@ -42,16 +42,7 @@ def ids(frames) -> list[int]:
     return [by_colour[frame.convert("RGB").getpixel((0, 0))] for frame in frames]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models are all per-op overhead: one CPU thread is fastest, and on a busy
-    machine two OpenMP threads waiting on each other can be 10x slower."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,7 @@ from tests.test_models import Spy, clip, request, solid, voice  # noqa: E402
 TINY = "ltx2-tiny"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
