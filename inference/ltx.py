@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from core.catalog import ModelSpec, Task
 
 if TYPE_CHECKING:
-    from .render import Plan
+    from .plan import Plan
 
 # -motion → `image_cond_noise_scale`: noise put back on hard-conditioned frames at each
 # step. Less keeps the clip glued to the member's image (0: nearly a still); more lets

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from core.catalog import ModelSpec, Task
 
 if TYPE_CHECKING:
-    from .render import Plan
+    from .plan import Plan
 
 # Conditioning strength of a picture or lead-in: 1 holds those frames as given.
 KEEP = 1.0

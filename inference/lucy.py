@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from core.catalog import ModelSpec
 
 if TYPE_CHECKING:
-    from .render import Plan
+    from .plan import Plan
 
 
 def arguments(spec: ModelSpec, plan: Plan, common: dict) -> dict:

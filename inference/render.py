@@ -29,6 +29,7 @@ from . import lucy, ltx, ltx2, masks, media, wan
 from .audio import Track
 from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
+from .plan import Plan
 from .speech import Speaker, Unspeakable, default_voice
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
 from core.catalog import MODELS, WAN_VACE, ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
@@ -148,32 +149,6 @@ class RenderOutput:
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
     edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
     audio: Track | None = None  # the clip's sound, exactly as long as its frames; None: silent
-
-
-@dataclass
-class Plan:
-    """What one render will do, decided before any pipeline runs."""
-
-    task: str
-    pipeline: str  # diffusers class name
-    width: int
-    height: int
-    fps: int  # of the clip
-    model_fps: float  # the rate the model renders at (the clip's, or the model's native)
-    model_frames: int  # frames the pipeline renders, an extend's lead-in included
-    output_frames: int  # frames the clip has
-    skip: int  # leading frames dropped: an extend's lead-in, which repeats the parent
-    motion: int
-    keep: int | None = None  # frames kept after the skip (None: all): a lip-sync ends with its track
-    image: PIL.Image.Image | None = None
-    last_image: PIL.Image.Image | None = None
-    video: list | None = None  # video-to-video and edit source at model_fps, model_frames long
-    context: list | None = None  # extend: the parent's last frames at model_fps
-    reference: PIL.Image.Image | None = None  # edit: the object or character to put in
-    mask: list | None = None  # masked edits: per frame, white where the edit may change it
-    edit_region: str | None = None  # what the mask covers: a phrase, or WHOLE_FRAME
-    lead_in_audio: Track | None = None  # extend: the parent's sound under those frames
-    audio: Track | None = None  # lip-sync: the member's track, as long as the clip
 
 
 class Renderer:

@@ -24,7 +24,7 @@ from . import media
 from core.catalog import WAN_I2V, WAN_V2V, WAN_VACE, ModelSpec, Task
 
 if TYPE_CHECKING:
-    from .render import Plan
+    from .plan import Plan
 
 # How far a restyle noises the source clip before denoising it with the new prompt
 # (diffusers' `strength`: 0 returns the source, 1 ignores it).

@@ -50,16 +50,22 @@ def test_boto3_and_tqdm_are_in_the_extras_that_use_them_not_the_core_install():
 
 
 def _imports(path: Path) -> set[str]:
-    """The project modules a file imports, at any depth of the file (function-level too)."""
+    """The project modules a file imports, at any depth of the file (function-level and
+    TYPE_CHECKING too), relative imports (`from .render import Plan`) resolved."""
     import ast
 
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
     return found
 
 
