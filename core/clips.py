@@ -78,5 +78,6 @@ class ClipStore:
             )
         if outcome.timings:
             fields["timings"] = outcome.timings.model_dump()
+            fields["gpu_seconds"] = outcome.timings.gpu
         fields["finished_at"] = datetime.fromtimestamp(outcome.at, timezone.utc)
         return await self.transition(outcome.clip_id, outcome.status, **fields)

@@ -58,6 +58,7 @@ class Timings(BaseModel):
     inputs: float = 0.0  # fetching and decoding attachments / the parent clip
     gpu_wait: float = 0.0  # ready to render, waiting for the GPU (a pipelined job waits for the one before)
     render: float = 0.0  # the model call
+    gpu: float = 0.0  # held the GPU (every render of the job together): what fast time costs and usage counts
     encode: float = 0.0
     upload: float = 0.0
     total: float = 0.0

@@ -42,6 +42,7 @@ class Clip(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(100))
     timings: Mapped[dict | None] = mapped_column(JSON)
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)  # timings' "gpu", a column so usage sums it in SQL
 
     video_key: Mapped[str | None] = mapped_column(String(200))
     poster_key: Mapped[str | None] = mapped_column(String(200))

@@ -249,3 +249,13 @@ def test_a_clip_is_fitted_to_the_upload_limit_or_kept_whole_when_no_bitrate_fits
     # 2 KiB fits no bitrate worth watching: the clip is kept whole (and linked, not attached).
     kept = encode_and_upload(storage, "kept", frames, 24, 2048)
     assert storage.get(kept.video_key) == storage.get(whole.video_key)
+
+
+async def test_the_gpu_seconds_a_clip_held_are_stored_with_it(rt, queued):
+    import time
+
+    rt.renderers["ltx-tiny"] = FakeModel(during=lambda: time.sleep(0.3))  # 0.3 s on the "GPU"
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued()) == "done"
+    [outcome] = await _outcomes(rt.redis)
+    assert 0.3 <= outcome.timings.gpu < 5
+    assert (await rt.store.get("c1")).gpu_seconds == pytest.approx(outcome.timings.gpu)

@@ -162,6 +162,7 @@ async def _run_model(rt: Runtime, job: RenderJob, inputs: dict, clock: metrics.S
     inp = render_input(job, inputs, steps=rt.settings.model_steps.get(job.model))
     waited = time.perf_counter()
     async with rt.gpu:  # one render at a time in this process
+        held = time.perf_counter()
         timings.gpu_wait = time.perf_counter() - waited
         if await _cancel_asked(rt, job):  # cancelled while it waited for the GPU
             raise Cancelled()
@@ -188,6 +189,7 @@ async def _run_model(rt: Runtime, job: RenderJob, inputs: dict, clock: metrics.S
                 raise
             finally:
                 rt.admission.off_gpu(job.clip_id)
+                timings.gpu += time.perf_counter() - held
             clock.end()
             return out
 
