@@ -23,6 +23,8 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.worker import Worker
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import WatchError
 
 from core.contract import WORKERS_KEY, RenderJob, cancel_key, outcome_key, queue_name
 
@@ -209,13 +211,18 @@ class RenderWorker(Worker):
             counted = self.job_counter
             try:
                 await super().start_jobs([raw])  # another worker may have taken it meanwhile
-            except BaseException:
+            except BaseException as exc:
                 # Redis failed between arq counting the job and starting it: arq never gives
                 # that count (nor its semaphore) back, and would stop leasing after an outage.
                 if self.job_counter > counted and job_id not in self.tasks:
                     self.job_counter -= 1
                     self.sem.release()
                 self.admission.release(job_id)
+                if isinstance(exc, WatchError):
+                    # arq handles a claim lost to another worker itself; one that escapes is
+                    # redis-py's word for the connection dying under the claim's WATCH (a
+                    # Redis restart): an outage like any other, not a crash.
+                    raise RedisConnectionError(f"Redis went away while claiming {job_id}: {exc}") from exc
                 raise
             task = self.tasks.get(job_id)
             if task is None or task.done():
