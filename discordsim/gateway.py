@@ -33,6 +33,11 @@ DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
 
 REPLAY_BUFFER = 5000  # events kept per session for RESUME
+# A heartbeat's ACK leaves after about one network round trip, as Discord's does. discord.py's
+# keep-alive thread stamps a beat's send time only after the event loop has sent it; on
+# loopback an instant ACK can be read before that stamp, and the client then measures the
+# whole interval since the previous beat ("Can't keep up ... 41.3s behind").
+HEARTBEAT_ACK_DELAY_S = 0.05
 
 
 class Session:
@@ -208,7 +213,8 @@ class Gateway:
             await conn.close(4002, "Error while decoding payload.")
             return False
         if op == HEARTBEAT:
-            conn.send(json.dumps({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None}))
+            ack = json.dumps({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+            asyncio.get_running_loop().call_later(HEARTBEAT_ACK_DELAY_S, conn.send, ack)
             return True
         if op == IDENTIFY:
             return await self._identify(conn, data or {})

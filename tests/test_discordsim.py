@@ -560,3 +560,28 @@ async def test_auto_sharded_bot_gets_each_guild_on_its_shard(world):
                 await bot.close()
                 await asyncio.wait([runner], timeout=10)
         assert sim.violations == []
+
+
+async def test_heartbeats_are_acknowledged_so_the_client_measures_a_real_latency(world):
+    """discord.py's keep-alive thread stamps a heartbeat's send time only once the loop has
+    sent it; an ACK read before that stamp is measured against the previous beat, and the
+    client reports a whole interval of latency ("Can't keep up ... 41.3s behind"). The sim
+    answers like Discord across a network: the client's `latency` is small, never an interval."""
+    interval_s = 1.0
+    async with DiscordSim(token=TOKEN, heartbeat_interval_ms=int(interval_s * 1000)) as sim:
+        sim.add_guild("beats")
+        async with pointed_at(sim):
+            client = discord.Client(intents=discord.Intents.default())
+            runner = asyncio.create_task(client.start(TOKEN))
+            try:
+                await sim.wait_for(client.is_ready, 20)
+                latencies = []
+                for _ in range(5):
+                    await asyncio.sleep(interval_s)
+                    latencies.append(client.latency)
+            finally:
+                await client.close()
+                await asyncio.wait([runner], timeout=10)
+    measured = [x for x in latencies if x != float("inf")]
+    assert len(measured) >= 3, latencies
+    assert max(measured) < interval_s / 2, latencies
