@@ -12,7 +12,12 @@ What makes "once" hold when things go wrong:
 - A post that may have been made by an attempt that then died (it set the attempt key
   but never recorded the message) is looked for in the channel's recent messages, by the
   `clip <id>` footer, before posting again.
-- One poster at a time per clip: a short Redis lock.
+- One poster at a time per clip: a short Redis lock (redis-py's), renewed while the post is
+  in progress, so a dead holder's lock frees itself in seconds. Its token names the consumer
+  and this process: a bot restarted under the same consumer name recognises a lock its dead
+  predecessor left on its own pending outcome and takes it over at once instead of waiting
+  it out. (A live predecessor still draining in a rolling deploy could be posting the same
+  clip; the post's nonce, the footer lookup and the conditional record keep that to one post.)
 Final posts always use the bot token, never the interaction webhook, so a job that
 outlives the 15-minute interaction token is still delivered.
 
@@ -28,10 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from datetime import datetime, timezone
 
 import discord
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from bot import messages, posts, records
 from bot.metrics import DELIVERY_SECONDS, OUTCOMES_PENDING
@@ -41,15 +47,21 @@ from core.media import clip_link, publish, upload_limit
 from core.logging import get_logger
 
 log = get_logger("bot")
-LOCK_MS = 120_000
+LOCK_S = 10.0  # a dead holder's lock is gone this soon after its last renewal
+RENEW_S = 3.0
 ATTEMPT_TTL_S = 7 * 24 * 3600
 SETUP_WAIT_S = 30.0
 CLAIM_EVERY_S = 15.0
 CLAIM_IDLE_MS = 60_000
 HISTORY_LIMIT = 50
 
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+# Free a lock that an earlier process of this consumer name left (its token starts with the
+# name and is not this process's), atomically against that lock changing hands meanwhile.
+_TAKE_OVER = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] and string.sub(held, 1, string.len(ARGV[2])) == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
 
@@ -74,6 +86,7 @@ class Delivery:
         self.client = client
         self.services = services
         self.consumer = services.settings.bot_consumer
+        self._token = f"{self.consumer} {uuid.uuid4().hex}"  # this process, under its stable name
         self.reader = _Outcomes(services.redis, self.consumer)
         self._slots = asyncio.Semaphore(concurrency)
         self._active: dict[str, asyncio.Task] = {}  # stream message id -> its delivery
@@ -179,15 +192,28 @@ class Delivery:
             return True
         if setup is None and _still_being_set_up(clip):
             return False  # another shard process is opening its thread: try again in a moment
-        redis = self.services.redis
-        lock = f"reelbot:delivering:{clip.id}"
-        if not await redis.set(lock, self.consumer, nx=True, px=LOCK_MS):
+        lock = await self._lock(clip.id)
+        if lock is None:
             return False  # another bot process is posting it right now
+        renewing = asyncio.create_task(_keep(lock))
         try:
             return await self._deliver_locked(clip, outcome)
         finally:
+            renewing.cancel()
             with contextlib.suppress(Exception):
-                await redis.eval(_UNLOCK, 1, lock, self.consumer)
+                await lock.release()
+
+    async def _lock(self, clip_id: str):
+        """The clip's posting lock, or None while another live process holds it."""
+        redis = self.services.redis
+        lock = redis.lock(f"reelbot:delivering:{clip_id}", timeout=LOCK_S, thread_local=False)
+        if await lock.acquire(blocking=False, token=self._token):
+            return lock
+        if await redis.eval(_TAKE_OVER, 1, lock.name, self._token, f"{self.consumer} "):
+            log.info("took over the posting lock an earlier run of this bot left", clip_id=clip_id)
+            if await lock.acquire(blocking=False, token=self._token):
+                return lock
+        return None
 
     async def _deliver_locked(self, clip, outcome: Outcome) -> bool:
         watched = self.services.board.watched.get(clip.id)
@@ -317,6 +343,14 @@ class Delivery:
         # Too big even after the worker tried to fit it: a link that keeps working, never a path.
         return posts.result_post(clip, video=None, video_url=clip_link(clip, settings, storage), mention=mention,
                                  asked_seconds=outcome.asked_seconds)
+
+
+async def _keep(lock) -> None:
+    """Renew a posting lock while the post is in progress (a large upload may outlast LOCK_S)."""
+    with contextlib.suppress(LockError, RedisError, OSError):
+        while True:
+            await asyncio.sleep(RENEW_S)
+            await lock.reacquire()
 
 
 def _still_being_set_up(clip) -> bool:

@@ -182,6 +182,10 @@ class Rest:
             if status == 429:
                 data["retry_after"] = limited.retry_after if limited else 1.0
                 data["global"] = False
+        except ConnectionResetError:
+            # The client died before its request was read (a bot killed mid-request): like
+            # Discord, nothing was done, and there is no one to answer.
+            status, data = 499, {"message": "client closed the request", "code": 0}
         except Exception as exc:  # a bug in the sim must fail the test, not hang the bot
             log.exception("discordsim: internal error on %s %s", method, path)
             sim.violate("sim_internal_error", f"{type(exc).__name__}: {exc}", method, path)

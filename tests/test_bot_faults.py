@@ -226,3 +226,27 @@ async def test_a_rate_limited_final_post_is_sent_once_after_waiting(world):
     world.sim.rate_limit("POST", POST_ROUTE, retry_after=1.0, times=2)
     _ix, status = await world.create(member, f"wait your turn {SHORT}")
     await posted_once(world, clip_id_of(status))
+
+
+async def test_a_bot_killed_while_posting_posts_within_seconds_of_its_return(world):
+    """Killed mid-post, the bot leaves the clip's posting lock behind; the process that
+    comes back under the same consumer name takes that lock over at once (it was its own),
+    instead of waiting out its lifetime, and the clip is posted (or its post adopted) and the
+    status says Done within seconds of the bot being ready."""
+    member = world.member("interrupted")
+    hits = len(world.sim.faults.log)
+    world.sim.slow("POST", POST_ROUTE, seconds=1, times=1)  # the final post: the bot holds its lock
+    _ix, status = await world.create(member, f"posted across a kill {SHORT}")
+    clip_id = clip_id_of(status)
+    await world.sim.wait_for(lambda: world.sim.faults.log[hits:], 30)
+    world.bot.kill()
+    await world.start_bot()
+    ready = time.monotonic()
+
+    async def recorded():
+        return (await world.store.get(clip_id)).result_message_id
+
+    await world.sim.wait_for(recorded, 10)
+    await world.sim.wait_for(lambda: world.sim.message(status.id).content.startswith("Done"), 10)
+    assert time.monotonic() - ready < 10
+    await posted_once(world, clip_id, settle=3)
