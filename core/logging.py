@@ -12,6 +12,8 @@ _SECRET_KEYS = re.compile(r"token|password|passwd|secret|authorization|signature
 _SECRET_PATTERNS = [
     # user:password@ in database and redis URLs
     (re.compile(r"(://[^:/@\s]*:)[^@\s]+@"), r"\1***@"),
+    # ...and passwords in their query strings (redis+sentinel://...?sentinel_password=)
+    (re.compile(r"(password=)[^&\s\"']+", re.I), r"\1***"),
     # presigned URL signatures (SigV4 and SigV2) and security tokens
     (re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token|X-Amz-Credential)=)[^&\s\"']+", re.I), r"\1***"),
     # Discord bot tokens and Authorization headers

@@ -16,6 +16,7 @@ this file (and pyproject.toml pins arq to the version it was read against):
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Protocol
 
@@ -23,9 +24,11 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.worker import Worker
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
+from core import sentinel
 from core.contract import WORKERS_KEY, RenderJob, cancel_key, outcome_key, queue_name
 
 RENDER_FUNCTION = "render_clip"
@@ -66,19 +69,47 @@ return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 
+# A dead primary (or one a failover cut off) must fail a call in seconds, not hang it.
+_TIMEOUTS = dict(socket_connect_timeout=5, socket_timeout=10)
+
+
 def redis_settings(url: str) -> RedisSettings:
-    return RedisSettings.from_dsn(url)
+    target = sentinel.parse(url)
+    if target is None:
+        return RedisSettings.from_dsn(url)
+    return RedisSettings(host=list(target.sentinels), sentinel=True, sentinel_master=target.service,
+                         database=target.db, username=target.username, password=target.password)
 
 
 async def connect(url: str) -> ArqRedis:
-    return await create_pool(redis_settings(url))
+    """An arq pool, connected now (a few tries, then the error)."""
+    if sentinel.parse(url) is None:
+        return await create_pool(redis_settings(url))
+    pool = lazy_pool(url)
+    for delay in (0.5, 1, 2, 4, None):
+        try:
+            await pool.ping()
+            return pool
+        except (RedisError, OSError):
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def lazy_pool(url: str) -> ArqRedis:
     """An arq pool that connects on first use and again after an outage. `connect` (arq's
     create_pool) pings at once and gives up after a few tries, so a process that must start,
-    or keep running, while Redis is away uses this."""
-    return ArqRedis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    or keep running, while Redis is away uses this. Through Sentinel, every new connection
+    goes to the primary the sentinels name at that moment (arq's own sentinel pool sets no
+    timeouts, so this one is built here)."""
+    target = sentinel.parse(url)
+    if target is None:
+        return ArqRedis.from_url(url, **_TIMEOUTS)
+    sentinels = Sentinel(list(target.sentinels), sentinel_kwargs={**_TIMEOUTS, "password": target.sentinel_password},
+                         **_TIMEOUTS)
+    return sentinels.master_for(target.service, redis_class=ArqRedis, db=target.db, username=target.username,
+                                password=target.password)
 
 
 async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:

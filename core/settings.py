@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from core import sentinel
+
 
 class SettingsError(SystemExit):
     """A bad setting: carries one line that names the variable, never a traceback."""
@@ -168,6 +170,15 @@ class Settings(BaseSettings):
             width, _, height = aspect.partition(":")
             if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
                 raise ValueError(f"{aspect!r} is not an aspect ratio W:H (e.g. 16:9)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if sentinel.parse(value) is None and value.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("use redis://, rediss://, unix:// or redis+sentinel://host:port[,host:port]/service[/db]")
         return value
 
     @field_validator("storage_url")

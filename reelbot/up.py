@@ -25,12 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.catalog import split_source
 from core.contract import WORKERS_KEY
+from core.logging import scrub
 from core.migrate import upgrade_async
+from core.queue import lazy_pool
 from core.settings import Settings, SettingsError
 from reelbot.local import FIRST_BACKOFF_S, Child, exit_text, free_port, gpu_available, hub_cache, redis_command, wait_for_port
 from worker.gpus import pin_workers
@@ -237,9 +238,9 @@ class Up:
             redis_url = f"redis://127.0.0.1:{port}/0"
             env["REELBOT_REDIS_URL"] = redis_url
         await upgrade_async(settings.database_url)
-        self.redis = Redis.from_url(redis_url)
+        self.redis = lazy_pool(redis_url)
 
-        say("redis", redis_url)
+        say("redis", scrub(redis_url))
         say("database", settings.database_url.split("@")[-1])
         say("media", settings.storage_url)
         for i, line in enumerate(plan.lines):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reelbot.local import free_port, start_redis, wait_for_port
 
-__all__ = ["RedisServer", "PostgresServer", "S3Server", "free_port"]
+__all__ = ["RedisServer", "SentinelCluster", "PostgresServer", "S3Server", "free_port"]
 
 
 class RedisServer:
@@ -46,6 +46,97 @@ class RedisServer:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelCluster:
+    """A Redis primary, one replica and three sentinels on loopback, as a managed Redis with
+    Sentinel runs: `url` is the `redis+sentinel://` URL Reelbot's processes are given, and
+    `kill_primary()` SIGKILLs the primary so that the sentinels promote the replica."""
+
+    SERVICE = "reelbot"
+
+    def __init__(self, down_after_ms: int = 1000):
+        import redis
+
+        self.dir = Path(tempfile.mkdtemp(prefix="reelbot-sentinel-"))
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.primary = self._redis("primary")
+        self.replica = self._redis("replica", "--replicaof", "127.0.0.1", str(self.primary))
+        self.sentinels = [self._sentinel(i, down_after_ms) for i in range(3)]
+        self.url = (f"redis+sentinel://{','.join(f'127.0.0.1:{p}' for p in self.sentinels)}/{self.SERVICE}/0")
+        # Ready when the replica is in sync and every sentinel knows it and the two other sentinels.
+        with redis.Redis(port=self.replica) as r:
+            self._until(lambda: r.info("replication").get("master_link_status") == "up")
+        for port in self.sentinels:
+            with redis.Redis(port=port) as s:
+                self._until(lambda s=s: len(s.execute_command("SENTINEL", "REPLICAS", self.SERVICE)) == 1
+                            and len(s.execute_command("SENTINEL", "SENTINELS", self.SERVICE)) == 2)
+
+    def _redis(self, name: str, *extra: str) -> int:
+        from reelbot.local import redis_command
+
+        port = free_port()
+        # No wait before a full sync: a replica is in sync moments after it starts.
+        argv = redis_command(self.dir / name, port, appendonly=False) + ["--repl-diskless-sync-delay", "0", *extra]
+        self.procs[port] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc=self.procs[port])
+        return port
+
+    def _sentinel(self, i: int, down_after_ms: int) -> int:
+        port = free_port()
+        conf = self.dir / f"sentinel-{i}.conf"  # sentinels rewrite their own config: a file each
+        conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                        f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary} 2\n"
+                        f"sentinel down-after-milliseconds {self.SERVICE} {down_after_ms}\n"
+                        f"sentinel failover-timeout {self.SERVICE} 5000\n")
+        self.procs[port] = subprocess.Popen([shutil.which("redis-server"), str(conf), "--sentinel"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc=self.procs[port])
+        return port
+
+    @staticmethod
+    def _until(check, timeout: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the sentinel cluster did not settle")
+            time.sleep(0.1)
+
+    def primary_port(self) -> int:
+        """The primary the sentinels name now."""
+        import redis
+
+        with redis.Redis(port=self.sentinels[0]) as s:
+            return int(s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE)[1])
+
+    def kill_primary(self) -> int:
+        port = self.primary_port()
+        self.procs[port].kill()
+        self.procs[port].wait(10)
+        return port
+
+    def wait_failover(self, old: int, timeout: float = 60.0) -> int:
+        import redis
+
+        def promoted() -> bool:
+            try:
+                port = self.primary_port()
+                with redis.Redis(port=port) as r:
+                    return port != old and r.info("replication")["role"] == "master"
+            except (redis.RedisError, OSError):
+                return False
+
+        self._until(promoted, timeout)
+        return self.primary_port()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -53,6 +53,30 @@ class WorkerProcess:
         return self.proc.returncode
 
 
+class ExporterProcess:
+    """`reelbot exporter`: queue metrics on `port`, and the reconciler."""
+
+    def __init__(self, env: dict, log_path: Path):
+        from reelbot.local import free_port
+
+        self.port, self.log_path = free_port(), log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "reelbot", "exporter"], cwd=ROOT,
+                                     env={**env, "REELBOT_METRICS_PORT": str(self.port)},
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        return self.proc.returncode
+
+
 class Stack:
     def __init__(self, redis_url: str, database_url: str, s3, bucket: str, models_dir: Path, tmp: Path, **env):
         self.redis_url, self.database_url, self.s3, self.bucket = redis_url, database_url, s3, bucket

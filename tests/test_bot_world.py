@@ -71,8 +71,12 @@ class BotWorld:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self, bot: bool = True, workers: int = 1, redis_appendonly: bool = False) -> "BotWorld":
-        self.redis_server = RedisServer(appendonly=redis_appendonly)  # append-only: it can be killed and restarted
+    async def start(self, bot: bool = True, workers: int = 1, redis_appendonly: bool = False,
+                    redis_url: str | None = None) -> "BotWorld":
+        """`redis_url`: a Redis of the test's own (a Sentinel cluster's URL, say) instead of a fresh one."""
+        # Append-only: it can be killed and restarted.
+        self.redis_server = None if redis_url else RedisServer(appendonly=redis_appendonly)
+        self.redis_url = redis_url or self.redis_server.url
         self.sim = await DiscordSim(token=TOKEN, shard_count=self.shards).start()
         self.guild = self.sim.add_guild("Test Server")
         self.channel = self.sim.add_channel(self.guild, "general")
@@ -83,7 +87,7 @@ class BotWorld:
             "REELBOT_DISCORD_TOKEN": TOKEN,
             "REELBOT_DISCORD_API_BASE": self.sim.api_base,
             "REELBOT_DISCORD_GATEWAY_URL": self.sim.gateway_url,
-            "REELBOT_REDIS_URL": self.redis_server.url,
+            "REELBOT_REDIS_URL": self.redis_url,
             "REELBOT_DATABASE_URL": self.database_url,
             "REELBOT_STORAGE_URL": f"file://{self.media}",
             "REELBOT_MODEL": MODEL,
@@ -102,7 +106,7 @@ class BotWorld:
             "OMP_NUM_THREADS": "1",
             **self.extra_env,
         }
-        self.redis = await connect(self.redis_server.url)
+        self.redis = await connect(self.redis_url)
         self.store = ClipStore.from_url(self.database_url)
         for _ in range(workers):
             await self.start_worker()
@@ -119,7 +123,8 @@ class BotWorld:
         await self.sim.stop()
         await self.redis.close(close_connection_pool=True)
         await self.store.close()
-        self.redis_server.stop()
+        if self.redis_server is not None:
+            self.redis_server.stop()
 
     async def start_worker(self, **env: str) -> WorkerProcess:
         worker = WorkerProcess({**self.env, **env}, self.tmp / f"worker-{len(self.workers)}.log")

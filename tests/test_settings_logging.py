@@ -48,10 +48,12 @@ def test_secrets_never_reach_logs():
     log.info("connecting", discord_token=token, password="hunter2",
              url="https://bucket.s3/clips/c1/clip.mp4?X-Amz-Credential=AKIA&X-Amz-Signature=0123abcd&X-Amz-Expires=60",
              db="postgresql://reelbot:s3cret@db:5432/reelbot", note=f"header Bot {token}",
-             hub="401 for hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 on Wan-AI/Wan2.1")
+             hub="401 for hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 on Wan-AI/Wan2.1",
+             redis="redis+sentinel://:rpass1@10.0.0.1:26379,10.0.0.2:26379/reelbot/0?sentinel_password=spass2")
     line = json.loads(buf.getvalue().splitlines()[-1])
     text = buf.getvalue()
-    for secret in (token, "hunter2", "0123abcd", "s3cret", "AKIA", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"):
+    for secret in (token, "hunter2", "0123abcd", "s3cret", "AKIA", "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+                   "rpass1", "spass2"):
         assert secret not in text
     assert line["clip_id"] == "c1" and line["event"] == "connecting"
 
@@ -78,3 +80,18 @@ def test_library_logs_are_json_lines_too_and_scrubbed():
     assert lines[0]["event"].startswith("Shard ID 0 has stopped responding") and token not in buf.getvalue()
     assert lines[2]["event"] == "job c1 failed" and "ConnectionError" in lines[2]["exception"]
     assert all("timestamp" in e for e in lines)
+
+
+def test_a_sentinel_url_names_its_sentinels_service_and_database():
+    from core.sentinel import parse
+
+    target = parse("redis+sentinel://:pw@10.0.0.1:26379,[::1]:26380/reelbot/2?sentinel_password=s")
+    assert target.sentinels == (("10.0.0.1", 26379), ("::1", 26380))
+    assert (target.service, target.db, target.password, target.sentinel_password) == ("reelbot", 2, "pw", "s")
+    assert parse("redis://127.0.0.1:6379/0") is None
+    for bad in ("redis+sentinel:///reelbot", "redis+sentinel://h:1", "redis+sentinel://h/reelbot",
+                "redis+sentinel://h:1/reelbot/x"):
+        with pytest.raises(ValueError):
+            parse(bad)
+    with pytest.raises(SettingsError, match="REELBOT_REDIS_URL"):
+        load_settings(redis_url="redis+sentinel://h:1")
