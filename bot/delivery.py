@@ -120,8 +120,10 @@ class Delivery:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                # A Redis that came back without its data has no group: join it again.
-                joined = joined and "NOGROUP" not in str(exc)
+                # Join again and re-read this consumer's pending outcomes: a Redis that came back
+                # without its data has no group, and a failover to a replica that missed an ack
+                # hands back an outcome already posted (recognised by its record, acked unposted).
+                joined = False
                 await redis_health.failed(exc)
             except Exception:  # noqa: BLE001 — a bad entry or the database: wait a moment and read again
                 log.exception("reading outcomes failed")
@@ -256,7 +258,7 @@ class Delivery:
         first_attempt = await redis.set(f"reelbot:delivery-attempt:{clip.id}", b"1", nx=True, ex=ATTEMPT_TTL_S)
         errors = []
         for destination, reference in await self._destinations(clip, outcome):
-            if not first_attempt:
+            if not first_attempt or outcome.recovered:
                 found = await self._find_post(destination, clip.id)
                 if found is not None:
                     log.info("found the clip's earlier post", clip_id=clip.id, message_id=found.id)

@@ -94,6 +94,9 @@ class Outcome(BaseModel):
     flagged: bool = False
     timings: Timings | None = None
     worker: str | None = None
+    # Published again by the reconciler from the clip's record, the first having been lost
+    # (a Redis failover): the bot looks for a post it may have made before posting.
+    recovered: bool = False
     at: float = Field(default_factory=time.time)
 
 

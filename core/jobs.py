@@ -1,11 +1,12 @@
-"""Turning a member's parsed request into a render job: shared by the bot and the CLI."""
+"""Turning a member's parsed request into a render job (shared by the bot and the CLI), and a
+recorded clip back into its job or its outcome (for the reconciler)."""
 
 from __future__ import annotations
 
 import secrets
 
 from core.catalog import Task
-from core.contract import RenderJob, new_clip_id
+from core.contract import Outcome, RenderJob, Status, Timings, new_clip_id
 from core.flags import Request
 
 
@@ -36,3 +37,15 @@ def job_of(clip) -> RenderJob:
                      flags=dict(clip.flags or {}), seed=clip.seed, member_id=clip.author_id,
                      parent_clip_id=clip.parent_id, input_keys=dict(clip.input_keys or {}),
                      max_bytes=clip.max_bytes)
+
+
+def outcome_of(clip) -> Outcome:
+    """A finished clip's outcome as its record keeps it: to publish again one that Redis lost
+    (a failover to a replica that never received it) before the bot posted it."""
+    return Outcome(clip_id=clip.id, status=Status(clip.status), model=clip.model, seed=clip.seed,
+                   video_key=clip.video_key, poster_key=clip.poster_key, video_bytes=clip.video_bytes,
+                   width=clip.width, height=clip.height, fps=clip.fps, num_frames=clip.num_frames,
+                   edit_region=clip.edit_region, sound=clip.sound, error=clip.error, flagged=clip.flagged,
+                   timings=Timings(**clip.timings) if clip.timings else None, worker=clip.worker,
+                   recovered=True)
+

@@ -20,6 +20,10 @@ be between recording and enqueueing right now) and, for those arq holds no job f
    the same job (clip id, prompt, flags, seed, inputs) goes on the queue again;
 4. otherwise: a failure outcome in plain words goes on the outcomes stream, so the bot posts
    it exactly once, and the record turns final, which frees the member's slot.
+A pass also looks at the other end: clips whose record is final but that were never posted
+(no result message), finished more than the grace period ago and within the requeue window.
+If Redis holds no outcome for one (a failover lost the worker's last writes after it recorded
+the clip: "done but unposted"), its outcome is published again from the record, once.
 Every step is safe to run twice: arq refuses a second job with the clip's id, and an
 outcome is published at most once per clip.
 """
@@ -38,9 +42,9 @@ from sqlalchemy import and_, or_, select
 
 from core.backoff import Backoff
 from core.clips import ClipStore
-from core.contract import UNFINISHED, Outcome, Status, cancel_key
+from core.contract import UNFINISHED, Outcome, Status, cancel_key, outcome_key
 from core.events import publish_outcome, published_outcome
-from core.jobs import job_of
+from core.jobs import job_of, outcome_of
 from core.logging import get_logger
 from core.queue import drop_dead, live_jobs, requeue
 from core.tables import Clip
@@ -67,9 +71,10 @@ class Pass:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)  # records brought in line with a published outcome
+    republished: list[str] = field(default_factory=list)  # final, unposted, their outcome lost
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.settled)
+        return bool(self.requeued or self.failed or self.settled or self.republished)
 
 
 class Reconciler:
@@ -112,8 +117,8 @@ class Reconciler:
                 if leading:
                     done = await self.reconcile()
                     if done:
-                        log.info("reconciled clips with no job", requeued=done.requeued, failed=done.failed,
-                                 settled=done.settled)
+                        log.info("reconciled clips", requeued=done.requeued, failed=done.failed,
+                                 settled=done.settled, republished=done.republished)
             except (RedisError, OSError) as exc:
                 self.leading = False
                 await self.backoff.failed(exc)
@@ -127,20 +132,25 @@ class Reconciler:
                 await self.lock.release()
 
     async def reconcile(self, now: float | None = None) -> Pass:
-        """One pass over the unfinished clips older than the grace period."""
+        """One pass over the unfinished clips older than the grace period, then over the
+        finished ones that were never posted."""
         now = time.time() if now is None else now
         cutoff = datetime.fromtimestamp(now - self.grace_s, timezone.utc)
         done = Pass()
         after = None
-        while True:
-            clips = await self._unfinished(cutoff, after)
-            if not clips:
-                return done
+        while clips := await self._unfinished(cutoff, after):
             live = await live_jobs(self.redis, [clip.id for clip in clips])
             for clip in clips:
                 if clip.id not in live:
                     await self._settle(clip, now, done)
             after = (clips[-1].created_at, clips[-1].id)
+        since = datetime.fromtimestamp(now - self.requeue_within_s, timezone.utc)
+        for clip in await self._unposted(since, cutoff):
+            if not await self.redis.exists(outcome_key(clip.id)) and await publish_outcome(self.redis, outcome_of(clip)):
+                log.warning("finished clip was never posted and its outcome was lost; published it again",
+                            clip_id=clip.id, status=clip.status)
+                done.republished.append(clip.id)
+        return done
 
     async def _unfinished(self, cutoff: datetime, after: tuple | None) -> list[Clip]:
         query = select(Clip).where(Clip.status.in_(UNFINISHED), Clip.created_at < cutoff)
@@ -148,6 +158,15 @@ class Reconciler:
             query = query.where(or_(Clip.created_at > after[0], and_(Clip.created_at == after[0], Clip.id > after[1])))
         async with self.store.session() as s:
             return list(await s.scalars(query.order_by(Clip.created_at, Clip.id).limit(BATCH)))
+
+    async def _unposted(self, since: datetime, cutoff: datetime) -> list[Clip]:
+        """Finished clips made through Discord (a channel, or a private one for its author) with
+        no post recorded, that finished between `since` and `cutoff`."""
+        query = select(Clip).where(Clip.status.not_in(UNFINISHED), Clip.result_message_id.is_(None),
+                                   Clip.deleted.is_(False), Clip.finished_at > since, Clip.finished_at < cutoff,
+                                   or_(Clip.channel_id.is_not(None), and_(Clip.private.is_(True), Clip.author_id.is_not(None))))
+        async with self.store.session() as s:
+            return list(await s.scalars(query.order_by(Clip.finished_at).limit(BATCH)))
 
     async def _settle(self, clip: Clip, now: float, done: Pass) -> None:
         earlier = await published_outcome(self.redis, clip.id)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from arq.constants import job_key_prefix
 from arq.worker import Worker, func
+from sqlalchemy import update
 
 from core.clips import ClipStore
 from core.contract import OUTCOMES_STREAM, Outcome, Status, queue_name
@@ -21,7 +22,7 @@ from core.limits import Limits, MemberLimits
 from core.migrate import upgrade_async
 from core.queue import RENDER_FUNCTION, connect, enqueue, live_jobs, redis_settings
 from core.reconcile import TOO_OLD, Reconciler
-from core.tables import utcnow
+from core.tables import Clip, utcnow
 
 MODEL = "ltx-tiny"
 HOUR = 3600
@@ -168,3 +169,28 @@ async def test_one_leader_at_a_time(world):
     stop.set()
     await asyncio.gather(*runs)
     assert await live_jobs(world.redis, [job.clip_id]) and not await world.redis.exists("reelbot:reconciler")
+
+
+async def test_a_finished_clip_whose_outcome_a_failover_lost_is_published_again_once(world):
+    """The worker published the outcome, recorded the clip done, and Redis failed over to a
+    replica that never got the outcome: no post is coming unless it is published again."""
+    job = await recorded(world.store, age_s=300)
+    finished = utcnow() - timedelta(seconds=120)
+    await world.store.transition(job.clip_id, Status.RUNNING)
+    await world.store.transition(job.clip_id, Status.DONE, video_key="clips/x/clip.mp4", fps=12, num_frames=24,
+                                 width=320, height=576, timings={"render": 1.5, "gpu": 1.6}, finished_at=finished)
+    async with world.store.session.begin() as s:  # made in a channel, as the bot records it
+        await s.execute(update(Clip).where(Clip.id == job.clip_id).values(channel_id="7", finished_at=finished))
+    done = await world.reconciler.reconcile()
+    assert done.republished == [job.clip_id]
+    [outcome] = await outcomes(world.redis, job.clip_id)
+    assert outcome.recovered and outcome.status is Status.DONE and outcome.video_key == "clips/x/clip.mp4"
+    assert (outcome.fps, outcome.num_frames, outcome.timings.gpu) == (12, 24, 1.6)
+    assert not await world.reconciler.reconcile()  # its outcome is out now: the bot posts it, once
+    # One whose outcome is still in Redis (the bot is on it, or it could post it nowhere) is left alone.
+    other = await recorded(world.store, age_s=300)
+    await world.store.transition(other.clip_id, Status.FAILED, error="boom", finished_at=finished)
+    async with world.store.session.begin() as s:
+        await s.execute(update(Clip).where(Clip.id == other.clip_id).values(channel_id="7", finished_at=finished))
+    assert await publish_outcome(world.redis, Outcome(clip_id=other.clip_id, status=Status.FAILED, error="boom"))
+    assert not await world.reconciler.reconcile()
