@@ -14,6 +14,7 @@ import discord
 
 from bot import messages
 from bot.metrics import ACK_SECONDS, COMMANDS
+from core.db import unavailable
 from core.logging import get_logger
 
 log = get_logger("bot")
@@ -48,9 +49,15 @@ async def reply_private(interaction: discord.Interaction, text: str) -> None:
 async def went_wrong(interaction: discord.Interaction, name: str, exc: BaseException,
                      text: str = WENT_WRONG) -> None:
     """The one answer to a failure of Reelbot's own: logged with its traceback, counted, and
-    the member told (if Discord still lets us). Never raises, so the bot stays up."""
-    COMMANDS.labels(name, "error").inc()
-    log.error("interaction failed", command=name, error=repr(exc), exc_info=exc)
+    the member told (if Discord still lets us). Never raises, so the bot stays up. The
+    database being away (a restart, a failover) is said as such, in one log line."""
+    if unavailable(exc):
+        COMMANDS.labels(name, "database_away").inc()
+        log.warning("interaction refused: the database is unreachable", command=name, error=repr(exc)[:200])
+        text = messages.DATABASE_AWAY
+    else:
+        COMMANDS.labels(name, "error").inc()
+        log.error("interaction failed", command=name, error=repr(exc), exc_info=exc)
     with contextlib.suppress(discord.HTTPException):
         await reply_private(interaction, text)
 

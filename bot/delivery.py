@@ -41,12 +41,15 @@ from redis.exceptions import LockError, RedisError
 
 from bot import messages, posts, records
 from bot.metrics import DELIVERY_SECONDS, OUTCOMES_PENDING
+from core.backoff import MAX_DELAY_S
 from core.contract import OUTCOMES_STREAM, Outcome, Status
+from core.db import unavailable
 from core.events import OutcomeReader
 from core.media import clip_link, publish, upload_limit
 from core.logging import get_logger
 
 log = get_logger("bot")
+RETRY_CAP_S = 60.0  # between tries of one outcome Discord keeps refusing
 LOCK_S = 10.0  # a dead holder's lock is gone this soon after its last renewal
 RENEW_S = 3.0
 ATTEMPT_TTL_S = 7 * 24 * 3600
@@ -149,6 +152,7 @@ class Delivery:
                 self._start(mid, outcome)
 
     async def _deliver_entry(self, mid: str, outcome: Outcome) -> None:
+        cap = RETRY_CAP_S
         try:
             async with self._slots:
                 done = await self.deliver(outcome)
@@ -158,12 +162,16 @@ class Delivery:
         except discord.HTTPException as exc:  # Discord trouble: leave it pending and try again shortly
             log.warning("delivery failed; will try again", clip_id=outcome.clip_id, status=exc.status,
                         code=exc.code)
-        except Exception:  # noqa: BLE001 — Redis, the database, storage: the same
-            log.exception("delivery failed; will try again", clip_id=outcome.clip_id)
+        except Exception as exc:  # noqa: BLE001 — Redis, the database, storage: the same
+            if not unavailable(exc):
+                log.exception("delivery failed; will try again", clip_id=outcome.clip_id)
+            else:  # back within seconds of the database, however long it was away
+                log.warning("delivery waits for the database", clip_id=outcome.clip_id, error=repr(exc)[:200])
+                cap = MAX_DELAY_S
         finally:
             self._active.pop(mid, None)
         tries = self._retry.get(mid, (None, 0, 0))[2] + 1
-        self._retry[mid] = (outcome, time.monotonic() + min(60.0, 2.0 ** tries), tries)
+        self._retry[mid] = (outcome, time.monotonic() + min(cap, 2.0 ** tries), tries)
 
     async def _count_pending(self) -> None:
         with contextlib.suppress(Exception):

@@ -2,13 +2,15 @@
 REELBOT_METRICS_HOST:REELBOT_METRICS_PORT (deploy/ probes port 9100).
 
 Live: the event loop answers (a wedged loop never gets here, so the probe times out).
-Ready: every shard of this process holds a gateway session, Redis answers (during an outage:
-503 "redis unreachable …", while the bot waits it out) and the bot is not draining; a bot that
+Ready: every shard of this process holds a gateway session, Redis and the database answer
+(during an outage: 503 "redis unreachable …" or "database unreachable …", while the bot waits
+it out or refuses commands in the meantime) and the bot is not draining; a bot that
 is reconnecting or restarting takes no interactions, so it reports 503.
 """
 
 from __future__ import annotations
 
+from core.db import ping
 from core.metrics import serve_endpoints
 
 
@@ -20,8 +22,12 @@ def readiness(client):
     async def ready() -> tuple[bool, str]:
         if client.services is not None and client.services.draining:
             return False, "draining for a restart"
-        if client.services is not None and client.services.redis_health.down:
+        if client.services is not None and client.services.redis_health.down_since is not None:
             return client.services.redis_health.health()
+        if client.services is not None:
+            ok, detail = await ping(client.services.store.engine)
+            if not ok:
+                return False, detail + "; commands are refused with 'try again in a moment'"
         if client.is_closed() or not client.is_ready():
             return False, "not connected to the Discord gateway yet"
         down = sorted(shard_id for shard_id, shard in client.shards.items() if shard.is_closed())

@@ -38,6 +38,8 @@ def eta_text(seconds: float | None) -> str:
 
 
 WAITING = "waiting for a worker"
+DATABASE_AWAY = ("Reelbot can't reach its database right now, so this wasn't done; please try again in a moment. "
+                 "(A clip already shown as queued will still be delivered.)")
 
 
 def status_queued(position: int | None, eta_seconds: float | None, waiting: bool = False) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+import asyncio
+from collections.abc import Iterator
+
+from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -32,7 +35,48 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # Pre-ping: pooled connections a restart cut off are replaced, not handed out. A short
+    # connect timeout: a command must be answered within Discord's 3 s even when the server
+    # is unreachable, not just refusing.
+    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                               connect_args={"timeout": CONNECT_TIMEOUT_S})
+
+
+CONNECT_TIMEOUT_S = 2.0
+PING_TIMEOUT_S = 2.0
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+
+
+def unavailable(error: BaseException) -> bool:
+    """The database is away (down, restarting, failing over, refusing connections while it
+    starts): worth waiting out, or trying again in a moment, unlike a fault in what was asked."""
+    import asyncpg.exceptions as pg
+
+    for e in _chain(error):
+        if isinstance(e, (OSError, TimeoutError, pg.PostgresConnectionError, pg.OperatorInterventionError,
+                          pg.TooManyConnectionsError, exc.OperationalError, exc.InterfaceError)):
+            return True
+        if isinstance(e, exc.DBAPIError) and e.connection_invalidated:
+            return True
+    return False
+
+
+async def ping(engine: AsyncEngine) -> tuple[bool, str]:
+    """For /readyz: (ok, one line)."""
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_S):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 — any failure means "not ready", with the reason
+        return False, f"database unreachable: {type(error).__name__}"
+    return True, "ok"
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.contract import QUEUE_PREFIX, WORKERS_KEY, queue_name
+from core.db import ping
 from core.logging import get_logger
 from core.queue import IN_PROGRESS_PREFIX
 
@@ -227,6 +228,8 @@ def exporter_app(redis: Redis, collector: QueueCollector, registry: CollectorReg
         ok, detail = await redis_ping(redis)
         if ok and reconciler is not None:
             ok, detail = reconciler.backoff.health()
+        if ok and reconciler is not None:
+            ok, detail = await ping(reconciler.store.engine)
         return ok, detail
 
     async def one_queue(request):

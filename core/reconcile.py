@@ -43,6 +43,7 @@ from sqlalchemy import and_, or_, select
 from core.backoff import Backoff
 from core.clips import ClipStore
 from core.contract import UNFINISHED, Outcome, Status, cancel_key, outcome_key
+from core.db import unavailable
 from core.events import publish_outcome, published_outcome
 from core.jobs import job_of, outcome_of
 from core.logging import get_logger
@@ -123,8 +124,11 @@ class Reconciler:
                 self.leading = False
                 await self.backoff.failed(exc)
                 continue
-            except Exception:  # noqa: BLE001 — the database away: try again next interval
-                log.exception("reconcile pass failed")
+            except Exception as exc:  # noqa: BLE001 — the database away: try again next interval
+                if unavailable(exc):
+                    log.warning("reconcile pass skipped: the database is unreachable", error=repr(exc)[:200])
+                else:
+                    log.exception("reconcile pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
         with contextlib.suppress(LockError, RedisError, OSError):

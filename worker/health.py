@@ -4,7 +4,8 @@ Live: the event loop answers (a wedged loop times the probe out and the pod is r
 It stays live while the models load and while a stopping worker finishes its job, so the
 orchestrator never kills a worker for being slow to start or polite to stop.
 Ready: every served model is loaded (and warmed up), the worker is not stopping, and Redis
-answers. During a Redis outage it says so, and for how long, while the worker reconnects.
+and the database answer. During an outage it names the one that is down, and for how long,
+while the worker reconnects (and its job in hand waits to record or publish).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from core.backoff import Outage
+from core.db import ping
 from core.metrics import QueueCollector, redis_ping, serve_endpoints
 from core.settings import Settings
-from worker.outage import redis_outage
+from worker.outage import database_outage, redis_outage
 
 
 @dataclass
@@ -27,6 +29,8 @@ class Health:
     loaded: set[str] = field(default_factory=set)
     stopping: bool = False
     watch: Outage = field(default_factory=redis_outage)
+    store: object = None  # the clip store, when the database is checked too
+    db_watch: Outage = field(default_factory=database_outage)
 
     async def live(self) -> tuple[bool, str]:
         return True, "stopping: finishing the job in hand" if self.stopping else "ok"
@@ -42,6 +46,10 @@ class Health:
             self.watch.up()
         elif self.watch.outage_s is not None:
             detail += f" for {self.watch.outage_s:.0f} s, reconnecting"
+        if ok and self.store is not None:
+            ok, detail = await ping(self.store.engine)
+            if not ok and self.db_watch.outage_s is not None:
+                detail += f" for {self.db_watch.outage_s:.0f} s; the job in hand waits for it"
         return ok, detail
 
 

@@ -20,7 +20,7 @@ from worker import health as endpoints
 from worker import metrics, presence, safety
 from worker.admission import Admission
 from worker.health import Health
-from worker.outage import REDIS_DOWN, redis_outage
+from worker.outage import REDIS_DOWN, PatientStore, database_outage, redis_outage
 from worker.render_clip import render_clip
 from worker.runtime import (
     Runtime,
@@ -63,15 +63,15 @@ def build_workers(rt: Runtime) -> list[RenderWorker]:
 
 
 async def serve(settings: Settings) -> None:
-    watch = redis_outage()
+    watch, db_watch = redis_outage(), database_outage()
     redis = lazy_pool(settings.redis_url)  # the models load while Redis is away; every call rides outages
-    health = Health(models=settings.served_models, redis=redis, watch=watch)
+    store = PatientStore(ClipStore.from_url(settings.database_url), db_watch)
+    health = Health(models=settings.served_models, redis=redis, watch=watch, store=store, db_watch=db_watch)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
-    store = ClipStore.from_url(settings.database_url)
     device = await asyncio.to_thread(pick_device, settings.device)
     pipelining = settings.pipelining if settings.pipelining is not None else device != "cpu"
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
-                 worker_id=presence.worker_id(), watch=watch,
+                 worker_id=presence.worker_id(), watch=watch, db_watch=db_watch,
                  admission=Admission(pipelining=pipelining, ahead_s=settings.pipeline_ahead_seconds))
     rt.encoder = await asyncio.to_thread(pick_encoder, settings)
     await _load_models(rt, health, device)

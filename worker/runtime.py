@@ -16,7 +16,7 @@ from core.logging import get_logger
 from core.settings import Settings, SettingsError
 from core.storage import Storage
 from worker.admission import Admission
-from worker.outage import redis_outage
+from worker.outage import database_outage, redis_outage
 
 log = get_logger("worker")
 # Under models_dir: torch's compile cache (inductor graphs, Triton kernels, which sizes were
@@ -37,6 +37,7 @@ class Runtime:
     gpu: asyncio.Lock = field(default_factory=asyncio.Lock)  # held for the model call only
     admission: Admission = field(default_factory=Admission)
     watch: Outage = field(default_factory=redis_outage)
+    db_watch: Outage = field(default_factory=database_outage)  # the store's (a PatientStore's) outages
     encoder: str = "libx264"  # inference.encode.pick_encoder's choice
 
 

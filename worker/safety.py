@@ -22,10 +22,12 @@ from prometheus_client import Counter, Histogram
 
 from core import audit
 from core.contract import Outcome, RenderJob, Status
+from core.db import unavailable
 from core.logging import get_logger
 from core.safety import FLAGGED_INPUT, WITHHELD, classifier
 from core.settings import Settings, SettingsError
 from worker.metrics import SECONDS_BUCKETS
+from worker.outage import until_up
 
 log = get_logger("worker")
 
@@ -131,6 +133,10 @@ async def _check(checker, stage: str, pictures: list):
 
 async def _log(rt, job: RenderJob, action: audit.Action, reason: str) -> None:
     clip = await rt.store.get(job.clip_id)
-    async with rt.store.session.begin() as s:
-        await audit.record(s, action, guild_id=clip.guild_id if clip else None, member_id=job.member_id,
-                           actor=audit.SAFETY_CHECK, clip_id=job.clip_id, reason=reason, prompt=job.prompt)
+
+    async def record() -> None:
+        async with rt.store.session.begin() as s:
+            await audit.record(s, action, guild_id=clip.guild_id if clip else None, member_id=job.member_id,
+                               actor=audit.SAFETY_CHECK, clip_id=job.clip_id, reason=reason, prompt=job.prompt)
+
+    await until_up(rt.db_watch, record, "recording a safety flag", down=unavailable)
