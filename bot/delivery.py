@@ -46,6 +46,7 @@ from core.contract import OUTCOMES_STREAM, Outcome, Status
 from core.db import unavailable
 from core.events import OutcomeReader
 from core.media import clip_link, publish, upload_limit
+from core.storage import unavailable as storage_unavailable
 from core.logging import get_logger
 
 log = get_logger("bot")
@@ -163,10 +164,11 @@ class Delivery:
             log.warning("delivery failed; will try again", clip_id=outcome.clip_id, status=exc.status,
                         code=exc.code)
         except Exception as exc:  # noqa: BLE001 — Redis, the database, storage: the same
-            if not unavailable(exc):
+            if not (unavailable(exc) or storage_unavailable(exc)):
                 log.exception("delivery failed; will try again", clip_id=outcome.clip_id)
-            else:  # back within seconds of the database, however long it was away
-                log.warning("delivery waits for the database", clip_id=outcome.clip_id, error=repr(exc)[:200])
+            else:  # back within seconds of the database or storage, however long it was away
+                log.warning("delivery waits for the database or storage", clip_id=outcome.clip_id,
+                            error=repr(exc)[:200])
                 cap = MAX_DELAY_S
         finally:
             self._active.pop(mid, None)

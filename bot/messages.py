@@ -56,6 +56,9 @@ def waiting(text: str | None) -> bool:
     return WAITING in (text or "")
 
 
+STATUS_UPLOADING = "Rendered · uploading… (storage is slow to answer; the clip is kept safe meanwhile)"
+
+
 def status_rendering(fraction: float) -> str:
     fraction = min(1.0, max(0.0, fraction))
     return f"Rendering {progress_bar(fraction)} {math.floor(fraction * 100)}%"

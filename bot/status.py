@@ -24,7 +24,7 @@ from bot import messages, records
 from bot.answers import reply_private, services_of
 from bot.buttons import ClipButton, view_of
 from bot.metrics import COMMANDS
-from core.contract import Status, progress_key, queue_name
+from core.contract import UPLOADING, Status, progress_key, queue_name
 from core.logging import get_logger
 from core.queue import cancel
 
@@ -123,6 +123,8 @@ class StatusBoard:
     def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> tuple[str | None, int | None]:
         """(what the status message should say, the queue position it shows)."""
         if progress and progress.get(b"status") == Status.RUNNING.value.encode():
+            if progress.get(b"stage") == UPLOADING.encode():
+                return messages.STATUS_UPLOADING, None
             step, total = int(progress.get(b"step", 0)), int(progress.get(b"total", 0))
             return messages.status_rendering(step / total if total else 0.0), None
         if progress:

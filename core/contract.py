@@ -100,11 +100,16 @@ class Outcome(BaseModel):
     at: float = Field(default_factory=time.time)
 
 
+# A progress stage: rendered and encoded, waiting for storage to come back (worker/spool.py).
+UPLOADING = "uploading"
+
+
 class Progress(BaseModel):
     clip_id: str
     step: int
     total: int
     status: Status = Status.RUNNING
+    stage: str | None = None  # UPLOADING, or None while rendering
 
     @property
     def fraction(self) -> float:

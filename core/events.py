@@ -37,7 +37,7 @@ return false
 # written: members never see it move on after they cancelled it.
 _STEP = """
 if ARGV[3] == 'running' and redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
-redis.call('HSET', KEYS[1], 'step', ARGV[1], 'total', ARGV[2], 'status', ARGV[3])
+redis.call('HSET', KEYS[1], 'step', ARGV[1], 'total', ARGV[2], 'status', ARGV[3], 'stage', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[5])
 return redis.call('EXISTS', KEYS[3])
@@ -60,7 +60,7 @@ async def report_progress(redis: Redis, progress: Progress) -> bool:
     (a running step is then not stored; a final status always is)."""
     cancelled = await redis.eval(
         _STEP, 3, progress_key(progress.clip_id), PROGRESS_CHANNEL, cancel_key(progress.clip_id),
-        progress.step, progress.total, progress.status.value, DAY, progress.model_dump_json(),
+        progress.step, progress.total, progress.status.value, DAY, progress.model_dump_json(), progress.stage or "",
     )
     return bool(cancelled)
 
@@ -70,7 +70,7 @@ async def read_progress(redis: Redis, clip_id: str) -> Progress | None:
     if not data:
         return None
     return Progress(clip_id=clip_id, step=int(data[b"step"]), total=int(data[b"total"]),
-                    status=data[b"status"].decode())
+                    status=data[b"status"].decode(), stage=data.get(b"stage", b"").decode() or None)
 
 
 async def publish_outcome(redis: Redis, outcome: Outcome) -> bool:

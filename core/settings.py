@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Denoising steps per model, overriding the registry's default (fewer: faster, rougher).
     model_steps: dict[str, int] = Field(default_factory=dict)
     models_dir: Path = Path.home() / ".cache" / "reelbot" / "models"
+    # Encoded clips waiting for storage (worker/spool.py), under models_dir: at most this many bytes.
+    spool_max_bytes: int = Field(2 * 1024**3, ge=0)
     device: str = "auto"
     # A worker without a GPU refuses full-size models (tens of GB, hours per clip) unless this is set.
     allow_cpu: bool = False

@@ -176,6 +176,24 @@ class S3Storage(Storage):
         )
 
 
+def unavailable(error: BaseException) -> bool:
+    """Storage is away (down, unreachable, overloaded, a disk or mount gone): worth waiting
+    out, unlike a refusal of what was asked (no such bucket, access denied)."""
+    if isinstance(error, OSError):
+        return True
+    try:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    except ImportError:
+        return False
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        response = error.response or {}
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or response.get("Error", {}).get("Code") in ("SlowDown", "RequestTimeout")
+    return False
+
+
 def open_storage(storage_url: str, *, endpoint_url: str | None = None, public_base_url: str | None = None,
                  presign_seconds: int = 3600) -> Storage:
     parsed = urlparse(storage_url)

@@ -205,6 +205,7 @@ class S3Server:
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
+        self.serving = True
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self.bucket = bucket
@@ -218,6 +219,19 @@ class S3Server:
     def new_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
         return name
+
+    def stop_serving(self) -> None:
+        """S3 down: nothing answers on its port (its buckets are kept, in this process)."""
+        self.server.stop()
+        self.serving = False
+
+    def serve_again(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        host, port = self.endpoint.rsplit("/", 1)[1].split(":")
+        self.server = ThreadedMotoServer(ip_address=host, port=int(port), verbose=False)
+        self.server.start()
+        self.serving = True
 
     def stop(self):
         self.server.stop()

@@ -38,7 +38,7 @@ async def rt(redis_server, tmp_path):
     redis = Redis.from_url(redis_server.url)
     await redis.flushdb()
     store = ClipStore.from_url(url)
-    yield Runtime(settings=load_settings(max_tries=3), redis=redis, store=store,
+    yield Runtime(settings=load_settings(max_tries=3, models_dir=tmp_path / "models"), redis=redis, store=store,
                   storage=FileStorage(tmp_path / "media"), worker_id="test:1", renderers={"ltx-tiny": NoModel()})
     await redis.aclose()
     await store.close()
@@ -140,15 +140,16 @@ async def test_a_cancel_during_the_decode_posts_nothing_and_leaves_no_media(rt, 
 
 
 async def test_a_cancel_during_the_upload_still_cancels(rt, queued, redis_server, monkeypatch):
-    from worker import render_clip as job_module
-    from worker.upload import encode_and_upload
+    from worker import upload as upload_module
+
+    upload = upload_module.upload
 
     def upload_then_cancel(*args, **kwargs):
-        uploaded = encode_and_upload(*args, **kwargs)
+        seconds = upload(*args, **kwargs)
         _set_cancel_flag(redis_server.url)()  # the member presses Cancel as the upload ends
-        return uploaded
+        return seconds
 
-    monkeypatch.setattr(job_module, "encode_and_upload", upload_then_cancel)
+    monkeypatch.setattr(upload_module, "upload", upload_then_cancel)
     rt.renderers["ltx-tiny"] = FakeModel()
     payload = await queued()
     assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, payload) == "cancelled"
@@ -259,3 +260,71 @@ async def test_the_gpu_seconds_a_clip_held_are_stored_with_it(rt, queued):
     [outcome] = await _outcomes(rt.redis)
     assert 0.3 <= outcome.timings.gpu < 5
     assert (await rt.store.get("c1")).gpu_seconds == pytest.approx(outcome.timings.gpu)
+
+
+class AwayStorage:
+    """Storage that is down (connection refused, as a stopped S3 answers) for its first `away` puts."""
+
+    def __init__(self, inner, away: int):
+        self.inner, self.away, self.refused = inner, away, 0
+
+    def put(self, key, data, content_type=None):
+        if self.refused < self.away:
+            self.refused += 1
+            raise ConnectionRefusedError("storage is down")
+        self.inner.put(key, data, content_type)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+async def test_a_clip_rendered_while_storage_is_down_waits_spooled_and_is_rendered_once(rt, queued, monkeypatch):
+    from core.events import read_progress
+    from worker import upload as upload_module
+
+    rt.renderers["ltx-tiny"] = model = FakeModel()
+    rt.storage = AwayStorage(rt.storage, away=3)
+    seen = []
+    store_clip = upload_module.store_clip
+
+    async def watching(rt_, outcome, encoded, cancelled):
+        async def also_look():
+            seen.append((rt.spool.clips(), await read_progress(rt.redis, "c1")))
+            return await cancelled()
+        return await store_clip(rt_, outcome, encoded, also_look)
+
+    monkeypatch.setattr("worker.render_clip.store_clip", watching)
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 1}, await queued()) == "done"
+    assert model.calls == 1 and rt.storage.refused == 3
+    spooled, progress = seen[0]
+    assert spooled == ["c1"] and progress.stage == "uploading"  # kept safe, and the status says so
+    assert rt.spool.clips() == [] and rt.storage_watch.down_since is None
+    assert sorted(rt.storage.keys("clips/c1/")) == ["clips/c1/clip.mp4", "clips/c1/poster.jpg"]
+    [outcome] = await _outcomes(rt.redis)
+    assert outcome.status is Status.DONE and outcome.timings.upload > 0
+
+
+async def test_a_clip_a_dead_worker_left_in_the_spool_is_stored_not_rendered_again(rt, queued):
+    from worker.spool import Encoded
+
+    payload = await queued()  # the model is NoModel: a render would fail the test
+    left = Outcome(clip_id="c1", status=Status.DONE, model="ltx-tiny", seed=1, video_key="clips/c1/clip.mp4",
+                   poster_key="clips/c1/poster.jpg", video_bytes=4, width=48, height=32, fps=24, num_frames=9)
+    assert rt.spool.put("c1", Encoded(b"mp4!", b"jpg!"), left)
+    assert await render_clip({"runtime": rt, "job_id": "c1", "job_try": 2}, payload) == "done"
+    assert rt.storage.get("clips/c1/clip.mp4") == b"mp4!" and rt.spool.clips() == []
+    [outcome] = await _outcomes(rt.redis)
+    assert (outcome.status, outcome.num_frames, outcome.video_bytes) == (Status.DONE, 9, 4)
+    assert (await rt.store.get("c1")).status == "done"
+
+
+def test_the_spool_is_bounded(tmp_path):
+    from worker.spool import Encoded, Spool
+
+    spool = Spool(tmp_path / "spool", max_bytes=100)
+    outcome = Outcome(clip_id="a", status=Status.DONE)
+    assert spool.put("a", Encoded(b"x" * 60, b"y" * 10), outcome)
+    assert not spool.put("b", Encoded(b"x" * 60, b"y" * 10), outcome)  # would pass the bound: memory only
+    assert spool.clips() == ["a"] and spool.get("b") is None
+    spool.remove("a")
+    assert spool.put("b", Encoded(b"x" * 60, b"y" * 10), outcome) and spool.clips() == ["b"]

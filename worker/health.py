@@ -19,7 +19,7 @@ from core.backoff import Outage
 from core.db import ping
 from core.metrics import QueueCollector, redis_ping, serve_endpoints
 from core.settings import Settings
-from worker.outage import database_outage, redis_outage
+from worker.outage import database_outage, redis_outage, storage_outage
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Health:
     watch: Outage = field(default_factory=redis_outage)
     store: object = None  # the clip store, when the database is checked too
     db_watch: Outage = field(default_factory=database_outage)
+    storage_watch: Outage = field(default_factory=storage_outage)
+    spool: object = None  # worker/spool.Spool, counted while storage is away
 
     async def live(self) -> tuple[bool, str]:
         return True, "stopping: finishing the job in hand" if self.stopping else "ok"
@@ -50,6 +52,10 @@ class Health:
             ok, detail = await ping(self.store.engine)
             if not ok and self.db_watch.outage_s is not None:
                 detail += f" for {self.db_watch.outage_s:.0f} s; the job in hand waits for it"
+        if ok and self.storage_watch.down_since is not None:
+            ok, detail = self.storage_watch.health()
+            if self.spool is not None:
+                detail += f"; {len(self.spool.clips())} clip(s) wait in the spool"
         return ok, detail
 
 

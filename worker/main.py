@@ -20,7 +20,8 @@ from worker import health as endpoints
 from worker import metrics, presence, safety
 from worker.admission import Admission
 from worker.health import Health
-from worker.outage import REDIS_DOWN, PatientStore, database_outage, redis_outage
+from worker.outage import REDIS_DOWN, PatientStore, database_outage, redis_outage, storage_outage
+from worker.spool import SPOOL_DIR, Spool
 from worker.render_clip import render_clip
 from worker.runtime import (
     Runtime,
@@ -66,12 +67,15 @@ async def serve(settings: Settings) -> None:
     watch, db_watch = redis_outage(), database_outage()
     redis = lazy_pool(settings.redis_url)  # the models load while Redis is away; every call rides outages
     store = PatientStore(ClipStore.from_url(settings.database_url), db_watch)
-    health = Health(models=settings.served_models, redis=redis, watch=watch, store=store, db_watch=db_watch)
+    storage_watch, spool = storage_outage(), Spool(settings.models_dir / SPOOL_DIR, settings.spool_max_bytes)
+    health = Health(models=settings.served_models, redis=redis, watch=watch, store=store, db_watch=db_watch,
+                    storage_watch=storage_watch, spool=spool)
     serving = await endpoints.start(settings, health)  # live while the models load, ready after
     device = await asyncio.to_thread(pick_device, settings.device)
     pipelining = settings.pipelining if settings.pipelining is not None else device != "cpu"
     rt = Runtime(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
-                 worker_id=presence.worker_id(), watch=watch, db_watch=db_watch,
+                 worker_id=presence.worker_id(), watch=watch, db_watch=db_watch, storage_watch=storage_watch,
+                 spool=spool,
                  admission=Admission(pipelining=pipelining, ahead_s=settings.pipeline_ahead_seconds))
     rt.encoder = await asyncio.to_thread(pick_encoder, settings)
     await _load_models(rt, health, device)

@@ -42,6 +42,10 @@ def database_outage() -> Outage:
     return Outage("database")
 
 
+def storage_outage() -> Outage:
+    return Outage("storage")
+
+
 async def until_up(watch: Outage, call: Callable[[], Awaitable[T]], doing: str,
                    down: Callable[[BaseException], bool] = redis_down) -> T:
     """`await call()`, again and again with backoff while the server `watch` follows is down

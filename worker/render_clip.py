@@ -23,7 +23,7 @@ import time
 from arq import Retry
 
 from core.catalog import get_model
-from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key
+from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key, poster_key, video_key
 from core.events import publish_done, publish_outcome, published_outcome, report_progress
 from core.logging import bind_job, get_logger
 from core.queue import renew_lease
@@ -33,7 +33,8 @@ from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input
 from worker.outage import REDIS_DOWN, until_up
 from worker.progress import Cancelled, StepReporter
 from worker.runtime import Runtime
-from worker.upload import encode_and_upload, remove_media
+from worker.spool import Encoded
+from worker.upload import encode_clip, remove_media, store_clip
 
 log = get_logger("worker")
 
@@ -55,7 +56,7 @@ async def render_clip(ctx: dict, payload: dict) -> str:
                     return await _render(rt, job, ctx["job_try"])
             except TimeoutError:
                 log.error("render timed out", limit_s=rt.settings.job_timeout)
-                await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+                await _remove_media(rt, job.clip_id)
                 minutes = max(1, round(rt.settings.job_timeout / 60))
                 return await _finish(rt, _failed(rt, job, f"The render took longer than this server allows "
                                                          f"(about {minutes} min). Try a shorter clip (-len)."))
@@ -82,6 +83,12 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                                                  "Please try again, or try a shorter clip."))
     if await _cancel_asked(rt, job):
         return await _cancelled(rt, job, "before it started")
+    spooled = await asyncio.to_thread(rt.spool.get, job.clip_id)
+    if spooled is not None:
+        # A try that died waiting for storage left the clip encoded on the shared models volume.
+        log.info("clip found in the spool: storing it, not rendering it again")
+        encoded, outcome = spooled
+        return await _store_and_publish(rt, job, outcome, encoded)
     if clip is None:
         await rt.store.add(id=job.clip_id, task=job.task.value, prompt=job.prompt, flags=job.flags, seed=job.seed,
                            model=job.model, author_id=job.member_id, parent_id=job.parent_clip_id,
@@ -108,11 +115,19 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
             raise Cancelled(clock.steps)
 
         # 5. The output checked (before anything is stored), then the MP4 and poster, encoded
-        # and uploaded beside the next job's denoising.
+        # beside the next job's denoising.
         flagged = await safety.screen_clip(rt, job, out.frames)
-        up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
-                                     sound_source(job, inputs), out.audio, codec=rt.encoder)
-        timings.encode, timings.upload = up.encode_s, up.upload_s
+        encoded = await asyncio.to_thread(encode_clip, out.frames, out.fps, job.max_bytes, sound_source(job, inputs),
+                                          out.audio, codec=rt.encoder)
+        timings.encode = encoded.encode_s
+        timings.total = time.time() - leased + timings.queue_wait
+        outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
+                          video_key=video_key(job.clip_id), poster_key=poster_key(job.clip_id),
+                          video_bytes=len(encoded.mp4), width=out.width, height=out.height, fps=out.fps,
+                          num_frames=out.num_frames, edit_region=out.edit_region, sound=encoded.sound,
+                          asked_seconds=_shortened(job, out), timings=timings, worker=rt.worker_id, flagged=flagged)
+        # 6. Stored (spooled first: a storage outage is waited out, never rendered again) and published.
+        status = await _store_and_publish(rt, job, outcome, encoded)
     except Cancelled as stop:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
     except (MemberError, BrokenInput) as exc:
@@ -121,7 +136,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         return await _finish(rt, exc.outcome)
     except EncodeError as exc:  # the same frames fail the same way on every try
         log.error("encode failed", error=str(exc))
-        await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+        await _remove_media(rt, job.clip_id)
         return await _finish(rt, _failed(rt, job, "The rendered clip could not be encoded. Try another length (-len) "
                                                  "or aspect ratio (-ar)."))
     except Exception as exc:  # noqa: BLE001 — any model/encode/storage fault
@@ -137,18 +152,21 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         return await _finish(rt, _failed(rt, job, "The render failed on the worker after several tries. "
                                                  "Please try again in a moment."))
 
-    # 6. One outcome: published unless the member cancelled meanwhile (the last word on a cancel).
-    timings.total = time.time() - leased + timings.queue_wait
-    outcome = Outcome(clip_id=job.clip_id, status=Status.DONE, model=job.model, seed=job.seed,
-                      video_key=up.video_key, poster_key=up.poster_key, video_bytes=up.video_bytes,
-                      width=out.width, height=out.height, fps=out.fps, num_frames=out.num_frames,
-                      edit_region=out.edit_region, sound=up.sound, asked_seconds=_shortened(job, out),
-                      timings=timings, worker=rt.worker_id, flagged=flagged)
+    if status == Status.DONE:
+        log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
+        metrics.record_render(job.model, timings, clock)
+    return status
+
+
+async def _store_and_publish(rt: Runtime, job: RenderJob, outcome: Outcome, encoded: Encoded) -> str:
+    """Upload the clip (waiting out storage) and publish its outcome, unless the member
+    cancelled meanwhile: the outcome is the last word on a cancel."""
+    outcome.timings = outcome.timings or Timings()
+    outcome.timings.upload = await store_clip(rt, outcome, encoded, lambda: _cancel_asked(rt, job))
+    outcome.timings.total += outcome.timings.upload
     published = await until_up(rt.watch, lambda: publish_done(rt.redis, outcome), "publishing the outcome")
     if published == "cancelled":
         return await _cancelled(rt, job, "after the last step")
-    log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
-    metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome, published=published == "published")
 
 
@@ -222,10 +240,18 @@ async def _cancel_asked(rt: Runtime, job: RenderJob) -> bool:
 
 
 async def _cancelled(rt: Runtime, job: RenderJob, when: str) -> str:
-    await asyncio.to_thread(remove_media, rt.storage, job.clip_id)
+    await _remove_media(rt, job.clip_id)
     log.info("render cancelled", when=when)
     return await _finish(rt, Outcome(clip_id=job.clip_id, status=Status.CANCELLED, model=job.model, seed=job.seed,
                                      worker=rt.worker_id))
+
+
+async def _remove_media(rt: Runtime, clip_id: str) -> None:
+    """Best effort: what a clip that ends unposted left in storage (never public; storage may be away)."""
+    try:
+        await asyncio.to_thread(remove_media, rt.storage, clip_id)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not remove the media of an unposted clip", error=repr(exc)[:200])
 
 
 def _failed(rt: Runtime, job: RenderJob, reason: str) -> Outcome:
@@ -276,6 +302,7 @@ async def _finish(rt: Runtime, outcome: Outcome, published: bool | None = None) 
         outcome = await until_up(rt.watch, lambda: published_outcome(rt.redis, outcome.clip_id),
                                  "reading the outcome") or outcome
     await rt.store.record_outcome(outcome)
+    await asyncio.to_thread(rt.spool.remove, outcome.clip_id)  # stored, or never to be
     done = int(outcome.status is Status.DONE)
     final = Progress(clip_id=outcome.clip_id, step=done, total=1, status=outcome.status)
     await until_up(rt.watch, lambda: report_progress(rt.redis, final), "reporting the final status")

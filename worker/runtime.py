@@ -16,7 +16,8 @@ from core.logging import get_logger
 from core.settings import Settings, SettingsError
 from core.storage import Storage
 from worker.admission import Admission
-from worker.outage import database_outage, redis_outage
+from worker.outage import database_outage, redis_outage, storage_outage
+from worker.spool import SPOOL_DIR, Spool
 
 log = get_logger("worker")
 # Under models_dir: torch's compile cache (inductor graphs, Triton kernels, which sizes were
@@ -38,6 +39,12 @@ class Runtime:
     admission: Admission = field(default_factory=Admission)
     watch: Outage = field(default_factory=redis_outage)
     db_watch: Outage = field(default_factory=database_outage)  # the store's (a PatientStore's) outages
+    storage_watch: Outage = field(default_factory=storage_outage)
+    spool: Spool | None = None  # encoded clips waiting for storage; None: the one under models_dir
+
+    def __post_init__(self) -> None:
+        if self.spool is None:
+            self.spool = Spool(self.settings.models_dir / SPOOL_DIR, self.settings.spool_max_bytes)
     encoder: str = "libx264"  # inference.encode.pick_encoder's choice
 
 

@@ -1,13 +1,22 @@
-"""Encode a render (its sound too) to MP4 + poster and put both in storage under the clip's keys."""
+"""Encode a render (its sound too) to MP4 + poster and put both in storage under the clip's
+keys; through the spool (worker/spool.py), waiting out a storage outage without ever
+rendering the clip again."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
-from core.contract import poster_key, video_key
+from core.backoff import delays
+from core.contract import UPLOADING, Outcome, Progress, poster_key, video_key
+from core.events import report_progress
 from core.logging import get_logger
-from core.storage import Storage
+from core.storage import Storage, unavailable
+from worker.outage import REDIS_DOWN
+from worker.spool import Encoded
 
 log = get_logger("worker")
 
@@ -24,9 +33,56 @@ class Uploaded:
 
 def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
                       sound: bytes | None = None, audio=None, *, codec: str = "libx264") -> Uploaded:
-    """Blocking. Keys derive from the clip id, so a re-run overwrites instead of duplicating.
-    With `max_bytes` (the upload limit where the clip is posted) the clip is re-encoded to fit;
-    when no bitrate fits, it is kept whole and the bot posts a link to it instead.
+    """Blocking: `encode_clip`, then `upload` (keys derive from the clip id, so a re-run
+    overwrites instead of duplicating)."""
+    encoded = encode_clip(frames, fps, max_bytes, sound, audio, codec=codec)
+    upload_s = upload(storage, clip_id, encoded)
+    return Uploaded(video_key(clip_id), poster_key(clip_id), len(encoded.mp4), encoded.encode_s, upload_s,
+                    sound=encoded.sound)
+
+
+def upload(storage: Storage, clip_id: str, encoded: Encoded) -> float:
+    """Blocking: the MP4 and poster under the clip's keys; the seconds it took."""
+    started = time.perf_counter()
+    storage.put(video_key(clip_id), encoded.mp4, "video/mp4")
+    storage.put(poster_key(clip_id), encoded.poster, "image/jpeg")
+    return time.perf_counter() - started
+
+
+async def store_clip(rt, outcome: Outcome, encoded: Encoded, cancelled: Callable[[], Awaitable[bool]]) -> float:
+    """Spool the encoded clip, then upload it, waiting out storage outages (backoff, one log
+    line, /readyz and the member's status say so) until it is stored or the member cancels
+    (`cancelled()` raises or returns True: the caller reports it). Seconds spent uploading."""
+    clip_id = outcome.clip_id
+    await asyncio.to_thread(rt.spool.put, clip_id, encoded, outcome)
+    started = time.perf_counter()
+    for delay in delays():
+        try:
+            await asyncio.to_thread(upload, rt.storage, clip_id, encoded)
+            break
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            if rt.storage_watch.down_since is None:
+                await _say_uploading(rt, clip_id)
+            rt.storage_watch.down(exc, "uploading a clip")
+        if await cancelled():
+            break
+        await asyncio.sleep(delay)
+    rt.storage_watch.up()
+    return time.perf_counter() - started
+
+
+async def _say_uploading(rt, clip_id: str) -> None:
+    """Best effort: the status shows "Uploading…" instead of a finished render bar."""
+    with contextlib.suppress(*REDIS_DOWN):
+        await report_progress(rt.redis, Progress(clip_id=clip_id, step=1, total=1, stage=UPLOADING))
+
+
+def encode_clip(frames, fps: int, max_bytes: int | None, sound: bytes | None = None, audio=None, *,
+                codec: str = "libx264") -> Encoded:
+    """Blocking. With `max_bytes` (the upload limit where the clip is posted) the clip is
+    re-encoded to fit; when no bitrate fits, it is kept whole and the bot posts a link to it.
     `sound`: an encoded source whose sound track the clip keeps (an edit's, a restyle's);
     `audio`: the clip's own sound (an inference.audio.Track: a model's, a lip-sync's).
     `codec`: the worker's encoder (inference.encode.pick_encoder); a hardware one failing on
@@ -45,12 +101,7 @@ def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_byte
                     error=f"{type(exc).__name__}: {exc}")
         mp4 = _encoded(frames, fps, max_bytes, sound, audio, SOFTWARE)
     poster = poster_jpeg(frames)
-    t1 = time.perf_counter()
-    storage.put(video_key(clip_id), mp4, "video/mp4")
-    storage.put(poster_key(clip_id), poster, "image/jpeg")
-    t2 = time.perf_counter()
-    return Uploaded(video_key(clip_id), poster_key(clip_id), len(mp4), t1 - t0, t2 - t1,
-                    sound=audio is not None or sound is not None)
+    return Encoded(mp4, poster, time.perf_counter() - t0, sound=audio is not None or sound is not None)
 
 
 def _encoded(frames, fps: int, max_bytes: int | None, sound: bytes | None, audio, codec: str) -> bytes:
