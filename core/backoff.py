@@ -8,9 +8,15 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+from prometheus_client import Counter, Gauge
+
 from core.logging import get_logger
 
 log = get_logger("backoff")
+# Per process (its scrape job says which): for the dashboard's outage panels and alerts.
+DEPENDENCY_UP = Gauge("reelbot_dependency_up", "1 while this process reaches the dependency, 0 during an outage",
+                      ["dependency"])
+OUTAGES = Counter("reelbot_dependency_outages", "Outages of a dependency this process rode out", ["dependency"])
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 5.0
 
@@ -30,6 +36,7 @@ class Outage:
         self.what = what
         self.down_since: float | None = None  # time.time() of the first failure of this outage
         self.error: str | None = None
+        DEPENDENCY_UP.labels(what).set(1)
 
     @property
     def outage_s(self) -> float | None:
@@ -40,10 +47,13 @@ class Outage:
         self.error = f"{type(exc).__name__}: {exc}"[:200]
         if self.down_since is None:
             self.down_since = time.time()
+            DEPENDENCY_UP.labels(self.what).set(0)
+            OUTAGES.labels(self.what).inc()
             log.warning(f"{self.what} unreachable; reconnecting with backoff", error=self.error, doing=doing)
 
     def up(self) -> None:
         if self.down_since is not None:
+            DEPENDENCY_UP.labels(self.what).set(1)
             log.info(f"{self.what} reachable again", down_s=round(time.time() - self.down_since, 1))
         self.down_since = None
         self.error = None

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.backoff import DEPENDENCY_UP, OUTAGES
 from core.contract import QUEUE_PREFIX, WORKERS_KEY, queue_name
 from core.db import ping
 from core.logging import get_logger
@@ -256,6 +257,8 @@ async def serve_exporter(settings) -> None:
     registry = CollectorRegistry()
     collector = QueueCollector(settings.catalog_models)  # every model of the deployment, workers or not
     registry.register(collector)
+    for series in (DEPENDENCY_UP, OUTAGES):  # the reconciler's outages, beside the queues
+        registry.register(series)
     store = ClipStore.from_url(settings.database_url)
     reconciler = Reconciler.from_settings(redis, store, settings)
     runner = await serve_http(exporter_app(redis, collector, registry, reconciler), settings.metrics_host,

@@ -584,5 +584,6 @@ def test_dashboard_uses_only_series_that_exist():
                    "reelbot_worker_steps_per_second_sum", "reelbot_worker_gpu_memory_bytes",
                    "reelbot_queue_depth", "reelbot_queue_oldest_age_seconds", "reelbot_bot_commands_total",
                    "reelbot_bot_ack_seconds_bucket", "reelbot_bot_delivery_seconds_bucket",
-                   "reelbot_bot_outcomes_pending"):
+                   "reelbot_bot_outcomes_pending", "reelbot_dependency_up", "reelbot_dependency_outages_total",
+                   "reelbot_worker_spooled_clips"):
         assert series in used, series

@@ -36,6 +36,7 @@ STEPS_PER_SECOND = Histogram("reelbot_worker_steps_per_second", "Denoising steps
 MODEL_LOADED = Gauge("reelbot_worker_model_loaded", "1 once the model is loaded and can render", ["model"])
 BUSY = Gauge("reelbot_worker_busy", "Jobs of the model this worker holds: 1 while it renders, 2 while a "
              "pipelined next job waits for the GPU", ["model"])
+SPOOLED = Gauge("reelbot_worker_spooled_clips", "Encoded clips in the spool, waiting for storage (worker/spool.py)")
 
 
 @dataclass

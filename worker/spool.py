@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.contract import Outcome
 from core.logging import get_logger
+from worker.metrics import SPOOLED
 
 log = get_logger("worker")
 SPOOL_DIR = "spool"
@@ -53,6 +54,7 @@ class Spool:
             partial.rename(self.root / clip_id)
         except OSError:  # another try of the same clip spooled it meanwhile: the same clip
             shutil.rmtree(partial, ignore_errors=True)
+        SPOOLED.set(len(self.clips()))
         return True
 
     def get(self, clip_id: str) -> tuple[Encoded, Outcome] | None:
@@ -64,7 +66,9 @@ class Spool:
         return Encoded(mp4, poster, sound=bool(outcome.sound)), outcome
 
     def remove(self, clip_id: str) -> None:
-        shutil.rmtree(self.root / clip_id, ignore_errors=True)
+        if (self.root / clip_id).exists():
+            shutil.rmtree(self.root / clip_id, ignore_errors=True)
+            SPOOLED.set(len(self.clips()))
 
     def used_bytes(self) -> int:
         if not self.root.exists():
