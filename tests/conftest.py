@@ -33,6 +33,17 @@ def redis_server():
     server.stop()
 
 
+@pytest.fixture
+async def redis(redis_server):
+    """A client of the session's redis-server, emptied for the test."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(redis_server.url)
+    await r.flushdb()
+    yield r
+    await r.aclose()
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     server = PostgresServer()

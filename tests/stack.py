@@ -25,12 +25,43 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "ltx-tiny"
 
 
-class WorkerProcess:
-    def __init__(self, env: dict, log_path: Path):
+class ReelbotProcess:
+    """`python -m reelbot <command> [args]`, its output appended to `log_path`."""
+
+    command = ""
+    stop_timeout = 30.0
+
+    def __init__(self, env: dict, log_path: Path, *args: str):
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "reelbot", "worker"], env=env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "reelbot", self.command, *args], env=env, cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self, timeout: float | None = None) -> int:
+        """SIGTERM, then SIGKILL past `timeout`; the exit code."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout or self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        return self.proc.returncode
+
+
+class WorkerProcess(ReelbotProcess):
+    command, stop_timeout = "worker", 60.0
 
     @property
     def worker_id(self) -> str:
@@ -38,43 +69,17 @@ class WorkerProcess:
 
         return f"{socket.gethostname()}:{self.proc.pid}"
 
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
 
-    def stop(self, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
-        return self.proc.returncode
-
-
-class ExporterProcess:
+class ExporterProcess(ReelbotProcess):
     """`reelbot exporter`: queue metrics on `port`, and the reconciler."""
+
+    command = "exporter"
 
     def __init__(self, env: dict, log_path: Path):
         from reelbot.local import free_port
 
-        self.port, self.log_path = free_port(), log_path
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "reelbot", "exporter"], cwd=ROOT,
-                                     env={**env, "REELBOT_METRICS_PORT": str(self.port)},
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        return self.proc.returncode
+        self.port = free_port()
+        super().__init__({**env, "REELBOT_METRICS_PORT": str(self.port)}, log_path)
 
 
 class Stack:

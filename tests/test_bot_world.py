@@ -10,9 +10,6 @@ import itertools
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,38 +21,14 @@ from core.migrate import upgrade_async
 from core.queue import connect
 from discordsim import DiscordSim
 from tests.servers import RedisServer
-from tests.stack import MODEL, ROOT, WorkerProcess
+from tests.stack import MODEL, ReelbotProcess, WorkerProcess
 
 TOKEN = "sim-token-reelbot"
 _names = itertools.count(1)
 
 
-class BotProcess:
-    def __init__(self, env: dict, log_path: Path, *args: str):
-        self.log_path = log_path
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "reelbot", "bot", *args], env=env, cwd=ROOT,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        return self.proc.returncode
+class BotProcess(ReelbotProcess):
+    command = "bot"
 
 
 class BotWorld:

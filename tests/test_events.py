@@ -1,18 +1,8 @@
 import asyncio
 
-import pytest
-from redis.asyncio import Redis
 
 from core.contract import OUTCOMES_STREAM, Outcome, Progress, Status, outcome_key
 from core.events import OutcomeReader, publish_outcome, read_progress, report_progress
-
-
-@pytest.fixture
-async def redis(redis_server):
-    r = Redis.from_url(redis_server.url)
-    await r.flushdb()
-    yield r
-    await r.aclose()
 
 
 async def test_an_offline_consumer_gets_every_outcome_once(redis):

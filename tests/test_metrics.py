@@ -17,14 +17,6 @@ from core.flags import parse_prompt
 from tests.servers import free_port
 
 
-@pytest.fixture
-async def redis(redis_server):
-    r = Redis.from_url(redis_server.url)
-    await r.flushdb()
-    yield r
-    await r.aclose()
-
-
 def samples(text: str) -> dict[tuple, float]:
     """{(name, (label pairs…)): value} from a Prometheus text page."""
     out = {}

@@ -5,7 +5,6 @@ must ride it out like any other outage and claim the job after, not exit."""
 
 import asyncio
 
-import pytest
 from arq import func
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -14,14 +13,6 @@ from core.queue import RenderWorker, lazy_pool
 from worker.admission import Admission
 from worker.main import _keep_polling
 from worker.outage import redis_outage
-
-
-@pytest.fixture
-async def redis(redis_server):
-    r = Redis.from_url(redis_server.url)
-    await r.flushdb()
-    yield r
-    await r.aclose()
 
 
 def lose_the_connection_once_while_watching(monkeypatch, killer: Redis):
