@@ -7,6 +7,7 @@ matter here: message content 2,000 characters, thread names 100, embed titles 25
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 from core.catalog import MODELS
 from core.contract import WHOLE_FRAME
@@ -170,6 +171,17 @@ def banned_term(term: str) -> str:
 
 def empty_prompt(example: str) -> str:
     return f"Write what the clip should show, e.g. {code(example)}."
+
+
+def timestamp(moment: datetime, style: str = "R") -> str:
+    """Discord's `<t:…:R>`: shown in each reader's own time zone ("in 5 minutes"). Naive = UTC."""
+    return f"<t:{int(moment.replace(tzinfo=moment.tzinfo or timezone.utc).timestamp())}:{style}>"
+
+
+def theme_entered(words: str, number: int, most: int, ends_at: datetime) -> str:
+    """The private note under a clip entered with -theme."""
+    return (f"🎬 Your clip is entered in the theme “{words}” (entry {number} of {most}). Other members' 👍 count "
+            f"until it ends {timestamp(ends_at)}; deleting the clip withdraws it.")
 
 
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`

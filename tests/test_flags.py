@@ -382,6 +382,7 @@ def test_to_dict_is_json_safe_and_loads_back():
     assert data == {
         "ar": [9, 16], "fps": 12, "length": 2.5, "motion": None, "gs": None, "neg": "blurry",
         "seed": 7, "camera": "pan up left", "model": None, "private": True, "sound": False, "mute": False,
+        "theme": False,
     }
     assert Flags.from_dict(data) == flags
     assert Flags.from_dict({}) == Flags()
@@ -504,6 +505,7 @@ value_for = {
     "private": st.just(""),
     "sound": st.just(""),
     "mute": st.sampled_from(["", "", "please"]),
+    "theme": st.sampled_from(["", "", "foxes"]),
 }
 one_flag = st.sampled_from(KNOWN_FLAGS).flatmap(
     lambda name: st.builds(
