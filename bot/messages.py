@@ -203,6 +203,7 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 `-model NAME` which model renders (`/queue` lists them)
 `-private` the clip comes only to you and stays out of galleries
 `-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track
+`-theme` enters the clip in the server's current theme (`/theme` shows it; not with `-private`)
 
 **Examples**
 `/create a paper boat on a rainy street -ar 9:16 -camera zoom in`
@@ -211,4 +212,6 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 
 **Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
 · 🗑 Delete.
-`/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""
+`/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags.
+`/theme` shows the server's theme: its words, the time left, how to enter and the leading entries; 👍 on \
+entries are the votes (not your own)."""
