@@ -238,3 +238,29 @@ async def test_theme_refusals_say_why_and_deleting_an_entry_withdraws_it(world):
     ix = await server.admin("theme end")
     assert "No theme is running" in await world.private_text(ix)
     assert "No theme is running" in await server.refused(alice, f"a cat {SHORT} -theme", channel=entries)
+
+
+async def test_two_shard_processes_close_a_theme_and_post_its_result_once(postgres_server, models_dir, tiny_model,
+                                                                         tmp_path):
+    """Both bot processes run a closer; one leads, whichever shard carries the server."""
+    w = BotWorld(tmp_path, postgres_server.new_database(f"bot_themes_shards_{next(_n)}"), models_dir, shards=2,
+                 REELBOT_MODEL_STEPS='{"ltx-tiny": 20}')
+    await w.start(bot=False)
+    try:
+        for shard in (0, 1):
+            await w.start_bot(sync=shard == 0, wait_all_shards=shard == 1, REELBOT_DISCORD_SHARD_COUNT="2",
+                              REELBOT_DISCORD_SHARD_IDS=str(shard), REELBOT_BOT_CONSUMER=f"bot-{shard}")
+        server = Server(w, "sharded")
+        alice, bob = server.member("alice"), server.member("bob")
+        theme = await server.start_theme("paper boats")
+        entry = await server.enter(alice, "a paper boat on a puddle")
+        await server.vote(bob, entry)
+        await until(theme.ends_at)
+        result = await server.result_once(theme, settle=5)
+        assert ranking(result) == [(str(alice.id), 1)]
+        logs = [bot.log_path.read_text() for bot in w.bots]
+        assert sum(log.count("theme closed") for log in logs) == 1
+        assert sum(log.count("theme result posted") for log in logs) == 1
+        assert w.sim.violations == []
+    finally:
+        await w.close()

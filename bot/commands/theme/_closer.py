@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import discord
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from bot.commands.theme._posts import is_result_of, result_channel, result_embed
 from core import themes
@@ -38,22 +39,27 @@ class Closer:
         self.leader = Leader(services.redis, LEADER_KEY, timeout=LEAD_TIMEOUT_S, name="theme closer")
         self.wake = asyncio.Event()
         self.backoff = Backoff("redis")
+        self.database = Backoff("database")
         self._retry_at: dict[str, datetime] = {}  # theme id -> when to try its post again
 
     async def run(self) -> None:
         while True:
             wait = POLL_S
             try:
-                if await self.leader.lead():
-                    wait = await self.step()
+                leading = await self.leader.lead()
                 self.backoff.ok()
+                if leading:
+                    wait = await self.step()
+                    self.database.ok()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except RedisError as exc:
                 self.leader.leading = False
                 await self.backoff.failed(exc)
                 continue
-            except Exception:  # noqa: BLE001 — the database away: try again shortly
+            except (DBAPIError, OSError) as exc:  # said once per outage, not every pass
+                await self.database.failed(exc)
+            except Exception:  # noqa: BLE001 — a bug: logged, and the next pass tries again
                 log.exception("theme closer pass failed")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -83,8 +89,8 @@ class Closer:
         try:
             await self.post_result(theme)
             self._retry_at.pop(theme.id, None)
-        except discord.HTTPException as exc:  # Discord trouble: try again after a while
-            log.warning("theme result not posted; will try again", theme_id=theme.id, status=exc.status)
+        except Exception as exc:  # noqa: BLE001 — Discord (5xx, network) or the database: try again later
+            log.warning("theme result not posted; will try again", theme_id=theme.id, error=repr(exc))
             self._retry_at[theme.id] = utcnow() + timedelta(seconds=RETRY_S)
 
     async def post_result(self, theme) -> None:
