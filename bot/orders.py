@@ -17,6 +17,7 @@ can find them after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import discord
@@ -164,14 +165,13 @@ async def submit(services, order: Order) -> Queued | Refused:
                                actor=order.member_id, reason=f"blocked term: {term}", prompt=order.text)
         return Refused(messages.banned_term(term), "banned_term")
 
-    entering = None
+    theme = None
     if flags.theme:
         theme = await themes.entry_check(services.store.session, guild_id=order.guild_id,
                                          channel_ids=(order.channel_id, order.parent_channel_id),
                                          member_id=order.member_id, private=flags.private)
         if isinstance(theme, str):
             return Refused(theme, "theme")
-        entering = themes.Entering(theme.id, "", order.member_id)
         flags = flags.model_copy(update={"theme": False})  # an entry, not a way to render: Retry won't re-enter
 
     media = {}
@@ -181,7 +181,7 @@ async def submit(services, order: Order) -> Queued | Refused:
             return Refused(checked.message, "attachment")
         media[checked.kind if kind == "face" else name] = checked
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media,
-                                   entering)
+                                   theme)
 
 
 def _with_reference(order: Order) -> bool:
@@ -200,10 +200,10 @@ def _capable(catalog: dict, order: Order, model: str) -> str:
 
 
 async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict,
-                            entering: themes.Entering | None = None) -> Queued | Refused:
+                            theme=None) -> Queued | Refused:
     clip_id = new_clip_id()
-    if entering is not None:
-        entering.clip_id = clip_id
+    # -theme: the entry is written with the clip's record, or neither is (core/themes.py).
+    entering = themes.Entering(theme.id, clip_id, order.member_id) if theme is not None else None
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
@@ -298,7 +298,8 @@ async def place_order(interaction: discord.Interaction, order: Order, command: s
             setup.set()
     COMMANDS.labels(command, "queued").inc()
     if result.entered is not None:
-        await interaction.followup.send(await _entered_note(services, result.entered), ephemeral=True)
+        with contextlib.suppress(discord.HTTPException):  # the clip is entered and queued either way
+            await interaction.followup.send(await _entered_note(services, result.entered), ephemeral=True)
     return result
 
 

@@ -193,7 +193,7 @@ async def test_the_result_is_posted_once_through_two_kills_of_the_bot(world):
     posts = len([r for r in world.sim.requests if r.method == "POST" and re.search(route, r.path)])
     assert posts >= 1
     await world.start_bot()
-    # The killed poster's lock on this theme's result runs out first (bot/commands/theme.py).
+    # The killed poster's lock on this theme's result runs out first (bot/commands/theme/_closer.py).
     result = await server.result_once(theme, record_within=45)
     assert ranking(result) == [(str(alice.id), 2), (str(bob.id), 0)]
     # Found in the channel, not posted again.

@@ -1,7 +1,7 @@
 """/admin: for server managers (the Manage Server permission). Pause and resume making
 clips, ban and unban members here (an operator-wide ban is `reelbot ban`), the server's
 banned terms, the channels Reelbot works in, the moderators' channel where reports go, the
-audit log of moderation decisions, and themes (start and end one: bot/commands/theme.py).
+audit log of moderation decisions, and themes (start and end one: bot/commands/theme/).
 Every decision is logged (core/audit.py)."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
                     "once each, credited to their authors." if changed else f"{channel.mention} already is the showcase.")
         await _done(interaction, text)
 
-    # /admin theme: the Theme cog (bot/commands/theme.py) does the work.
+    # /admin theme: the Theme cog (bot/commands/theme/) does the work.
     @theme.command(name="start", description="Start a theme: members enter clips with -theme, 👍 votes decide")
     @app_commands.describe(words="The theme, e.g. foxes in the snow", duration="How long it runs: 1d, 6h, 30m, 1m …",
                            channel="Entries only from this channel (leave it out: any channel)",
