@@ -29,6 +29,7 @@ from bot.commands.report import Report
 from bot.commands.retry import Retry
 from bot.commands.settings import Settings
 from bot.commands.show import Show
+from bot.commands.theme import Themes
 from bot.commands.upvote import Upvote
 from bot.delivery import Delivery
 from bot.showcase import Showcase
@@ -39,7 +40,7 @@ from core.settings import SettingsError
 log = get_logger("bot")
 COGS = (Create, Animate, Extend, Keyframes, Edit, LipSync, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings,
         Show,
-        Gallery, Help, Admin, Report)
+        Gallery, Help, Admin, Report, Themes)
 
 
 class ReelbotTree(app_commands.CommandTree):

@@ -7,6 +7,7 @@ matter here: message content 2,000 characters, thread names 100, embed titles 25
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 from core.catalog import MODELS
 from core.contract import WHOLE_FRAME
@@ -177,6 +178,17 @@ def empty_prompt(example: str) -> str:
     return f"Write what the clip should show, e.g. {code(example)}."
 
 
+def timestamp(moment: datetime, style: str = "R") -> str:
+    """Discord's `<t:…:R>`: shown in each reader's own time zone ("in 5 minutes"). Naive = UTC."""
+    return f"<t:{int(moment.replace(tzinfo=moment.tzinfo or timezone.utc).timestamp())}:{style}>"
+
+
+def theme_entered(words: str, number: int, most: int, ends_at: datetime) -> str:
+    """The private note under a clip entered with -theme."""
+    return (f"🎬 Your clip is entered in the theme “{words}” (entry {number} of {most}). Other members' 👍 count "
+            f"until it ends {timestamp(ends_at)}; deleting the clip withdraws it.")
+
+
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
 Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
 do the same from a picture, two pictures or one of your clips. `/lipsync` makes a face speak \
@@ -196,6 +208,7 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 `-model NAME` which model renders (`/queue` lists them)
 `-private` the clip comes only to you and stays out of galleries
 `-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track
+`-theme` enters the clip in the server's current theme (`/theme` shows it; not with `-private`)
 
 **Examples**
 `/create a paper boat on a rainy street -ar 9:16 -camera zoom in`
@@ -204,4 +217,6 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 
 **Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
 · 🗑 Delete.
-`/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""
+`/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags.
+`/theme` shows the server's theme: its words, the time left, how to enter and the leading entries; 👍 on \
+entries are the votes (not your own)."""

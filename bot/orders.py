@@ -17,6 +17,7 @@ can find them after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import discord
@@ -25,7 +26,7 @@ from bot import attachments, messages, records
 from bot.answers import mark_received, observe_ack, reply_private, services_of
 from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
-from core import audit
+from core import audit, themes
 from core.catalog import Task, models_for_task
 from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
@@ -100,6 +101,7 @@ class Queued:
     position: int | None
     eta_seconds: float | None
     waiting: bool = False  # no worker online for the model right now
+    entered: themes.Entering | None = None  # -theme: the entry made with the clip
 
     @property
     def status_text(self) -> str:
@@ -163,13 +165,23 @@ async def submit(services, order: Order) -> Queued | Refused:
                                actor=order.member_id, reason=f"blocked term: {term}", prompt=order.text)
         return Refused(messages.banned_term(term), "banned_term")
 
+    theme = None
+    if flags.theme:
+        theme = await themes.entry_check(services.store.session, guild_id=order.guild_id,
+                                         channel_ids=(order.channel_id, order.parent_channel_id),
+                                         member_id=order.member_id, private=flags.private)
+        if isinstance(theme, str):
+            return Refused(theme, "theme")
+        flags = flags.model_copy(update={"theme": False})  # an entry, not a way to render: Retry won't re-enter
+
     media = {}
     for name, (attachment, kind) in order.attachments.items():
         checked = await attachments.fetch(attachment, kind, services.media)
         if isinstance(checked, attachments.MediaError):
             return Refused(checked.message, "attachment")
         media[checked.kind if kind == "face" else name] = checked
-    return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
+    return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media,
+                                   theme)
 
 
 def _with_reference(order: Order) -> bool:
@@ -187,8 +199,11 @@ def _capable(catalog: dict, order: Order, model: str) -> str:
     return next((spec.name for spec in catalog.values() if able(spec)), model)
 
 
-async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued | Refused:
+async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict,
+                            theme=None) -> Queued | Refused:
     clip_id = new_clip_id()
+    # -theme: the entry is written with the clip's record, or neither is (core/themes.py).
+    entering = themes.Entering(theme.id, clip_id, order.member_id) if theme is not None else None
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
         keys[name] = input_key(clip_id, f"{name}.{item.ext}")
@@ -208,7 +223,12 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     )
     # The member's quota and the clip's record in one commit: a refused request writes nothing,
     # and a counted job always has its record (the worker and /me see it at once).
-    if not await records.take_and_record(services.store, services.limits, order.member_id, order.member_name, record):
+    try:
+        taken = await records.take_and_record(services.store, services.limits, order.member_id, order.member_name,
+                                              record, also=entering)
+    except themes.EntryRefused as refused:
+        return Refused(str(refused), "theme")
+    if not taken:
         refusal = await services.limits.explain(order.member_id)
         return Refused(refusal.message, "limit")
     # The status message must exist before delivery may post: delivery waits for this.
@@ -233,7 +253,8 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     eta = services.eta.eta(model, place, workers) if workers else None
     log.info("clip queued", clip_id=clip_id, member_id=order.member_id, model=model, task=order.task.value,
              position=place, workers=workers)
-    return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers)
+    return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers,
+                  entered=entering)
 
 
 def inputs_of(clip) -> dict[str, str]:
@@ -276,7 +297,17 @@ async def place_order(interaction: discord.Interaction, order: Order, command: s
         if setup is not None:
             setup.set()
     COMMANDS.labels(command, "queued").inc()
+    if result.entered is not None:
+        with contextlib.suppress(discord.HTTPException):  # the clip is entered and queued either way
+            await interaction.followup.send(await _entered_note(services, result.entered), ephemeral=True)
     return result
+
+
+async def _entered_note(services, entered: themes.Entering) -> str:
+    """The private word that a clip entered the theme."""
+    async with services.store.session() as s:
+        theme = await themes.get(s, entered.theme_id)
+    return messages.theme_entered(theme.words, entered.number or 1, theme.max_entries, theme.ends_at)
 
 
 async def show_queued(interaction: discord.Interaction, queued: Queued, deferred: bool) -> None:

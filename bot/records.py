@@ -102,16 +102,20 @@ async def recent_job_seconds(store: ClipStore, limit: int = 50) -> dict[str, lis
         return out
 
 
-async def take_and_record(store: ClipStore, limits, member_id: str, member_name: str, record: dict) -> bool:
+async def take_and_record(store: ClipStore, limits, member_id: str, member_name: str, record: dict,
+                          also=None) -> bool:
     """Count the job against the member's limits and write the clip's record, in one
     transaction; False (and nothing written) when a limit refuses it. Core, not the ORM:
-    this is on every command's way to its answer."""
+    this is on every command's way to its answer. `also(conn)`, when given, writes more in
+    the same transaction (a theme entry) and may raise to undo it all."""
     now = utcnow()
     async with store.engine.begin() as conn:
         if not await limits.take(conn, member_id, member_name, now):
             return False
         await conn.execute(insert(Clip.__table__).values(created_at=now, updated_at=now, vote_count=0,
                                                          deleted=False, attempts=0, **record))
+        if also is not None:
+            await also(conn)
     return True
 
 

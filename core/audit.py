@@ -1,10 +1,10 @@
 """The audit log: every moderation decision, with its server, member, clip, reason and time.
 
 Written by whoever decides: the bot (refused prompts, reports, moderators' deletes, bans,
-banned terms, pauses), the worker (flagged inputs and clips) and the command line
-(operator-wide bans). Read by `/admin audit` (one server, newest first) and `reelbot
-audit` (operators). `record` runs inside the caller's transaction, so a decision and its
-entry commit together.
+banned terms, pauses, themes started and ended), the worker (flagged inputs and clips) and
+the command line (operator-wide bans). Read by `/admin audit` (one server, newest first)
+and `reelbot audit` (operators). `record` runs inside the caller's transaction, so a
+decision and its entry commit together.
 
 A prompt is stored as the member typed it, and only where one is concerned; nothing else
 a member or operator typed goes here unless it is a reason they gave. Never a token or a
@@ -42,6 +42,8 @@ class Action(StrEnum):
     TERM_REMOVED = "term-removed"
     PAUSE = "pause"
     RESUME = "resume"
+    THEME_START = "theme-start"  # a manager started a theme (core/themes.py)
+    THEME_END = "theme-end"  # a theme ended: its time ran out, or a manager ended it
 
 
 @dataclass(frozen=True)

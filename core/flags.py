@@ -22,8 +22,9 @@ the next flag, or one "quoted" string (straight or curly quotes) when the value 
 with a quote; flags are not looked for inside the quotes. Quotes in the prompt itself
 are plain text (a 12" record must not swallow the flags after it).
 
-Switches take no value: ``-private``, ``-sound`` (a clip with sound) and ``-mute`` (no
-sound track). ``-sound`` and ``-mute`` together contradict each other and are refused;
+Switches take no value: ``-private``, ``-sound`` (a clip with sound), ``-mute`` (no
+sound track) and ``-theme`` (enter the clip in the server's current theme; whether one runs
+is the bot's check). ``-sound`` and ``-mute`` together contradict each other and are refused;
 whether the model can make sound is the bot's check, not the parser's.
 
 This module is pure: no I/O, nothing heavier than pydantic.
@@ -51,12 +52,14 @@ GS_MIN, GS_MAX = 1, 25
 SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 # In the order of the /help table.
-KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute")
+KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute",
+               "theme")
 # The flags that take no value.
-SWITCHES = ("private", "sound", "mute")
+SWITCHES = ("private", "sound", "mute", "theme")
 
 # Short values first and free text near the end, so the rendered line reads easily.
-_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute")
+_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute",
+                 "theme")
 
 # The `Flags` field behind each flag name.
 _FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length"}
@@ -105,6 +108,9 @@ class Flags(BaseModel):
     private: bool = False
     sound: bool = False  # -sound: the member wants sound (refused for a model that makes none)
     mute: bool = False  # -mute: no sound track, even from a model that makes one
+    # -theme: enter the clip in the server's current theme. An act, not a way to render: the bot
+    # records the entry (core/themes.py) and stores the clip's flags without it.
+    theme: bool = False
 
     # The validators below hold stored or hand-built flags to what the parser accepts,
     # so `format_flags` round-trips for every valid `Flags`.

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from arq.connections import ArqRedis
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, select
 
 from core.backoff import Backoff
@@ -46,6 +46,7 @@ from core.contract import UNFINISHED, Outcome, Status, cancel_key, outcome_key
 from core.db import unavailable
 from core.events import publish_outcome, published_outcome
 from core.jobs import job_of, outcome_of
+from core.leader import Leader
 from core.logging import get_logger
 from core.queue import drop_dead, live_jobs, requeue
 from core.tables import Clip
@@ -88,9 +89,9 @@ class Reconciler:
         self.requeue_within_s = requeue_within_s
         self.grace_s = grace_s
         # Longer than a pass takes and than the time between passes, so a leader keeps its lock.
-        self.lock = redis.lock(LEADER_KEY, timeout=max(30.0, 3 * interval_s), thread_local=False)
+        self.leader = Leader(redis, LEADER_KEY, timeout=max(30.0, 3 * interval_s), name="reconciler")
+        self.lock = self.leader.lock
         self.backoff = Backoff("redis")
-        self.leading = False
 
     @classmethod
     def from_settings(cls, redis: ArqRedis, store: ClipStore, settings) -> "Reconciler":
@@ -99,15 +100,7 @@ class Reconciler:
 
     async def lead(self) -> bool:
         """Take or renew the leader's lock; True while this process is the leader."""
-        if await self.lock.owned():
-            with contextlib.suppress(LockError):  # it expired just now: compete again below
-                await self.lock.reacquire()
-                self.leading = True
-                return True
-        was_leading, self.leading = self.leading, await self.lock.acquire(blocking=False)
-        if self.leading and not was_leading:
-            log.info("reconciler leading")
-        return self.leading
+        return await self.leader.lead()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead or stand by, one pass every interval_s, until `stop`; Redis outages are waited out."""
@@ -121,7 +114,7 @@ class Reconciler:
                         log.info("reconciled clips", requeued=done.requeued, failed=done.failed,
                                  settled=done.settled, republished=done.republished)
             except (RedisError, OSError) as exc:
-                self.leading = False
+                self.leader.leading = False
                 await self.backoff.failed(exc)
                 continue
             except Exception as exc:  # noqa: BLE001 — the database away: try again next interval
@@ -131,9 +124,7 @@ class Reconciler:
                     log.exception("reconcile pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
-        with contextlib.suppress(LockError, RedisError, OSError):
-            if await self.lock.owned():
-                await self.lock.release()
+        await self.leader.resign()
 
     async def reconcile(self, now: float | None = None) -> Pass:
         """One pass over the unfinished clips older than the grace period, then over the

@@ -1,5 +1,5 @@
-"""The SQL schema: clips, members, votes, per-server settings, per-server bans, reports and
-the moderation audit log (SQLAlchemy 2 declarative)."""
+"""The SQL schema: clips, members, votes, per-server settings, per-server bans, reports, the
+moderation audit log and themes with their entries (SQLAlchemy 2 declarative)."""
 
 from __future__ import annotations
 
@@ -189,3 +189,51 @@ class AuditEntry(Base):
         Index("ix_audit_member_created", "member_id", "created_at"),
         Index("ix_audit_created", "created_at"),
     )
+
+
+class Theme(Base):
+    """A server's theme (core/themes.py): members enter clips with -theme until `ends_at`; then it
+    is closed (its entries' votes frozen) and its result posted once."""
+
+    __tablename__ = "themes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    guild_id: Mapped[str] = mapped_column(String(32))
+    words: Mapped[str] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # entries only here (and its threads); None: anywhere
+    announce_channel_id: Mapped[str | None] = mapped_column(String(32))  # announced here; the result's fallback
+    max_entries: Mapped[int] = mapped_column(Integer)  # per member
+    winners: Mapped[int] = mapped_column(Integer)  # entries the result names
+    started_by: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # an early end moves it to that moment
+    # The server's id while the theme runs, NULL once closed: the unique index makes "one theme
+    # at a time per server" hold however many managers start one at once.
+    running_in: Mapped[str | None] = mapped_column(String(32), unique=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(32))  # who ended it early; None: its time ran out
+    # The result post: recorded once posted (or given up on, with no message id).
+    result_channel_id: Mapped[str | None] = mapped_column(String(32))
+    result_message_id: Mapped[str | None] = mapped_column(String(32))
+    result_posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_themes_guild_started", "guild_id", "started_at"),
+        Index("ix_themes_started", "started_at"),
+        Index("ix_themes_unfinished", "result_posted_at", "ends_at"),  # what the closer looks for
+    )
+
+
+class ThemeEntry(Base):
+    """A clip entered in a theme with -theme. Deleting the clip withdraws it (every count and
+    ranking reads only clips that are not deleted)."""
+
+    __tablename__ = "theme_entries"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
+    theme_id: Mapped[str] = mapped_column(ForeignKey("themes.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = mapped_column(String(32))  # the clip's author
+    final_votes: Mapped[int | None] = mapped_column(Integer)  # frozen when the theme closes
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_theme_entries_theme_member", "theme_id", "member_id"),)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings
 from core.storage import Storage, storage_from_settings
-from gallery import api, pages
+from gallery import api, pages, themes
 from gallery.media import MEDIA_PREFIX, MediaUrls
 from gallery.middleware import Metrics, error_pages, security_headers
 from gallery.state import GALLERY, Gallery
@@ -74,6 +74,8 @@ def make_app(settings: Settings, *, engine: AsyncEngine | None = None, storage: 
     router.add_get("/clips/{clip_id}/embed", pages.embed, name="embed")
     router.add_get("/members/{member_id}", pages.member, name="member")
     router.add_get("/search", pages.search, name="search")
+    router.add_get("/themes", themes.themes_list, name="themes")
+    router.add_get("/themes/{theme_id}", themes.theme_page, name="theme")
     router.add_get("/api/clips", api.clips, name="api_clips")
     router.add_get("/api/clips/{clip_id}", api.clip, name="api_clip")
     router.add_get("/healthz", healthz, name="healthz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core import listings
+from core import listings, themes
 from core.listings import Listing, Sort
 from core.storage import FileStorage
 from gallery.cards import card
@@ -48,8 +48,9 @@ async def clip(request: web.Request) -> web.Response:
         if found is None:
             raise web.HTTPNotFound()
         tree = await listings.lineage(s, found)
+        theme = await themes.theme_of_clip(s, found.id)
     base = gallery.base(request)
-    return gallery.render("clip.html", clip=card(found, gallery.media, base),
+    return gallery.render("clip.html", clip=card(found, gallery.media, base), theme=theme,
                           ancestors=[card(c, gallery.media, base) for c in tree.ancestors],
                           remixes=[card(c, gallery.media, base) for c in tree.remixes])
 

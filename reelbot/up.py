@@ -128,6 +128,9 @@ def welcome_lines(plan: ModelPlan) -> tuple[str, ...]:
         "Bottom left, act as **alice** (an ordinary member), **mod** (can delete anyone's clips) or **admin** "
         "(can run `/admin`). `/help` lists the flags. Anything Discord would refuse from the bot shows in the "
         "panel on the right.",
+        "As **admin**, start a sample theme: type `/admin theme start foxes in the snow` and pick a `duration` "
+        "(1m ends it soon). Members then enter clips by adding `-theme` to a prompt, vote with 👍, and `/theme` "
+        "shows the leaders; at the end the top entries are posted here.",
     ]
     if plan.all_tiny:
         lines.append(f"Clips come from **{', '.join(plan.served)}**, test models with random weights (this "

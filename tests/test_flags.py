@@ -86,6 +86,9 @@ def err(text: str, **kwargs) -> FlagError:
         ("a fox -model anything-goes", "model", "anything-goes"),
         ("a fox -private", "private", True),
         ("a fox", "private", False),
+        ("a fox -theme", "theme", True),
+        ("a fox —theme -ar 1:1", "theme", True),
+        ("a fox", "theme", False),
     ],
 )
 def test_accepted_values(text, field, value):
@@ -236,6 +239,7 @@ def test_text_after_a_flag_value_is_an_error_not_prompt():
         ("a -fps 24 -fps 24", "-fps", ["given twice"]),
         ("a -seed 1 --SEED 2", "-seed", ["given twice"]),
         ("a -private -private", "-private", ["given twice"]),
+        ("a -theme foxes", "-theme", ["takes no value"]),
         ("a -len 2 —len 3", "-len", ["given twice"]),
         # quotes
         ('a -neg "blurry', "-neg", ["opening quote but no closing quote"]),
@@ -382,6 +386,7 @@ def test_to_dict_is_json_safe_and_loads_back():
     assert data == {
         "ar": [9, 16], "fps": 12, "length": 2.5, "motion": None, "gs": None, "neg": "blurry",
         "seed": 7, "camera": "pan up left", "model": None, "private": True, "sound": False, "mute": False,
+        "theme": False,
     }
     assert Flags.from_dict(data) == flags
     assert Flags.from_dict({}) == Flags()
@@ -423,6 +428,7 @@ def test_format_flags_canonical_text():
     assert format_flags(flags) == '-ar 16:9 -fps 24 -seed 7 -neg "blurry"'
     assert format_flags(Flags()) == ""
     assert format_flags(Flags(length=5.0, gs=7.5, private=True)) == "-len 5 -gs 7.5 -private"
+    assert format_flags(Flags(private=True, sound=True, theme=True)) == "-private -sound -theme"
 
 
 def test_neg_with_quote_marks_is_written_unquoted():
@@ -504,6 +510,7 @@ value_for = {
     "private": st.just(""),
     "sound": st.just(""),
     "mute": st.sampled_from(["", "", "please"]),
+    "theme": st.sampled_from(["", "", "foxes"]),
 }
 one_flag = st.sampled_from(KNOWN_FLAGS).flatmap(
     lambda name: st.builds(

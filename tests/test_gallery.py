@@ -24,7 +24,9 @@ from core.db import make_engine
 from core.migrate import upgrade_async
 from core.settings import load_settings
 from core.storage import FileStorage, S3Storage
-from core.tables import Clip, Member
+from core import themes
+from core.db import make_sessionmaker
+from core.tables import Clip, Member, Theme, ThemeEntry, Vote
 from gallery.app import make_app
 from inference.encode import encode_mp4, poster_jpeg
 from reelbot.local import free_port, wait_for_port
@@ -35,6 +37,7 @@ HOSTILE_PROMPTS = [
     "<img src=x onerror=alert(1)> & friends",
 ]
 HOSTILE_NAME = '<b onmouseover="window.__pwned = 3">Mallory</b>'
+HOSTILE_THEME = '<script>window.__pwned = 4</script><img src=x onerror="window.__pwned = 5"> & “foxes”'
 EXTRA = 40  # enough public clips for two front pages of 30
 _db = itertools.count()
 
@@ -48,6 +51,10 @@ class Seeded:
     hidden: list[str] = field(default_factory=list)
     hostile: list[str] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    theme: str = "0ddba11"  # an ended theme with hostile words; its public entries ranked by counted votes:
+    theme_order: tuple[str, ...] = ("remix", "fox", "hostile0")
+    theme_votes: tuple[int, ...] = (3, 2, 1)
+    running_theme: str = "5ea5011"  # a running theme with no entries
 
 
 def tiny_media(seed: int = 0) -> tuple[bytes, bytes]:
@@ -97,6 +104,7 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
                                                             jobs_today=0, clips_made=0, created_at=now)])
         await conn.execute(Clip.__table__.insert(), [_row(r) for r in rows if not r.get("parent_id")])
         await conn.execute(Clip.__table__.insert(), [_row(r) for r in rows if r.get("parent_id")])
+    await _seed_themes(engine, seeded)
     await engine.dispose()
     for row in rows:
         if row["video_key"]:
@@ -106,6 +114,35 @@ async def seed_gallery(url: str, media: Path) -> Seeded:
     seeded.public.sort(key=lambda i: (by_id[i]["vote_count"], by_id[i]["created_at"], i), reverse=True)
     seeded.newest = sorted(seeded.public, key=lambda i: (by_id[i]["created_at"], i), reverse=True)
     return seeded
+
+
+async def _seed_themes(engine, seeded: Seeded) -> None:
+    """An ended theme whose entries got votes that count (others', by the end) and votes that
+    don't (their author's own, after the end), and a running theme."""
+    now = seeded.now
+    ended = now - timedelta(minutes=30)
+    async with engine.begin() as conn:
+        for theme_id, words, guild, ends in ((seeded.theme, HOSTILE_THEME, "g1", ended),
+                                             (seeded.running_theme, "rainy streets", "g2", now + timedelta(days=1))):
+            await conn.execute(Theme.__table__.insert().values(
+                id=theme_id, guild_id=guild, words=words, max_entries=3, winners=3, started_by="mgr",
+                started_at=ends - timedelta(hours=6), ends_at=ends, running_in=guild))
+        # "fox" entered first: were her own vote counted, it would tie "remix" and win the tie.
+        entries = [("fox", "ann"), ("remix", "bob"), ("hostile0", "mallory"), ("secret", "ann")]
+        for minute, (clip_id, author) in enumerate(entries):
+            await conn.execute(ThemeEntry.__table__.insert().values(
+                clip_id=clip_id, theme_id=seeded.theme, member_id=author, created_at=ended - timedelta(hours=2 - minute / 60)))
+        votes = {"fox": ["ann", "bob", "zed"], "remix": ["ann", "zed", "dan"], "hostile0": ["mallory", "cat"],
+                 "secret": ["a", "b", "c", "d"]}
+        for clip_id, voters in votes.items():
+            for voter in voters:
+                await conn.execute(Vote.__table__.insert().values(clip_id=clip_id, member_id=voter,
+                                                                  created_at=ended - timedelta(minutes=5)))
+        for voter in ("v1", "v2", "v3", "v4"):  # after the end: they count for nothing
+            await conn.execute(Vote.__table__.insert().values(clip_id="hostile0", member_id=voter,
+                                                              created_at=ended + timedelta(minutes=1)))
+    async with make_sessionmaker(engine).begin() as s:
+        assert await themes.close(s, seeded.theme, now=now)
 
 
 def _row(values: dict) -> dict:
@@ -485,3 +522,37 @@ async def test_reelbot_gallery_command_serves(seeded, tmp_path):
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
     assert "gallery listening" in output and proc.returncode in (0, -15)
+
+
+# --- Themes ------------------------------------------------------------------------------
+
+async def test_theme_page_lists_its_public_entries_by_the_votes_that_count(client, seeded):
+    page, html, response = await get_page(client, f"/themes/{seeded.theme}")
+    assert page.cards == list(seeded.theme_order)  # not the private entry, however many votes it has
+    votes = re.findall(r'data-votes="(\d+)"', html)
+    assert tuple(int(v) for v in votes) == seeded.theme_votes
+    assert "ended" in html and "3 entries" in html and len(page.videos) == 3
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    running, html, _ = await get_page(client, f"/themes/{seeded.running_theme}")
+    assert running.cards == [] and "running" in html and "rainy streets" in html
+    for missing in ("nope", "ffffff", "%00", "a" * 40):
+        await get_page(client, f"/themes/{missing}", status=404)
+
+
+async def test_theme_list_and_a_clips_theme(client, seeded):
+    page, html, _ = await get_page(client, "/themes")
+    assert page.links.index(f"/themes/{seeded.running_theme}") < page.links.index(f"/themes/{seeded.theme}")
+    assert "3 entries" in html and "0 entries" in html
+    fox, html, _ = await get_page(client, "/clips/fox")
+    assert f"/themes/{seeded.theme}" in fox.links and 'class="theme"' in html
+    more, html, _ = await get_page(client, "/clips/more01")
+    assert not [link for link in more.links if link.startswith("/themes/")] and 'class="theme"' not in html
+
+
+async def test_hostile_theme_words_are_text(client, seeded):
+    for path in ("/themes", f"/themes/{seeded.theme}", "/clips/fox"):
+        page, html, _ = await get_page(client, path)
+        assert HOSTILE_THEME not in html and "script" not in page.tags and "img" not in page.tags
+        assert "&lt;script&gt;window.__pwned = 4&lt;/script&gt;" in html
+    page, _, _ = await get_page(client, f"/themes/{seeded.theme}")
+    assert page.meta["og:title"] == f"Theme: {HOSTILE_THEME}"

@@ -13,7 +13,7 @@ from aiohttp import web
 from core.settings import load_settings
 from gallery.app import make_app
 from reelbot.local import free_port
-from tests.test_gallery import HOSTILE_NAME, HOSTILE_PROMPTS, seed_gallery
+from tests.test_gallery import HOSTILE_NAME, HOSTILE_PROMPTS, HOSTILE_THEME, seed_gallery
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="pip install -e '.[dev]' installs playwright")
 
@@ -132,6 +132,38 @@ async def test_hostile_prompts_render_as_text_and_run_nothing(gallery):
     assert sorted(texts) == sorted(HOSTILE_PROMPTS)
     assert await page.evaluate("typeof window.__pwned") == "undefined"
     await page.screenshot(path=ARTIFACTS / "member-hostile.png", full_page=True)
+    await page.close()
+    assert gallery.dialogs == []
+
+
+async def test_theme_pages_show_hostile_words_as_text_and_entries_by_votes(gallery):
+    seeded = gallery.seeded
+    page = await gallery.open(f"/themes/{seeded.theme}")
+    assert await page.locator("h1.theme-words").inner_text() == HOSTILE_THEME
+    assert await page.title() == f"{HOSTILE_THEME} · Themes · Reelbot gallery"
+    entries = page.locator("ol.entries li.entry")
+    assert await entries.evaluate_all("es => es.map(e => e.dataset.clip)") == list(seeded.theme_order)
+    assert await page.locator("li.entry .rank").all_inner_texts() == ["#1", "#2", "#3"]
+    assert await page.locator("li.entry .votes").all_inner_texts() == [f"▲ {v}" for v in seeded.theme_votes]
+    posters = await page.eval_on_selector_all("li.entry video.thumb", "vs => vs.map(v => v.poster)")
+    assert len(posters) == 3 and all(p.endswith("/poster.jpg") for p in posters)
+    # The cards are laid out by the stylesheet, side by side.
+    first, second = [await entries.nth(i).bounding_box() for i in (0, 1)]
+    assert first["y"] == second["y"] and second["x"] > first["x"]
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+    assert await page.locator("script, img[src='x']").count() == 0
+    await page.screenshot(path=ARTIFACTS / "theme.png", full_page=True)
+    await page.close()
+    page = await gallery.open("/themes")
+    assert HOSTILE_THEME in await page.locator("ul.themes").inner_text()
+    await page.locator(f"li[data-theme='{seeded.theme}'] a.words").click()
+    await page.wait_for_url(f"**/themes/{seeded.theme}")
+    await page.go_back()
+    await page.screenshot(path=ARTIFACTS / "themes.png", full_page=True)
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+    await page.close()
+    page = await gallery.open("/clips/fox")
+    assert await page.locator(".facts dd.theme").inner_text() == HOSTILE_THEME
     await page.close()
     assert gallery.dialogs == []
 

@@ -361,6 +361,44 @@ async def test_a_moderator_deletes_alices_clip(sandbox):
     await expect(page.locator("#member-roles")).to_contain_text("ordinary")
 
 
+async def test_an_admin_starts_a_sample_theme_and_members_see_it(sandbox):
+    page = sandbox.page
+    await sandbox.open("general")
+    admin = await page.locator("#member option", has_text="admin").first.get_attribute("value")
+    alice = await page.locator("#member option", has_text="alice").first.get_attribute("value")
+    await page.locator("#member").select_option(value=admin)
+    await expect(page.locator("#member-roles")).to_contain_text("manage the server")
+    assert any("sample theme" in line for line in await page.locator("#messages").all_inner_texts())  # the welcome
+    box = page.locator("#input")
+    await box.click()
+    await box.fill("")
+    await box.press_sequentially("/admin theme start foxes in the snow", delay=5)
+    duration = page.locator("#options input[name=duration]")
+    await duration.press_sequentially("1", delay=5)
+    suggestion = page.locator("#options button", has_text="1h (1 hour)")  # the bot's autocomplete
+    await expect(suggestion).to_be_visible(timeout=10_000)
+    await suggestion.click()
+    await expect(duration).to_have_value("1h")
+    await box.press("Enter")
+    await expect(box).to_have_value("", timeout=10_000)
+    announcement = sandbox.messages().filter(has_text="New theme").last
+    await expect(announcement).to_contain_text("foxes in the snow", timeout=15_000)
+    await expect(announcement).to_contain_text("-theme")
+    await page.screenshot(path=ARTIFACTS / "theme.png")
+
+    await page.locator("#member").select_option(value=alice)
+    await sandbox.command("/theme ")  # the space: past the suggestions, Enter sends
+    shown = sandbox.messages().filter(has_text="Only you can see this").filter(has_text="Theme: foxes in the snow")
+    await expect(shown).to_have_count(1, timeout=15_000)
+    await expect(shown).to_contain_text("left")
+
+    await page.locator("#member").select_option(value=admin)
+    await sandbox.command("/admin theme end ")
+    await expect(sandbox.messages().filter(has_text="Theme results")).to_have_count(1, timeout=30_000)
+    await page.locator("#member").select_option(value=alice)
+    await expect(page.locator("#member-roles")).to_contain_text("ordinary")
+
+
 async def test_a_crashed_worker_is_restarted_and_the_next_clip_arrives(sandbox):
     up = sandbox.up
     await sandbox.open("general")

@@ -1,7 +1,8 @@
 """/admin: for server managers (the Manage Server permission). Pause and resume making
 clips, ban and unban members here (an operator-wide ban is `reelbot ban`), the server's
-banned terms, the channels Reelbot works in, the moderators' channel where reports go, and
-the audit log of moderation decisions. Every decision is logged (core/audit.py)."""
+banned terms, the channels Reelbot works in, the moderators' channel where reports go, the
+audit log of moderation decisions, and themes (start and end one: bot/commands/theme/).
+Every decision is logged (core/audit.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot import records, showcase
 from bot.answers import reply_private, services_of
 from bot.messages import CONTENT_MAX, code, truncate
 from bot.metrics import COMMANDS
-from core import audit, bans
+from core import audit, bans, themes
 from core.moderation import MAX_TERM_CHARS
 
 AUDIT_SHOWN = 15
@@ -38,6 +39,7 @@ async def _done(interaction: discord.Interaction, text: str) -> None:
 class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot settings for server managers"):
     terms = app_commands.Group(name="terms", description="Words that block a prompt on this server")
     channels = app_commands.Group(name="channels", description="Where Reelbot makes clips (none set: everywhere)")
+    theme = app_commands.Group(name="theme", description="A theme members enter clips in with -theme (one at a time)")
 
     def __init__(self, bot: commands.Bot):
         self.bot = bot
@@ -111,6 +113,27 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
             text = (f"Clips that reach {votes} upvote{'s' if votes != 1 else ''} are posted in {channel.mention}, "
                     "once each, credited to their authors." if changed else f"{channel.mention} already is the showcase.")
         await _done(interaction, text)
+
+    # /admin theme: the Theme cog (bot/commands/theme/) does the work.
+    @theme.command(name="start", description="Start a theme: members enter clips with -theme, 👍 votes decide")
+    @app_commands.describe(words="The theme, e.g. foxes in the snow", duration="How long it runs: 1d, 6h, 30m, 1m …",
+                           channel="Entries only from this channel (leave it out: any channel)",
+                           max_entries=f"Entries per member ({themes.DEFAULT_MAX_ENTRIES} if left out)",
+                           winners=f"How many top entries the result names ({themes.DEFAULT_WINNERS} if left out)")
+    async def theme_start(self, interaction: discord.Interaction,
+                          words: app_commands.Range[str, 1, themes.MAX_WORDS_CHARS],
+                          duration: app_commands.Range[str, 1, 40], channel: discord.TextChannel | None = None,
+                          max_entries: app_commands.Range[int, 1, themes.MAX_ENTRIES] = themes.DEFAULT_MAX_ENTRIES,
+                          winners: app_commands.Range[int, 1, themes.MAX_WINNERS] = themes.DEFAULT_WINNERS) -> None:
+        await self.bot.get_cog("Theme").start(interaction, words, duration, channel, max_entries, winners)
+
+    @theme_start.autocomplete("duration")
+    async def theme_durations(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice]:
+        return self.bot.get_cog("Theme").duration_choices(current)
+
+    @theme.command(name="end", description="End the running theme now and post its results")
+    async def theme_end(self, interaction: discord.Interaction) -> None:
+        await self.bot.get_cog("Theme").end(interaction)
 
     @terms.command(name="add", description="Block prompts containing this word or phrase")
     @app_commands.describe(term="A word or phrase (matched whole-word, ignoring case and accents)")
