@@ -199,9 +199,10 @@ class ModelSpec:
         """The diffusers pipeline class name that does `task` (KeyError if none)."""
         return dict(self.pipelines)[Task(task).value]
 
-    def adapter(self, kind: AdapterKind, name: str | None) -> Adapter | None:
-        """Its effect or camera LoRA of that name, or None."""
-        return next((a for a in self.adapters if a.kind == kind and a.name == name), None)
+    def adapter(self, kind: AdapterKind, name: str | None, task: str | None = None) -> Adapter | None:
+        """Its effect or camera LoRA of that name (for `task`, when given), or None."""
+        return next((a for a in self.adapters if a.kind == kind and a.name == name
+                     and (task is None or task in a.tasks)), None)
 
     @property
     def keyframes_max(self) -> int:

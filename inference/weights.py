@@ -132,6 +132,40 @@ def fetch(download: Download, *, bars: bool = True, report: Callable[[dict], Non
     return Path(folder)
 
 
+def fetch_adapter(source: str, weight_name: str, *, bars: bool = True, token: str | None = None) -> Path:
+    """A LoRA file (`weight_name` of hub source "owner/name[@revision]") in the hub cache, fetched
+    there first when missing (resumable, like the models); with HF_HUB_OFFLINE, the cached file.
+    The path lies in the snapshot of the commit the revision resolved to (its folder's name)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    repo, revision = _split(source)
+    (enable_progress_bars if bars else disable_progress_bars)()
+    try:
+        return Path(hf_hub_download(repo, weight_name, revision=revision, token=token))
+    except LocalEntryNotFoundError:
+        raise WeightsError(f"{source} ({weight_name}) is not in the cache and the hub cannot be reached "
+                           "(HF_HUB_OFFLINE?): run `reelbot fetch-models` where it can") from None
+    except GatedRepoError:
+        raise WeightsError(f"{repo} is gated on the hub: accept its licence there and set HF_TOKEN") from None
+    except RevisionNotFoundError:
+        raise WeightsError(f"{repo} has no revision {revision!r} on the hub") from None
+    except RepositoryNotFoundError:
+        raise WeightsError(f"{repo} is not on the hub (or is private: set HF_TOKEN)") from None
+    except EntryNotFoundError:
+        raise WeightsError(f"{repo} has no file {weight_name}") from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise WeightsError(f"fetching {weight_name} of {repo} stopped: {exc}".splitlines()[0]) from None
+
+
 def cached(source: str) -> Path | None:
     """The cached snapshot of `source` when the hub cannot be asked (HF_HUB_OFFLINE): a pinned
     commit's folder, or the one a branch pointed to when it was last fetched."""

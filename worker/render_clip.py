@@ -147,7 +147,9 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
     published = await until_up(rt.watch, lambda: publish_done(rt.redis, outcome), "publishing the outcome")
     if published == "cancelled":
         return await _cancelled(rt, job, "after the last step")
-    log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
+    # What the pipeline was given to hold and which LoRAs were on: what a member's clip can be checked against.
+    log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3),
+             adapters=out.adapters, conditioning=out.conditioning, seam=out.seam.summary() if out.seam else None)
     metrics.record_render(job.model, timings, clock)
     return await _finish(rt, outcome, published=published == "published")
 
