@@ -185,6 +185,19 @@ async def test_a_scene_of_three_pictures_reaches_the_pipeline_whole_and_retry_re
     assert (await world.store.get(retried)).input_keys == clip.input_keys
     assert rendered(world, retried)["conditioning"] == {"reference_images": 3}
 
+    # Remix: new words, the same three pictures; Extend: continues the clip itself.
+    click = await world.sim.click(member, post, custom_id("remix", clip_id))
+    assert (await click.wait_response()).type == 9
+    submit = await world.sim.submit_modal(member, click, {"prompt": f"a picnic in the rain {SHORT}"})
+    remixed, _ = await delivered(world, submit)
+    remix = await world.store.get(remixed)
+    assert (remix.task, remix.parent_id, remix.input_keys) == ("scene", clip_id, clip.input_keys)
+    assert rendered(world, remixed)["conditioning"] == {"reference_images": 3}
+    click = await world.sim.click(member, post, custom_id("extend", clip_id))
+    extended, _ = await delivered(world, click)
+    assert (await world.store.get(extended)).task == "extend" and "reference_images" not in rendered(
+        world, extended)["conditioning"]
+
     ix = await world.slash(member, "scene", {"prompt": "a picnic -model ltx-tiny"}, attachments=pictures)
     kind, text = await world.answer(ix)
     assert kind == "refused" and "`ltx-tiny` can't do scene" in text and "`wan-vace-tiny`" in text
