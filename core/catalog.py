@@ -730,8 +730,13 @@ def clip_frames(spec: ModelSpec, fps: float, seconds: float) -> tuple[int, int]:
     (Wan) renders at its native rate, which fixes how fast things move, and the frames
     are then retimed to `fps` (see inference.media.retime): same duration, same motion.
     """
+    frames = frame_count(spec, fps if spec.fps_conditioned else spec.native_fps, seconds)
+    return frames, output_frames(spec, frames, fps)
+
+
+def output_frames(spec: ModelSpec, model_frames: int, fps: float) -> int:
+    """The clip's frames at `fps` for `model_frames` rendered: the same for a frame-rate-conditioned
+    model, else retimed from its native rate (same duration, same motion)."""
     if spec.fps_conditioned:
-        frames = frame_count(spec, fps, seconds)
-        return frames, frames
-    frames = frame_count(spec, spec.native_fps, seconds)
-    return frames, max(1, math.floor(frames * fps / spec.native_fps + 0.5))
+        return model_frames
+    return max(1, math.floor(model_frames * fps / spec.native_fps + 0.5))

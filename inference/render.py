@@ -48,6 +48,7 @@ from core.catalog import (
     models_for_task,
     nearest_bucket,
 )
+from core.catalog import output_frames as clip_output_frames  # `output_frames` is a plan's local name
 from core.contract import WHOLE_FRAME
 from core.flags import FPS_MAX, FPS_MIN
 
@@ -250,9 +251,9 @@ class Renderer:
         frames, output_frames = clip_frames(spec, fps, seconds)
         if task == Task.KEYFRAMES and inp.between:  # room for every picture, a latent frame apart
             frames = max(frames, (len(inp.between) + 1) * spec.frames_multiple + 1)
-            output_frames = _output_frames(spec, frames, fps)
+            output_frames = clip_output_frames(spec, frames, fps)
         if inp.loop:  # the closing frame repeats the first: the clip keeps the frames before it
-            output_frames = _output_frames(spec, frames - 1, fps)
+            output_frames = clip_output_frames(spec, frames - 1, fps)
         if task == Task.LIP_SYNC:  # as long as the track: render enough frames, keep those it lasts
             frames = covering_frames(spec, fps, inp.audio.seconds)
             output_frames = min(frames, max(1, math.ceil(round(inp.audio.seconds * fps, 6))))
@@ -371,7 +372,7 @@ class Renderer:
         """
         inp = self.spoken(inp)
         plan = self.plan(inp)
-        chosen = self._ready_adapters(plan, inp)
+        chosen = self.adapters.select(plan.task, inp.effect, inp.camera)  # the clip's LoRAs on, the rest off
         if plan.loop and plan.image is None:
             plan.image = plan.last_image = self._first_frame(plan, inp)
         arguments = self._arguments(plan, inp)
@@ -412,11 +413,10 @@ class Renderer:
     def _first_frame(self, plan: Plan, inp: RenderInput):
         """A text-to-video loop's first (and last) frame: a one-frame first pass of the task's own
         pipeline, same prompt and seed."""
-        first = replace(plan, pipeline=self.spec.pipeline_for(plan.task), model_frames=1, loop=False)
-        arguments = self._arguments(first, inp)
         from PIL import Image
 
-        video = self.pipelines[first.pipeline](**arguments).frames[0]
+        first = replace(plan, pipeline=self.spec.pipeline_for(plan.task), model_frames=1, loop=False)
+        video = self._ready(first)(**self._arguments(first, inp)).frames[0]
         return Image.fromarray(to_uint8(video)[0])
 
     def spoken(self, inp: RenderInput) -> RenderInput:
@@ -445,10 +445,6 @@ class Renderer:
         samples = audio[0].float().cpu().numpy()  # (channels, samples)
         track = Track(samples, int(pipeline.vocoder.config.output_sampling_rate))
         return track.after(plan.skip / plan.model_fps).fitted(seconds)
-
-    def _ready_adapters(self, plan: Plan, inp: RenderInput) -> tuple:
-        """The clip's effect and camera LoRAs switched on (everything else off)."""
-        return self.adapters.select(plan.task, inp.effect, inp.camera)
 
     def _ready(self, plan: Plan):
         """The pipeline for `plan`, with per-render state set: a fresh step cache (a cancelled
@@ -487,14 +483,6 @@ def _source_fps(inp: RenderInput, task: Task) -> int | None:
     what -fps allows: a 60 fps phone clip comes back at 30."""
     rate = inp.parent_fps if task == Task.EXTEND else inp.video_fps if task in SOURCE_TASKS else None
     return min(max(round(rate), FPS_MIN), FPS_MAX) if rate else None
-
-
-def _output_frames(spec: ModelSpec, model_frames: int, fps: float) -> int:
-    """The clip's frames for `model_frames` rendered: the same for a frame-rate-conditioned
-    model, else retimed from its native rate to `fps`."""
-    if spec.fps_conditioned:
-        return model_frames
-    return max(1, math.floor(model_frames * fps / spec.native_fps + 0.5))
 
 
 def keyframe_indices(frames: int, pictures: int, multiple: int) -> list[int]:

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from bot.buttons import custom_id
 from core.tables import Clip
-from tests.test_attachments import image_bytes
 from tests.test_bot_world import BotWorld, clip_id_of, help_text, no_violations  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.slow
