@@ -11,7 +11,8 @@ or pinned `owner/name@commit`, else the catalog's hub source, fetched into the h
 model's stand-ins are built in REELBOT_MODELS_DIR (inference/tiny.py). Every one is then
 loaded from a folder with diffusers' `load_lora_weights` (PEFT).
 
-Two ways to switch, both without reloading the model:
+Two ways to switch, both without reloading the model (the `lora_swap` knob; by default
+hotswap when the model is compiled, named otherwise):
 
 | mode | when | a switch | a clip without adapters |
 |---|---|---|---|
