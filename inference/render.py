@@ -199,11 +199,14 @@ class Renderer:
                  pipeline=None, segmenter: masks.Segmenter | None = None, speaker: Speaker | None = None):
         """Load `spec` from `source` (a folder or hub id; None: its default) and put the
         speed knobs on it (None: the defaults for this device). `pipeline` hands over one
-        already built in memory (its dtype as the caller made it) instead of loading.
+        already built in memory (its dtype as the caller made it) instead of loading; it gets
+        none of the catalog's LoRAs (its weights are not the checkpoint's, so theirs would not fit).
         `segmenter` finds what an instruction names, for masked edits (None: they change
         the whole frame). `speaker` speaks a lip-sync's words (None: the default voice for
         this model, loaded on first use). `adapter_sources`: where some of its LoRAs' weights
         are (adapter name → folder, file or hub source), over the catalog's."""
+        if pipeline is not None:
+            spec = replace(spec, adapters=())
         self.spec = spec
         self.device = device
         self.segmenter = segmenter
