@@ -17,6 +17,7 @@ from bot.commands.cancel import Cancel
 from bot.commands.create import Create
 from bot.commands.delete import Delete
 from bot.commands.edit import Edit
+from bot.commands.effects import Effects
 from bot.commands.extend import Extend
 from bot.commands.gallery import Gallery
 from bot.commands.help import Help
@@ -27,6 +28,7 @@ from bot.commands.queue import Queue
 from bot.commands.remix import Remix
 from bot.commands.report import Report
 from bot.commands.retry import Retry
+from bot.commands.scene import Scene
 from bot.commands.settings import Settings
 from bot.commands.show import Show
 from bot.commands.theme import Themes
@@ -40,7 +42,7 @@ from core.settings import SettingsError
 log = get_logger("bot")
 COGS = (Create, Animate, Extend, Keyframes, Edit, LipSync, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings,
         Show,
-        Gallery, Help, Admin, Report, Themes)
+        Gallery, Help, Admin, Report, Themes, Effects, Scene)
 
 
 class ReelbotTree(app_commands.CommandTree):

@@ -164,6 +164,42 @@ def edit_region_text(region: str) -> str:
     return f"only “{truncate(region, 100)}” (found in every frame); the rest is kept"
 
 
+def effect_refused(model: str, effect: str, task: str, tasks: list[str], capable: list[str]) -> str:
+    """An effect the model lacks (or has for other tasks), with the models here that have it."""
+    if tasks and task not in tasks:
+        what = f"The {code(effect)} effect works on {' and '.join(tasks)} clips, not {task}"
+        return what + (f" (try `/animate … effect:{effect}`)." if "image-to-video" in tasks else ".")
+    return (f"{code(model)} has no {code(effect)} effect."
+            + _way_out(capable, "that have it", "None of the models here have it for this kind of clip."))
+
+
+def camera_lora_refused(model: str, move: str, capable: list[str]) -> str:
+    return (f"`-camera {move}` is a move only a camera LoRA makes, and {code(model)} has none for it."
+            + _way_out(capable, "with that LoRA", "None of the models here have it: try a move in words, "
+                                                  "e.g. `-camera zoom in`."))
+
+
+def loop_refused(model: str, task: str, capable: list[str]) -> str:
+    return (f"{code(model)} can't make {task} clips that loop (`-loop`)."
+            + _way_out(capable, "that can", "None of the models here can loop this kind of clip."))
+
+
+def keyframes_refused(model: str, pictures: int, capable: list[str]) -> str:
+    return (f"{code(model)} takes a first and a last picture only, not {pictures}."
+            + _way_out(capable, f"that take {pictures}", "None of the models here take more than two: "
+                                                        "leave out the `between` pictures."))
+
+
+def camera_text(move: str, lora: bool) -> str:
+    """How a clip's -camera move was made, as its post says it."""
+    return f"{move} · through the model's camera LoRA" if lora else f"{move} · through the prompt's words"
+
+
+def effect_text(effect: str, trigger: str, strength: float) -> str:
+    shown = f" · trigger words {code(truncate(trigger, 60))}" if trigger else ""
+    return f"{effect} (LoRA at {strength:g}{shown})"
+
+
 def sound_refused(model: str, capable: list[str]) -> str:
     return (f"{code(model)} makes silent clips, so `-sound` can't be done."
             + _way_out(capable, "that make sound", "None of the models here make sound yet."))
@@ -191,8 +227,9 @@ def theme_entered(words: str, number: int, most: int, ends_at: datetime) -> str:
 
 HELP = f"""**Make a clip**: `/create a fox running through snow -ar 16:9 -len 4`
 Attach an `image` to animate it, or a `video` to restyle it. `/animate`, `/keyframes` and `/extend` \
-do the same from a picture, two pictures or one of your clips. `/lipsync` makes a face speak \
-an audio file or typed words.
+do the same from a picture, two to five pictures (`between1`–`3` in order, evenly spaced) or one of your \
+clips. `/scene` puts up to three pictures (characters, objects, places) in one clip. `/lipsync` makes a \
+face speak an audio file or typed words. `/effects` lists the effects (`/animate … effect:squish`).
 **Change what is in a video**: `/edit video: … prompt: make the jacket red` (or `clip:` one of the clips), \
 with an `image` of something to put in. The edit keeps the video's motion, length and fps.
 
@@ -204,7 +241,9 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 `-gs X` guidance: how closely to follow the prompt, {GS_MIN}–{GS_MAX}
 `-neg TEXT` what to keep out, e.g. `-neg "blurry, text"`
 `-seed N` the same seed and prompt give the same clip
-`-camera MOVE` {", ".join(m for m in CAMERA_MOVES if m.count(" ") < 2)}; two pans combine, e.g. `pan up left`
+`-camera MOVE` {", ".join(m for m in CAMERA_MOVES if m.count(" ") < 2)}; two pans combine, e.g. `pan up left`; \
+and LoRA moves such as `dolly in`, `jib down` (`/effects`)
+`-effect NAME` an effect, e.g. `-effect squish` (`/effects` lists them) · `-loop` ends where it begins
 `-model NAME` which model renders (`/queue` lists them)
 `-private` the clip comes only to you and stays out of galleries
 `-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot import attachments, messages, records
+from bot import asks, attachments, messages, records
 from bot.answers import mark_received, observe_ack, reply_private, services_of
 from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
 from core import audit, themes
-from core.catalog import Task, models_for_task
+from core.catalog import AdapterKind, Task, adapters_of, models_for_task
 from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
@@ -129,7 +129,8 @@ async def submit(services, order: Order) -> Queued | Refused:
             return Refused(f"Reelbot makes clips only in {shown} on this server.", "channel")
 
     catalog = services.catalog
-    parsed = parse_prompt(order.text, max_prompt_chars=settings.max_prompt_chars, models=list(catalog))
+    parsed = parse_prompt(order.text, max_prompt_chars=settings.max_prompt_chars, models=list(catalog),
+                          effects=list(adapters_of(AdapterKind.EFFECT, catalog.values())))
     if isinstance(parsed, FlagError):
         return Refused(str(parsed), "flags")
     if not parsed.prompt and order.prompt_required:
@@ -142,8 +143,9 @@ async def submit(services, order: Order) -> Queued | Refused:
         flags = flags.model_copy(update={"private": True})
 
     model = flags.model or order.model_hint or settings.model
-    if order.any_capable and parsed.flags.model is None:
-        model = _capable(catalog, order, model)
+    pictures = _pictures(order)
+    if (order.any_capable or asks.beyond_task(flags, pictures)) and parsed.flags.model is None:
+        model = _capable(catalog, order, model, flags, pictures)
     if model not in catalog:
         from_settings = parsed.flags.model is None and defaults.model is not None
         return Refused(messages.model_not_served(model, list(catalog), from_settings), "model")
@@ -156,6 +158,9 @@ async def submit(services, order: Order) -> Queued | Refused:
     if flags.sound and not catalog[model].sound:
         capable = [spec.name for spec in catalog.values() if spec.sound and order.task in spec.tasks]
         return Refused(messages.sound_refused(model, capable), "sound")
+    lacking = asks.lacks(catalog[model], order.task, flags, pictures)
+    if lacking:
+        return Refused(asks.refusal(lacking, model, order.task, flags, pictures, catalog.values()), lacking)
 
     terms = list(settings.banned_terms) + list(guild.banned_terms if guild else [])
     term = find_banned(" ".join(filter(None, (parsed.prompt, flags.neg, order.speech))), terms) if terms else None
@@ -189,10 +194,17 @@ def _with_reference(order: Order) -> bool:
     return "reference" in order.attachments or "reference" in order.reuse_inputs
 
 
-def _capable(catalog: dict, order: Order, model: str) -> str:
+def _pictures(order: Order) -> int:
+    """How many pictures a keyframes order holds: first, last and the ones between."""
+    names = set(order.attachments) | set(order.reuse_inputs)
+    return 2 + sum(name.startswith("between") for name in names) if order.task == Task.KEYFRAMES else 0
+
+
+def _capable(catalog: dict, order: Order, model: str, flags: Flags, pictures: int) -> str:
     """`model` if it can do the order, else the first model of the catalog that can."""
     def able(spec) -> bool:
-        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
+        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order)) \
+            and asks.lacks(spec, order.task, flags, pictures) is None
 
     if model in catalog and able(catalog[model]):
         return model
@@ -262,15 +274,16 @@ def inputs_of(clip) -> dict[str, str]:
     return dict(clip.input_keys or {})
 
 
-def text_of(clip, drop_seed: bool = False) -> str:
-    """The prompt and flags of a clip as a member could type them again."""
+def text_of(clip, drop_seed: bool = False, without: dict | None = None) -> str:
+    """The prompt and flags of a clip as a member could type them again; `without`: flags to
+    set back to "not given" (e.g. {"loop": False} for an extend)."""
     try:
         flags = Flags.from_dict(clip.flags or {})
     except ValueError:
         flags = Flags()
     if drop_seed:
         flags = flags.model_copy(update={"seed": None})
-    return Request(prompt=clip.prompt or "", flags=flags).to_text()
+    return Request(prompt=clip.prompt or "", flags=flags.model_copy(update=without or {})).to_text()
 
 
 async def place_order(interaction: discord.Interaction, order: Order, command: str) -> Queued | None:

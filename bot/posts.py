@@ -19,6 +19,7 @@ from bot.commands.extend import ExtendButton
 from bot.commands.remix import RemixButton
 from bot.commands.retry import RetryButton
 from bot.commands.upvote import UpvoteButton
+from core.catalog import MODELS, AdapterKind
 from core.flags import Flags, format_flags
 
 FOOTER_PREFIX = "clip "
@@ -96,6 +97,8 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
         embed.add_field(name=relation, value=f"clip `{clip.parent_id}`", inline=True)
     if clip.edit_region:
         embed.add_field(name="Edited", value=messages.edit_region_text(clip.edit_region), inline=False)
+    for name, value in made_with(clip):
+        embed.add_field(name=name, value=value, inline=False)
     if video_url:
         embed.add_field(name="Video", value=f"[watch or download it]({video_url}) (too big to attach here)",
                         inline=False)
@@ -109,6 +112,25 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
     note = (" · private" if clip.private else "") + (" · flagged" if clip.flagged else "")
     embed.set_footer(text=footer(clip.id) + note)
     return embed
+
+
+def made_with(clip) -> list[tuple[str, str]]:
+    """(field, text) for the clip's effect and camera move: the effect's LoRA and trigger words,
+    and whether the move went through a camera LoRA or the prompt's words (from the catalog, the
+    data the worker renders from). Also what "Clip details" shows."""
+    try:
+        flags = Flags.from_dict(clip.flags or {})
+    except ValueError:
+        return []
+    spec, lines = MODELS.get(clip.model), []
+    effect = spec.adapter(AdapterKind.EFFECT, flags.effect) if spec and flags.effect else None
+    if flags.effect:
+        lines.append(("Effect", messages.effect_text(flags.effect, effect.trigger, effect.strength) if effect
+                      else flags.effect))
+    if flags.camera:
+        lora = spec is not None and spec.adapter(AdapterKind.CAMERA, flags.camera, clip.task) is not None
+        lines.append(("Camera", messages.camera_text(flags.camera, lora)))
+    return lines
 
 
 def _mention(clip, mention: bool) -> str | None:

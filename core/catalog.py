@@ -25,6 +25,7 @@ class Task(StrEnum):
     KEYFRAMES = "keyframes"
     LIP_SYNC = "lip-sync"
     EDIT = "edit"
+    SCENE = "scene"  # /scene: the characters, objects or places of up to three pictures in one clip
 
 
 TINY_LABEL = "random weights — produces noise, not pictures"
@@ -53,6 +54,60 @@ def pipelines(*tasks: str, pipeline: str) -> tuple[tuple[str, str], ...]:
 
 # What a conditioning video model (LTX-Video's condition pipeline) does with one checkpoint.
 GENERATION_TASKS = (Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.VIDEO_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES)
+
+# Keyframes: pipelines that take a picture at any frame (LTX's and LTX-2's conditions, VACE's kept
+# frames) take up to KEYFRAMES_MAX pictures, evenly spaced; the others (FLF2V) a first and a last.
+ANY_FRAME_PIPELINES = (LTX_CONDITION, LTX2_CONDITION, WAN_VACE)
+KEYFRAMES_MAX = 5
+# /scene: at most this many ingredient pictures (VACE's reference_images).
+INGREDIENTS_MAX = 3
+# -loop: the tasks a clip can loop in (an extend continues its parent; a restyle or an edit keeps
+# its source's motion), each through the model's keyframes pipeline, first frame = last frame.
+LOOP_TASKS = (Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO)
+
+
+class AdapterKind(StrEnum):
+    EFFECT = "effect"  # -effect NAME, /animate effect: (Pikaffects-style)
+    CAMERA = "camera"  # -camera MOVE: the move rendered by a camera LoRA instead of words
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA of one model, as plain data: where its weights are, how to prompt it and how hard
+    to apply it. inference/adapters.py loads and switches them; nothing else learns about LoRAs."""
+
+    name: str  # an effect's name ("squish"), or the -camera move a camera LoRA renders ("dolly in")
+    kind: AdapterKind
+    # "owner/name[@revision]" on the hub (revision: a pinned commit where one was at hand), or
+    # None for a tiny model's random-weight stand-in, built locally (inference/tiny.py).
+    source: str | None
+    weight_name: str  # the LoRA's safetensors file in that repository
+    # The words the LoRA was trained to answer to (shown by /effects); in `template` too.
+    trigger: str = ""
+    # The prompt as the LoRA's authors write it: "{prompt}" is where the member's words go.
+    template: str = "{prompt}"
+    strength: float = 1.0  # the LoRA scale its authors recommend
+    tasks: tuple[str, ...] = (Task.IMAGE_TO_VIDEO.value,)
+    description: str = ""
+
+    def __post_init__(self):
+        if not ADAPTER_NAME.fullmatch(self.name):
+            raise ValueError(f"adapter name {self.name!r}: lower-case words")
+        if "{prompt}" not in self.template or self.trigger not in self.template:
+            raise ValueError(f"{self.name}: the template must hold {{prompt}} and the trigger words")
+        if not self.weight_name.endswith(".safetensors"):
+            raise ValueError(f"{self.name}: {self.weight_name} is not a safetensors file")
+        if set(self.tasks) - set(Task) or not 0 < self.strength <= 2:
+            raise ValueError(f"{self.name}: bad tasks {self.tasks} or strength {self.strength}")
+
+    def prompt(self, words: str) -> str:
+        """The prompt the model gets: the member's words inside the LoRA's template."""
+        return self.template.replace("{prompt}", words.strip().rstrip(".") or ADAPTER_SUBJECT)
+
+
+ADAPTER_NAME = re.compile(r"[a-z][a-z0-9-]*(?: [a-z0-9-]+)?")
+# What an effect's template names when the member gave no words (/animate with only a picture).
+ADAPTER_SUBJECT = "the subject of the picture"
 
 
 @dataclass(frozen=True)
@@ -110,6 +165,8 @@ class ModelSpec:
     edit_references: bool = False
     # A distilled schedule given as sigmas (LTX-2) rather than timesteps; empty: none.
     sigmas: tuple[float, ...] = ()
+    # Its LoRAs: effects and camera moves (inference/adapters.py), switched per clip.
+    adapters: tuple[Adapter, ...] = ()
 
     def __post_init__(self):
         for width, height in self.buckets:
@@ -127,6 +184,12 @@ class ModelSpec:
             raise ValueError(f"{self.name}: a task is listed twice")
         if self.edit_references and Task.EDIT not in tasks:
             raise ValueError(f"{self.name}: edit_references without the edit task")
+        names = [adapter.name for adapter in self.adapters]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.name}: an adapter is listed twice")
+        for adapter in self.adapters:
+            if not set(adapter.tasks) <= set(tasks):
+                raise ValueError(f"{self.name}: adapter {adapter.name} names a task the model lacks")
 
     @property
     def tasks(self) -> frozenset[str]:
@@ -135,6 +198,24 @@ class ModelSpec:
     def pipeline_for(self, task: str) -> str:
         """The diffusers pipeline class name that does `task` (KeyError if none)."""
         return dict(self.pipelines)[Task(task).value]
+
+    def adapter(self, kind: AdapterKind, name: str | None, task: str | None = None) -> Adapter | None:
+        """Its effect or camera LoRA of that name (for `task`, when given), or None."""
+        return next((a for a in self.adapters if a.kind == kind and a.name == name
+                     and (task is None or task in a.tasks)), None)
+
+    @property
+    def keyframes_max(self) -> int:
+        """How many pictures its keyframes take: up to KEYFRAMES_MAX at any frame, else first and
+        last (0: no keyframes)."""
+        if Task.KEYFRAMES not in self.tasks:
+            return 0
+        return KEYFRAMES_MAX if self.pipeline_for(Task.KEYFRAMES) in ANY_FRAME_PIPELINES else 2
+
+    def loops(self, task: str) -> bool:
+        """Whether its clips of `task` can loop (-loop): the task itself, and keyframes to pin the
+        last frame to the first."""
+        return task in LOOP_TASKS and task in self.tasks and self.keyframes_max > 0
 
     @property
     def distilled(self) -> bool:
@@ -272,6 +353,74 @@ LTX2_TASKS = (
 )
 
 
+# --- adapters: effect and camera LoRAs, per model ---------------------------------------------
+# No commit of these repositories was at hand offline, so their sources name the repository
+# alone: `reelbot fetch-models` resolves `main` to its commit and says which, and an operator
+# pins one with REELBOT_ADAPTER_SOURCES ({"model": {"squish": "owner/name@commit"}}).
+
+
+def _effect(name: str, source: str, weight_name: str, trigger: str, template: str, tasks=(Task.IMAGE_TO_VIDEO,),
+            **values) -> Adapter:
+    return Adapter(name=name, kind=AdapterKind.EFFECT, source=source, weight_name=weight_name, trigger=trigger,
+                   template=template, tasks=tuple(Task(t).value for t in tasks), **values)
+
+
+# Lightricks' own effect LoRAs for LTX-Video 0.9.5 (the LTX-Video-Trainer's examples), trained
+# on captions that start with their trigger word.
+LTX_EFFECTS = (
+    _effect("cakeify", "Lightricks/LTX-Video-Cakeify-LoRA", "ltxv_095_cakeify_lora.safetensors", "CAKEIFY",
+            "CAKEIFY a person using a knife to cut a cake shaped like {prompt}",
+            tasks=(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO), description="cut open: it was cake all along"),
+    _effect("squish", "Lightricks/LTX-Video-Squish-LoRA", "ltxv_095_squish_lora.safetensors", "SQUISH",
+            "SQUISH two hands squeezing a squeezable object that is shaped like {prompt}",
+            tasks=(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO), description="squeezed like a stress ball"),
+)
+# Remade's effect LoRAs for Wan 2.1 I2V 14B 480p: a trigger phrase inside the sentence their
+# model cards prompt with, at strength 1.0 (the cards' recommendation).
+WAN_I2V_EFFECTS = (
+    _effect("squish", "Remade-AI/Squish", "squish_18.safetensors", "sq41sh squish effect",
+            "In the video, {prompt} is presented. It is held in a person's hands. The person then presses on it, "
+            "causing a sq41sh squish effect. The person keeps pressing down on it, further showing the sq41sh "
+            "squish effect.", description="squeezed like a stress ball"),
+    _effect("inflate", "Remade-AI/Inflate", "inflate_20_epochs.safetensors", "infl4t3 inflates it",
+            "{prompt}, then infl4t3 inflates it, expanding into a giant, inflated figure like a balloon.",
+            description="blown up like a balloon"),
+    _effect("deflate", "Remade-AI/Deflate", "deflate_20_epochs.safetensors", "d3d1at3 deflate it",
+            "The video opens with {prompt}. As the video progresses, it begins to d3d1at3 deflate it, gradually "
+            "shrinking and losing shape, eventually flattening into a deflated mass.",
+            description="the air let out of it"),
+    _effect("cakeify", "Remade-AI/Cakeify", "cakeify_16_epochs.safetensors", "c4k3 cakeify it",
+            "The video opens on {prompt}. A knife, held by a hand, is coming into frame and hovering over it. The "
+            "knife then begins cutting into it to c4k3 cakeify it, revealing the inside to be cake with chocolate "
+            "layers.", description="cut open: it was cake all along"),
+    _effect("crush", "Remade-AI/Crush", "crush_20_epochs.safetensors", "c5us4 crushes it",
+            "The video begins with {prompt}. A hydraulic press positioned above slowly descends towards it. Upon "
+            "contact, the hydraulic press c5us4 crushes it, deforming and flattening it until it is no longer "
+            "recognizable.", description="flattened by a hydraulic press"),
+    _effect("rotate", "Remade-AI/Rotate", "rotate_20_epochs.safetensors", "r0t4tion 360 degrees rotation",
+            "The video shows {prompt} performing a r0t4tion 360 degrees rotation.",
+            description="turns all the way round"),
+)
+
+
+def _camera(move: str, repo_move: str) -> Adapter:
+    """One of Lightricks' camera-control LoRAs for LTX-2 19B: no trigger words (the prompt keeps
+    its -camera words, which the cards ask for), strength 1.0 as in their examples."""
+    return Adapter(name=move, kind=AdapterKind.CAMERA, source=f"Lightricks/LTX-2-19b-LoRA-Camera-Control-{repo_move}",
+                   weight_name=f"ltx-2-19b-lora-camera-control-{repo_move.lower()}.safetensors",
+                   tasks=(Task.TEXT_TO_VIDEO.value, Task.IMAGE_TO_VIDEO.value), description=f"camera {move}")
+
+
+LTX2_CAMERA = tuple(_camera(move, move.title().replace(" ", "-"))
+                    for move in ("dolly in", "dolly out", "dolly left", "dolly right", "jib up", "jib down"))
+
+
+def tiny_adapters(adapters: Iterable[Adapter]) -> tuple[Adapter, ...]:
+    """Random-weight stand-ins of `adapters` for a tiny model: same names, words, strengths and
+    tasks, built locally (inference/tiny.py) and loaded through the same path."""
+    return tuple(replace(adapter, source=None) for adapter in adapters)
+
+
 def _ltx(**overrides) -> ModelSpec:
     values = dict(
         family="ltx",
@@ -373,6 +522,7 @@ def _tiny(real: str, **overrides) -> ModelSpec:
         timesteps=(),
         sigmas=(),
         weights_gib=0.0,
+        adapters=tiny_adapters(base.adapters),
     )
     return replace(base, **{**values, **overrides})
 
@@ -387,6 +537,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             default_steps=40,
             default_guidance=3.0,
             weights_gib=14.5,
+            adapters=LTX_EFFECTS,
         ),
         _ltx(
             name="ltx-video-distilled",
@@ -411,7 +562,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             description="Wan 2.1 VACE (1.3B), Alibaba; text, first frame, extend, keyframes and edits (with a "
                         "reference image) through one model",
             pipelines=pipelines(Task.TEXT_TO_VIDEO, Task.IMAGE_TO_VIDEO, Task.EXTEND, Task.KEYFRAMES, Task.EDIT,
-                                pipeline=WAN_VACE),
+                                Task.SCENE, pipeline=WAN_VACE),
             hub_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers@ec4d2cb062b548996b179d493fdd05340de702a1",
             weights_gib=15.0,
             edit_references=True,
@@ -422,6 +573,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             pipelines=pipelines(Task.IMAGE_TO_VIDEO, pipeline=WAN_I2V),
             hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers@b184e23a8a16b20f108f727c902e769e873ffc73",
             weights_gib=41.0,
+            adapters=WAN_I2V_EFFECTS,
         ),
         _wan(
             name="wan-flf2v-14b",
@@ -459,6 +611,7 @@ REAL_MODELS: dict[str, ModelSpec] = {
             # LTX-2.0: no cross-modality sigma, spatio-temporal guidance at block 29 (model card).
             call_kwargs=(("use_cross_timestep", False), ("spatio_temporal_guidance_blocks", (29,))),
             weights_gib=64.0,
+            adapters=LTX2_CAMERA,
         ),
         _ltx2_distilled(
             name="ltx-2.3-distilled",
@@ -487,7 +640,8 @@ TINY_MODELS: dict[str, ModelSpec] = {
         _tiny("wan-flf2v-14b", name="wan-flf2v-tiny", buckets=TINY_WAN_BUCKETS),
         _tiny("lucy-edit-dev", name="lucy-edit-tiny"),
         # Its CFG on (guidance 3) so tests run the guided path; lip-sync's DFR pass still has none.
-        _tiny("ltx-2.3-distilled", name="ltx2-tiny"),
+        # It stands in for LTX-2's camera LoRAs too (same classes; ltx-2 19B has no tiny of its own).
+        _tiny("ltx-2.3-distilled", name="ltx2-tiny", adapters=tiny_adapters(LTX2_CAMERA)),
     )
 }
 
@@ -521,6 +675,17 @@ def get_model(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise UnknownModel(name) from None
+
+
+def adapters_of(kind: AdapterKind, among: Iterable[ModelSpec] | None = None) -> dict[str, list[ModelSpec]]:
+    """Each adapter name of `kind` → the models (of `among`, default every model) that have it,
+    names in the order first met."""
+    found: dict[str, list[ModelSpec]] = {}
+    for spec in MODELS.values() if among is None else among:
+        for adapter in spec.adapters:
+            if adapter.kind == kind:
+                found.setdefault(adapter.name, []).append(spec)
+    return found
 
 
 def models_for_task(task: str, among: Iterable[ModelSpec] | None = None) -> list[ModelSpec]:
@@ -565,8 +730,13 @@ def clip_frames(spec: ModelSpec, fps: float, seconds: float) -> tuple[int, int]:
     (Wan) renders at its native rate, which fixes how fast things move, and the frames
     are then retimed to `fps` (see inference.media.retime): same duration, same motion.
     """
+    frames = frame_count(spec, fps if spec.fps_conditioned else spec.native_fps, seconds)
+    return frames, output_frames(spec, frames, fps)
+
+
+def output_frames(spec: ModelSpec, model_frames: int, fps: float) -> int:
+    """The clip's frames at `fps` for `model_frames` rendered: the same for a frame-rate-conditioned
+    model, else retimed from its native rate (same duration, same motion)."""
     if spec.fps_conditioned:
-        frames = frame_count(spec, fps, seconds)
-        return frames, frames
-    frames = frame_count(spec, spec.native_fps, seconds)
-    return frames, max(1, math.floor(frames * fps / spec.native_fps + 0.5))
+        return model_frames
+    return max(1, math.floor(model_frames * fps / spec.native_fps + 0.5))

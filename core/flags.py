@@ -23,9 +23,15 @@ with a quote; flags are not looked for inside the quotes. Quotes in the prompt i
 are plain text (a 12" record must not swallow the flags after it).
 
 Switches take no value: ``-private``, ``-sound`` (a clip with sound), ``-mute`` (no
-sound track) and ``-theme`` (enter the clip in the server's current theme; whether one runs
-is the bot's check). ``-sound`` and ``-mute`` together contradict each other and are refused;
-whether the model can make sound is the bot's check, not the parser's.
+sound track), ``-loop`` (the clip ends where it begins) and ``-theme`` (enter the clip in the
+server's current theme; whether one runs is the bot's check). ``-sound`` and ``-mute`` together
+contradict each other and are refused; whether the model can make sound (or loop) is the
+bot's check, not the parser's.
+
+``-effect NAME`` names an effect (a LoRA of some model, core/catalog.py's adapters); given the
+deployment's effects, a name it lacks is refused with a "did you mean". ``-camera`` takes the
+word moves below and the moves that only a camera LoRA renders (``dolly in``, ``jib down`` …);
+which models have which LoRA is the bot's check.
 
 This module is pure: no I/O, nothing heavier than pydantic.
 """
@@ -42,6 +48,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.catalog import AdapterKind, adapters_of
+
 # The accepted ranges, shared by the parser, its messages and the `Flags` model.
 AR_RATIO_MAX = 3  # W:H from 1:3 to 3:1
 AR_SIDE_MAX = 10_000  # keeps "W:H" small enough to read, and ints small enough to parse
@@ -53,13 +61,13 @@ SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 # In the order of the /help table.
 KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute",
-               "theme")
+               "effect", "loop", "theme")
 # The flags that take no value.
-SWITCHES = ("private", "sound", "mute", "theme")
+SWITCHES = ("private", "sound", "mute", "loop", "theme")
 
 # Short values first and free text near the end, so the rendered line reads easily.
-_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute",
-                 "theme")
+_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "effect", "model", "neg", "private", "sound",
+                 "mute", "loop", "theme")
 
 # The `Flags` field behind each flag name.
 _FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length"}
@@ -70,6 +78,9 @@ CAMERA_MOVES = (
     "pan up left", "pan up right", "pan down left", "pan down right",
     "rotate cw", "rotate ccw",
 )
+# Moves only a camera LoRA renders (the catalog's camera adapters): a model without that LoRA
+# cannot do them in words.
+LORA_MOVES = tuple(adapters_of(AdapterKind.CAMERA))
 _VERTICAL, _HORIZONTAL = ("up", "down"), ("left", "right")
 
 
@@ -108,6 +119,8 @@ class Flags(BaseModel):
     private: bool = False
     sound: bool = False  # -sound: the member wants sound (refused for a model that makes none)
     mute: bool = False  # -mute: no sound track, even from a model that makes one
+    effect: str | None = None  # -effect NAME: an effect LoRA of the model (core.catalog.Adapter)
+    loop: bool = False  # -loop: the clip ends where it begins
     # -theme: enter the clip in the server's current theme. An act, not a way to render: the bot
     # records the entry (core/themes.py) and stores the clip's flags without it.
     theme: bool = False
@@ -134,6 +147,13 @@ class Flags(BaseModel):
         if move is None:
             raise ValueError(f"unknown camera move {camera!r}")
         return move
+
+    @field_validator("effect")
+    @classmethod
+    def _valid_effect(cls, effect: str | None) -> str | None:
+        if effect is not None and not _EFFECT_NAME.fullmatch(effect):
+            raise ValueError(f"{effect!r} is not an effect name")
+        return effect
 
     @field_validator("neg")
     @classmethod
@@ -194,6 +214,7 @@ class Request(BaseModel):
 class _Limits:
     max_prompt_chars: int
     models: Sequence[str] | None
+    effects: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +224,14 @@ class _RawFlag:
 
 
 def parse_prompt(
-    text: str, *, max_prompt_chars: int = 1500, models: Sequence[str] | None = None
+    text: str, *, max_prompt_chars: int = 1500, models: Sequence[str] | None = None,
+    effects: Sequence[str] | None = None,
 ) -> Request | FlagError:
     """Split `text` into a prompt and checked flags. Never raises.
 
     `models`, when given, are the model names `-model` may name (matched
-    case-insensitively, returned as spelled in `models`).
+    case-insensitively, returned as spelled in `models`); `effects`, the effect names
+    `-effect` may name (the deployment's).
     """
     if not isinstance(text, str):
         return FlagError(None, "The prompt must be text.")
@@ -218,7 +241,7 @@ def parse_prompt(
     prompt, raw_flags = split
     if len(prompt) > max_prompt_chars:
         return _too_long("Your prompt", len(prompt), max_prompt_chars, None)
-    flags = _check_flags(raw_flags, _Limits(max_prompt_chars, models))
+    flags = _check_flags(raw_flags, _Limits(max_prompt_chars, models, effects))
     if isinstance(flags, FlagError):
         return flags
     return Request(prompt=_visible_or_empty(prompt), flags=flags)
@@ -441,14 +464,14 @@ def _camera_move(words: list[str]) -> str | None:
     if len(words) == 3 and words[0] == "pan" and words[1] in _HORIZONTAL and words[2] in _VERTICAL:
         words = ["pan", words[2], words[1]]  # one spelling per move: vertical first
     move = " ".join(words)
-    return move if move in CAMERA_MOVES else None
+    return move if move in CAMERA_MOVES or move in LORA_MOVES else None
 
 
 def _check_camera(value: str | None, limits: _Limits) -> str | FlagError:
     accepted = (
         "use zoom in, zoom out, pan left/right/up/down (two pans that aren't opposite may "
         "combine, e.g. pan up left), rotate cw or rotate ccw"
-    )
+    ) + (f", or a move some models have a camera LoRA for: {', '.join(LORA_MOVES)}" if LORA_MOVES else "")
     if value is None:
         return _missing("-camera", accepted, "zoom in")
     # "zoom-in" and "pan_left" are the same move spelt as one word.
@@ -470,7 +493,7 @@ def _camera_hint(words: list[str]) -> str | None:
     hinted = _camera_move([_CAMERA_WORD_HINTS.get(word, word) for word in words])
     if hinted is not None:
         return f"did you mean `-camera {hinted}`?"
-    return _did_you_mean(" ".join(words), CAMERA_MOVES, "-camera ")
+    return _did_you_mean(" ".join(words), CAMERA_MOVES + LORA_MOVES, "-camera ")
 
 
 def _check_neg(value: str | None, limits: _Limits) -> str | FlagError:
@@ -507,6 +530,24 @@ def _check_model(value: str | None, limits: _Limits) -> str | FlagError:
     )
 
 
+_EFFECT_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")  # one word: "squish", "cakeify"
+
+
+def _check_effect(value: str | None, limits: _Limits) -> str | FlagError:
+    if value is None:
+        return _missing("-effect", "name an effect (`/effects` lists them)", "squish")
+    name = value.lower()
+    known = list(limits.effects) if limits.effects is not None else None
+    if known is not None and name not in known:
+        listed = ", ".join(f"`{effect}`" for effect in known) or "none on this server"
+        return FlagError("-effect", f"`-effect {_show(value)}` isn't an effect here: the effects are {listed}.",
+                         _did_you_mean(name, known, "-effect "))
+    if not _EFFECT_NAME.fullmatch(name):
+        return FlagError("-effect", f"`-effect {_show(value)}` isn't an effect name: use one word, e.g. "
+                                    "`-effect squish` (`/effects` lists them).")
+    return name
+
+
 def _switch(flag: str):
     """The check of a flag that takes no value."""
 
@@ -531,6 +572,7 @@ _VALUE_CHECKS = {
     "seed": _check_seed,
     "camera": _check_camera,
     "model": _check_model,
+    "effect": _check_effect,
     **{name: _switch(f"-{name}") for name in SWITCHES},
 }
 

@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     # Speed knobs per model ("*": every model) over defaults for the card's memory, e.g.
     # {"ltx-video": {"dtype": "bf16", "compile": true, "cache": "first-block"}}; see inference/knobs.py.
     knobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # Camera LoRAs per model, -camera move → LoRA folder, file or hub id, e.g.
-    # {"ltx-video": {"zoom in": "/loras/ltx-zoom-in"}}; see inference/camera.py.
-    camera_loras: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Where a model's effect and camera LoRAs (the catalog's adapters) come from, over the catalog's
+    # hub sources: adapter name → folder, .safetensors file or "owner/name@commit", e.g.
+    # {"wan-i2v-14b": {"squish": "/loras/squish_18.safetensors"}}; see inference/adapters.py.
+    adapter_sources: dict[str, dict[str, str]] = Field(default_factory=dict)
     # A text-promptable segmentation model (CLIPSeg: a hub id such as CIDAS/clipseg-rd64-refined,
     # a folder, or clipseg-tiny) that masks what an edit's instruction names; unset, masked
     # edits (VACE) change the whole frame. See inference/masks.py.

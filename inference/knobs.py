@@ -17,6 +17,7 @@ memory and the model's size:
 | vae_tiling | false, true, or tile sizes | `vae.enable_tiling(...)`: decode in overlapping tiles, less peak memory |
 | offload | none, model, group | `enable_model_cpu_offload` or block-level `enable_group_offload` (with CUDA streams) |
 | fp8 | none, layerwise, torchao | FP8 transformer weights: diffusers layerwise casting (storage only), or torchao quantization |
+| lora_swap | none (auto), named, hotswap | how effect and camera LoRAs switch between clips (inference/adapters.py): each loaded as a named adapter, or one slot hotswapped (auto: hotswap when compiled, so graphs stay valid) |
 
 `apply` puts them on a pipeline in the order diffusers documents: precision and FP8
 first, then attention, caches and tiling, then placement (device or offload), compile last
@@ -36,6 +37,7 @@ DTYPES = ("auto", "fp32", "bf16", "fp16")
 CACHES = ("first-block", "pab")
 OFFLOADS = ("model", "group")
 FP8 = ("layerwise", "torchao")
+LORA_SWAPS = ("named", "hotswap")
 # Transformers a pipeline may carry (Wan 2.2 A14B has a second, low-noise expert).
 TRANSFORMERS = ("transformer", "transformer_2")
 
@@ -65,6 +67,7 @@ class Knobs:
     vae_tiling: bool | dict = False
     offload: str | None = None
     fp8: str | None = None
+    lora_swap: str | None = None  # None: hotswap when compiled, else named adapters
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], base: "Knobs | None" = None, where: str = "knobs") -> "Knobs":
@@ -86,6 +89,7 @@ class Knobs:
         _one_of(where, "cache", self.cache, CACHES, optional=True)
         _one_of(where, "offload", self.offload, OFFLOADS, optional=True)
         _one_of(where, "fp8", self.fp8, FP8, optional=True)
+        _one_of(where, "lora_swap", self.lora_swap, LORA_SWAPS, optional=True)
         for name in ("compile", "vae_tiling"):
             if not isinstance(getattr(self, name), (bool, dict)):
                 raise KnobError(f"{where}: {name} must be true, false or an object of options")
@@ -97,6 +101,11 @@ class Knobs:
             # Offload hooks move weights in and out under the compiled graph: diffusers
             # does not promise the pair works, so refuse it rather than fail mid-render.
             raise KnobError(f"{where}: compile cannot be combined with offload")
+
+    @property
+    def hotswap(self) -> bool:
+        """Whether LoRAs switch by hotswapping one slot (see inference/adapters.py)."""
+        return self.lora_swap == "hotswap" or (self.lora_swap is None and bool(self.compile))
 
     def torch_dtype(self, device: str):
         import torch

@@ -6,7 +6,8 @@ LTX 0.9.5+ conditions on images or clips placed at frame indices. So:
 |---|---|
 | text-to-video | none |
 | image-to-video | the image at frame 0 |
-| keyframes | the first image at frame 0, the last image at the last frame index |
+| keyframes | the first image at frame 0, the in-between pictures evenly spaced, the last at the last frame index |
+| (-loop) | text- or image-to-video through the same conditions: the first picture at frame 0 and again at the last |
 | extend | the parent's last frames at frame 0 (the rendered lead-in is dropped afterwards) |
 | video-to-video | the whole source clip at frame 0 with strength V2V_KEEP < 1: its tokens start |
 |  | part-way down the noise schedule, which is how LTX restyles (SDEdit) |
@@ -41,11 +42,8 @@ def arguments(spec: ModelSpec, plan: Plan, common: dict) -> dict:
         conditions.append(LTXVideoCondition(video=plan.video, frame_index=0, strength=V2V_KEEP))
     if plan.task == Task.EXTEND:
         conditions.append(LTXVideoCondition(video=plan.context, frame_index=0, strength=1.0))
-    if plan.image is not None:
-        conditions.append(LTXVideoCondition(image=plan.image, frame_index=0, strength=1.0))
-    if plan.last_image is not None:
-        last = plan.model_frames - 1
-        conditions.append(LTXVideoCondition(image=plan.last_image, frame_index=last, strength=1.0))
+    for index, picture in plan.pinned():
+        conditions.append(LTXVideoCondition(image=picture, frame_index=index, strength=1.0))
     if conditions:
         arguments["conditions"] = conditions
         arguments["image_cond_noise_scale"] = MOTION_CONDITION_NOISE[plan.motion]

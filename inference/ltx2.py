@@ -4,7 +4,8 @@
 |---|---|---|
 | text-to-video | `LTX2Pipeline` | none |
 | image-to-video | `LTX2ImageToVideoPipeline` | `image` |
-| keyframes | `LTX2ExtendPipeline` (`LTX2ConditionPipeline`) | the first image at latent 0, the last at the last |
+| keyframes | `LTX2ExtendPipeline` (`LTX2ConditionPipeline`) | the first image at latent 0, the in-between pictures at |
+|  |  | their latents (pixel index / 8), the last at the last; a -loop's first picture at both ends |
 | extend | `LTX2ExtendPipeline` | the parent's last frames at latent 0; the parent's sound under them |
 |  |  | (`lead_in_audio`), so the new sound continues it; the lead-in is dropped afterwards |
 | lip-sync | `LTX2LipSyncPipeline` (`LTX2DFRPipeline`) | the face at latent 0; the member's track, frozen |
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.catalog import ModelSpec, Task
+from core.catalog import LTX2_CONDITION, ModelSpec, Task
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -37,11 +38,12 @@ def arguments(spec: ModelSpec, plan: Plan, common: dict) -> dict:
     from diffusers.pipelines.ltx2 import LTX2VideoCondition
 
     arguments = {**common, "frame_rate": plan.model_fps}
-    if plan.task == Task.IMAGE_TO_VIDEO:
+    if plan.pipeline == LTX2_CONDITION and plan.task != Task.EXTEND:  # keyframes, or a loop's ends
+        # The condition pipeline indexes latents: a pixel frame k*frames_multiple is latent k.
+        arguments["conditions"] = [LTX2VideoCondition(frames=picture, index=index // spec.frames_multiple,
+                                                      strength=KEEP) for index, picture in plan.pinned()]
+    elif plan.task == Task.IMAGE_TO_VIDEO:
         arguments["image"] = plan.image
-    if plan.task == Task.KEYFRAMES:
-        arguments["conditions"] = [LTX2VideoCondition(frames=plan.image, index=0, strength=KEEP),
-                                   LTX2VideoCondition(frames=plan.last_image, index=-1, strength=KEEP)]
     if plan.task == Task.EXTEND:
         arguments["conditions"] = [LTX2VideoCondition(frames=plan.context, index=0, strength=KEEP)]
         arguments["lead_in_audio"] = plan.lead_in_audio  # None: a silent parent, fresh sound

@@ -3,7 +3,8 @@
 Both LTX-Video and Wan were trained on long, descriptive captions that name camera moves
 ("the camera slowly zooms in") and the amount of movement, so the flags become a
 sentence after the member's prompt. Family-specific knobs for motion live in
-inference/ltx.py and inference/wan.py; camera LoRAs in inference/camera.py.
+inference/ltx.py and inference/wan.py; camera LoRAs (which still get the words: their
+model cards ask for them) in inference/adapters.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ CAMERA_PHRASES = {
     "zoom out": "the camera slowly zooms out",
     "rotate cw": "the camera rotates clockwise",
     "rotate ccw": "the camera rotates counterclockwise",
+    # Moves only a camera LoRA renders (core.flags.LORA_MOVES), worded as their cards describe them.
+    "dolly in": "the camera dollies in, pushing forward towards the subject",
+    "dolly out": "the camera dollies out, pulling back to reveal more of the scene",
+    "dolly left": "the camera dollies to the left, revealing what is on the left",
+    "dolly right": "the camera dollies to the right, revealing what is on the right",
+    "jib up": "the camera rises on a jib, revealing what is above",
+    "jib down": "the camera descends on a jib, revealing what is below",
 }
 PAN_DIRECTIONS = ("left", "right", "up", "down")
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}

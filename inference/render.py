@@ -11,13 +11,18 @@ sound of a model that makes one (`RenderOutput.audio`).
 A source clip (video-to-video, edit) sets the clip's defaults: its aspect, its length
 and its fps (within the -fps range), so an edit comes back as long, as fast and framed
 like what the member gave.
+
+Effects and camera LoRAs are inference/adapters.py's: the renderer asks it which adapters a
+clip switches on (before the pipeline runs) and for the effect's trigger words. A -loop clip
+runs through the model's keyframes pipeline with its first picture at both ends, and its seam
+is measured (and closed) by inference/loop.py.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -25,14 +30,25 @@ import numpy as np
 import torch
 
 from . import knobs as speed
+from . import loop as looping
 from . import lucy, ltx, ltx2, masks, media, wan
+from .adapters import Adapters, UnsupportedAdapter, used_by, wanted
 from .audio import Track
-from .camera import CameraLoras
 from .loading import read_pipeline, resolve_source, task_pipelines
 from .plan import Plan
 from .speech import Speaker, Unspeakable, default_voice
 from .phrasing import CAMERA_PHRASES, MOTION_PHRASES, camera_phrase, compose_prompt  # noqa: F401 (re-exported)
-from core.catalog import MODELS, WAN_VACE, ModelSpec, Task, clip_frames, models_for_task, nearest_bucket
+from core.catalog import (
+    INGREDIENTS_MAX,
+    MODELS,
+    WAN_VACE,
+    ModelSpec,
+    Task,
+    clip_frames,
+    models_for_task,
+    nearest_bucket,
+)
+from core.catalog import output_frames as clip_output_frames  # `output_frames` is a plan's local name
 from core.contract import WHOLE_FRAME
 from core.flags import FPS_MAX, FPS_MIN
 
@@ -50,10 +66,11 @@ REQUIRED = {
     Task.EXTEND: ("parent_video",),
     Task.EDIT: ("video",),
     Task.LIP_SYNC: (("image", "video"), ("audio", "speech")),
+    Task.SCENE: ("ingredients",),
 }
 INPUT_NAMES = {"image": "an image", "last_image": "a last image", "video": "a video",
                "parent_video": "the clip to extend", ("image", "video"): "a face (an image or a video)",
-               ("audio", "speech"): "a voice (an audio file or words)"}
+               ("audio", "speech"): "a voice (an audio file or words)", "ingredients": "a picture to put in it"}
 # A lip-synced clip is as long as its track, up to this (PRODUCT.md's limit on audio).
 MAX_TRACK_SECONDS = 10.0
 # Tasks whose source clip sets the clip's aspect, length and fps.
@@ -102,6 +119,21 @@ class MissingInput(UnsupportedTask):
         self.capable = [spec.name for spec in models_for_task(task)]
 
 
+class Refused(UnsupportedTask):
+    """A request the model cannot take as asked (an effect or camera LoRA it lacks, a loop, more
+    keyframes than it takes), in a member's words, with the models that can."""
+
+    def __init__(self, model: str, task: str, message: str, capable: list[str] | None = None):
+        ValueError.__init__(self, message)
+        self.model, self.task, self.capable = model, task, list(capable or [])
+
+
+def _refuse(spec: ModelSpec, task: Task, what: str, able) -> Refused:
+    capable = [other.name for other in MODELS.values() if able(other)]
+    return Refused(spec.name, task.value, f"{spec.name} {what}; models that can: {', '.join(capable) or 'none yet'}",
+                   capable)
+
+
 class UnusableSpeech(UnsupportedTask):
     """Words a lip-sync cannot use: nothing the voice can say, or too long to say."""
 
@@ -135,6 +167,10 @@ class RenderInput:
     audio: Track | None = None  # lip-sync: the member's track, as decoded
     speech: str | None = None  # lip-sync: words to speak instead (text-to-speech)
     mute: bool = False  # -mute: no sound track, even from a model that makes one
+    effect: str | None = None  # -effect NAME: one of the model's effect LoRAs
+    loop: bool = False  # -loop: the clip ends where it begins
+    between: tuple = ()  # keyframes: up to three pictures between the first and the last, in order
+    ingredients: tuple = ()  # scene: up to three pictures of what appears in it
 
 
 @dataclass
@@ -149,6 +185,9 @@ class RenderOutput:
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
     edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
     audio: Track | None = None  # the clip's sound, exactly as long as its frames; None: silent
+    adapters: dict = field(default_factory=dict)  # the LoRAs switched on: kind → name
+    conditioning: dict = field(default_factory=dict)  # what the pipeline was given to hold (see `conditioning`)
+    seam: looping.Seam | None = None  # -loop: the wrap from the last frame to the first, measured
 
 
 class Renderer:
@@ -156,14 +195,18 @@ class Renderer:
     renders clips with it, one at a time."""
 
     def __init__(self, spec: ModelSpec, source: str | None = None, *, models_dir: Path | None = None,
-                 device: str = "cpu", knobs: speed.Knobs | None = None, camera_loras: dict[str, str] | None = None,
+                 device: str = "cpu", knobs: speed.Knobs | None = None, adapter_sources: dict[str, str] | None = None,
                  pipeline=None, segmenter: masks.Segmenter | None = None, speaker: Speaker | None = None):
         """Load `spec` from `source` (a folder or hub id; None: its default) and put the
         speed knobs on it (None: the defaults for this device). `pipeline` hands over one
-        already built in memory (its dtype as the caller made it) instead of loading.
+        already built in memory (its dtype as the caller made it) instead of loading; it gets
+        none of the catalog's LoRAs (its weights are not the checkpoint's, so theirs would not fit).
         `segmenter` finds what an instruction names, for masked edits (None: they change
         the whole frame). `speaker` speaks a lip-sync's words (None: the default voice for
-        this model, loaded on first use)."""
+        this model, loaded on first use). `adapter_sources`: where some of its LoRAs' weights
+        are (adapter name → folder, file or hub source), over the catalog's."""
+        if pipeline is not None:
+            spec = replace(spec, adapters=())
         self.spec = spec
         self.device = device
         self.segmenter = segmenter
@@ -179,7 +222,8 @@ class Renderer:
             self.source = source or "(built in memory)"
         self.pipeline = pipeline
         # LoRAs go in before the knobs: FP8 casting and compile must see the final layers.
-        self.camera = CameraLoras(pipeline, camera_loras)
+        self.adapters = Adapters(pipeline, spec, models_dir=models_dir, sources=adapter_sources,
+                                 hotswap=self.knobs.hotswap)
         self._running = None  # the pipeline mid-call, for the PAB cache's timestep
         speed.apply(pipeline, spec, self.knobs, device, current_timestep=self._current_timestep)
         self.pipelines = task_pipelines(spec, pipeline)
@@ -197,6 +241,7 @@ class Renderer:
                 raise MissingInput(spec.name, task.value, need)
         if inp.motion not in MOTION_PHRASES:
             raise ValueError(f"motion must be 0..4, got {inp.motion}")
+        self._check_asks(inp, task)
 
         face = inp.image if inp.image is not None else inp.video  # lip-sync: a picture, or a video's first frame
         source = {Task.EXTEND: inp.parent_video, Task.LIP_SYNC: face,
@@ -207,18 +252,32 @@ class Renderer:
         if task in SOURCE_TASKS and not inp.seconds:
             seconds = len(inp.video) / (inp.video_fps or fps)  # restyle or edit the whole source
         frames, output_frames = clip_frames(spec, fps, seconds)
+        if task == Task.KEYFRAMES and inp.between:  # room for every picture, a latent frame apart
+            frames = max(frames, (len(inp.between) + 1) * spec.frames_multiple + 1)
+            output_frames = clip_output_frames(spec, frames, fps)
+        if inp.loop:  # the closing frame repeats the first: the clip keeps the frames before it
+            output_frames = clip_output_frames(spec, frames - 1, fps)
         if task == Task.LIP_SYNC:  # as long as the track: render enough frames, keep those it lasts
             frames = covering_frames(spec, fps, inp.audio.seconds)
             output_frames = min(frames, max(1, math.ceil(round(inp.audio.seconds * fps, 6))))
         model_fps = fps if spec.fps_conditioned else spec.native_fps
 
-        plan = Plan(task=task.value, pipeline=spec.pipeline_for(task), width=width, height=height, fps=fps,
+        pipeline = spec.pipeline_for(Task.KEYFRAMES if inp.loop else task)
+        plan = Plan(task=task.value, pipeline=pipeline, width=width, height=height, fps=fps,
                     model_fps=model_fps, model_frames=frames, output_frames=output_frames, skip=0,
-                    motion=inp.motion)
+                    motion=inp.motion, loop=inp.loop)
         if inp.image is not None and task in (Task.IMAGE_TO_VIDEO, Task.KEYFRAMES):
             plan.image = media.fit(inp.image, width, height)
         if task == Task.KEYFRAMES:
             plan.last_image = media.fit(inp.last_image, width, height)
+            places = keyframe_indices(frames, len(inp.between) + 2, spec.frames_multiple)[1:-1]
+            plan.between = [(index, media.fit(picture, width, height)) for index, picture in zip(places, inp.between)]
+        if inp.loop:
+            plan.keep = frames - 1
+            plan.last_image = plan.image  # None for text-to-video: `render` makes the first frame first
+        if task == Task.SCENE:
+            # Kept whole (a character is not cropped): VACE pads each onto a white canvas itself.
+            plan.references = [media.contain(picture, width, height) for picture in inp.ingredients]
         if task in SOURCE_TASKS:
             plan.video = media.sample(inp.video, frames, inp.video_fps, model_fps, width, height)
         if task == Task.EXTEND:
@@ -239,6 +298,23 @@ class Renderer:
             self._plan_edit(plan, inp)
         return plan
 
+    def _check_asks(self, inp: RenderInput, task: Task) -> None:
+        """Refuse, with the models that can, what this model cannot do as asked: an effect or
+        camera LoRA it lacks, a loop, more keyframes or ingredients than it takes."""
+        spec = self.spec
+        try:
+            wanted(spec, task.value, inp.effect, inp.camera)
+        except UnsupportedAdapter as exc:
+            raise Refused(spec.name, task.value, str(exc)) from None
+        if inp.loop and not spec.loops(task):
+            raise _refuse(spec, task, f"cannot make {task.value} clips that loop", lambda other: other.loops(task))
+        pictures = len(inp.between) + 2
+        if task == Task.KEYFRAMES and pictures > spec.keyframes_max:
+            raise _refuse(spec, task, f"takes a first and a last picture only, not {pictures}",
+                          lambda other: other.keyframes_max >= pictures)
+        if task == Task.SCENE and len(inp.ingredients) > INGREDIENTS_MAX:
+            raise Refused(spec.name, task.value, f"a scene takes up to {INGREDIENTS_MAX} pictures")
+
     def _plan_edit(self, plan: Plan, inp: RenderInput) -> None:
         """The reference image, and what may change: a mask from the instruction where the
         pipeline takes one and a segmenter is configured, else the whole frame."""
@@ -246,7 +322,7 @@ class Renderer:
             if not self.spec.edit_references:
                 raise UnsupportedReference(self.spec.name)
             # Kept whole (an object is not cropped): VACE pads it onto a white canvas itself.
-            plan.reference = media.contain(inp.reference, plan.width, plan.height)
+            plan.references = [media.contain(inp.reference, plan.width, plan.height)]
         plan.edit_region = WHOLE_FRAME
         if not masks_edits(self.spec):
             return
@@ -266,8 +342,9 @@ class Renderer:
         spec = self.spec
         negative = inp.negative_prompt if inp.negative_prompt is not None else spec.default_negative_prompt
         # An edit keeps the source's motion and camera: the instruction goes as written.
-        prompt = inp.prompt if plan.task == Task.EDIT else \
-            compose_prompt(inp.prompt or UNSAID_PROMPTS.get(Task(inp.task), ""), inp.camera, inp.motion)
+        words = Adapters.prompt(inp.prompt or UNSAID_PROMPTS.get(Task(inp.task), ""),
+                                tuple(wanted(spec, plan.task, inp.effect, inp.camera)))
+        prompt = inp.prompt if plan.task == Task.EDIT else compose_prompt(words, inp.camera, inp.motion)
         common = {
             "prompt": prompt,
             "negative_prompt": negative or "",
@@ -298,9 +375,12 @@ class Renderer:
         """
         inp = self.spoken(inp)
         plan = self.plan(inp)
+        chosen = self.adapters.select(plan.task, inp.effect, inp.camera)  # the clip's LoRAs on, the rest off
+        if plan.loop and plan.image is None:
+            plan.image = plan.last_image = self._first_frame(plan, inp)
         arguments = self._arguments(plan, inp)
         arguments["callback_on_step_end"] = _step_callback(on_step, arguments)
-        pipeline = self._ready(plan, inp)
+        pipeline = self._ready(plan)
 
         started = time.perf_counter()
         self._running = pipeline
@@ -316,6 +396,7 @@ class Renderer:
         expected = (plan.output_frames, plan.height, plan.width, 3)
         if frames.shape != expected:
             raise RuntimeError(f"{self.spec.name} returned frames {frames.shape}, expected {expected}")
+        frames, seam = looping.close(frames) if plan.loop else (frames, None)
         return RenderOutput(
             frames=frames,
             fps=plan.fps,
@@ -327,7 +408,19 @@ class Renderer:
             prompt=arguments["prompt"],
             edit_region=plan.edit_region,
             audio=None if inp.mute else self._sound(plan, result, pipeline),
+            adapters=used_by(chosen),
+            conditioning=conditioning(arguments),
+            seam=seam,
         )
+
+    def _first_frame(self, plan: Plan, inp: RenderInput):
+        """A text-to-video loop's first (and last) frame: a one-frame first pass of the task's own
+        pipeline, same prompt and seed."""
+        from PIL import Image
+
+        first = replace(plan, pipeline=self.spec.pipeline_for(plan.task), model_frames=1, loop=False)
+        video = self._ready(first)(**self._arguments(first, inp)).frames[0]
+        return Image.fromarray(to_uint8(video)[0])
 
     def spoken(self, inp: RenderInput) -> RenderInput:
         """A lip-sync asked with words gets their speech as its track (text-to-speech)."""
@@ -356,11 +449,10 @@ class Renderer:
         track = Track(samples, int(pipeline.vocoder.config.output_sampling_rate))
         return track.after(plan.skip / plan.model_fps).fitted(seconds)
 
-    def _ready(self, plan: Plan, inp: RenderInput):
-        """The pipeline for `plan`, with per-render state set: camera LoRA, a fresh step
-        cache (a cancelled render leaves the old one behind), model offload hooks."""
+    def _ready(self, plan: Plan):
+        """The pipeline for `plan`, with per-render state set: a fresh step cache (a cancelled
+        render leaves the old one behind), model offload hooks."""
         pipeline = self.pipelines[plan.pipeline]
-        self.camera.select(inp.camera)
         if self.knobs.cache:
             for transformer in speed.transformers_of(self.pipeline):
                 transformer._reset_stateful_cache()
@@ -394,6 +486,31 @@ def _source_fps(inp: RenderInput, task: Task) -> int | None:
     what -fps allows: a 60 fps phone clip comes back at 30."""
     rate = inp.parent_fps if task == Task.EXTEND else inp.video_fps if task in SOURCE_TASKS else None
     return min(max(round(rate), FPS_MIN), FPS_MAX) if rate else None
+
+
+def keyframe_indices(frames: int, pictures: int, multiple: int) -> list[int]:
+    """Frame indices for `pictures` evenly spaced over `frames` (k*multiple+1), each on a latent
+    frame's first pixel frame (a multiple of `multiple`): the first at 0, the last at frames - 1."""
+    blocks = (frames - 1) // multiple
+    return [round(j * blocks / (pictures - 1)) * multiple for j in range(pictures)]
+
+
+def conditioning(arguments: dict) -> dict:
+    """What the pipeline call was given to hold, read off its arguments (for logs and tests):
+    LTX condition frames, LTX-2 condition latents, VACE's kept frames and reference pictures,
+    Wan's first and last images."""
+    found = {}
+    conditions = arguments.get("conditions") or []
+    if any(hasattr(c, "frame_index") for c in conditions):
+        found["condition_frames"] = [c.frame_index for c in conditions]
+    if any(hasattr(c, "index") for c in conditions):
+        found["condition_latents"] = [c.index for c in conditions]
+    if isinstance(arguments.get("mask"), list):  # VACE: a black mask keeps its frame
+        found["kept_frames"] = [i for i, mask in enumerate(arguments["mask"]) if mask.getextrema() in ((0, 0), 0)]
+    if arguments.get("reference_images"):
+        found["reference_images"] = len(arguments["reference_images"])
+    found.update({name: True for name in ("image", "last_image") if arguments.get(name) is not None})
+    return found
 
 
 def covering_frames(spec: ModelSpec, fps: float, seconds: float) -> int:

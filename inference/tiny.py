@@ -16,11 +16,12 @@ import os
 import shutil
 import string
 import tempfile
+import zlib
 from pathlib import Path
 
 import torch
 
-from core.catalog import ModelSpec
+from core.catalog import Adapter, ModelSpec
 
 SEED = 0
 # The tiny text encoders' width; the transformers' text/caption input must match it.
@@ -39,6 +40,45 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
     The folder appears atomically: two processes building at once both succeed and
     one of the copies is kept.
     """
+    return _build(_builder(spec), folder, "model_index.json")
+
+
+def build_tiny_adapter(spec: ModelSpec, adapter: Adapter, folder: Path) -> Path:
+    """A random-weight LoRA for `spec`'s tiny transformer, standing in for `adapter`: rank
+    TINY_LORA_RANK on the attention projections (what LoRA trainers target), saved as diffusers
+    saves LoRAs (PEFT keys, safetensors) under the adapter's own file name. Each adapter gets
+    its own weights (seeded by its name), so two effects change a clip differently."""
+    builder = _builder(spec)
+
+    def lora():
+        from peft import LoraConfig
+        from peft.utils import get_peft_model_state_dict
+
+        pipeline = builder()
+        torch.manual_seed(zlib.crc32(f"{adapter.kind}:{adapter.name}".encode()))
+        pipeline.transformer.add_adapter(LoraConfig(r=TINY_LORA_RANK, lora_alpha=TINY_LORA_RANK,
+                                                    init_lora_weights=False, target_modules=list(LORA_TARGETS)))
+        return _LoraFile(type(pipeline), get_peft_model_state_dict(pipeline.transformer), adapter.weight_name)
+
+    return _build(lora, folder, adapter.weight_name)
+
+
+# Tiny LoRAs: a small rank on the projections of every attention block.
+TINY_LORA_RANK = 4
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+class _LoraFile:
+    """A LoRA's layers, saved by the pipeline class's own `save_lora_weights`."""
+
+    def __init__(self, pipeline_class, layers: dict, weight_name: str):
+        self.pipeline_class, self.layers, self.weight_name = pipeline_class, layers, weight_name
+
+    def save_pretrained(self, folder: Path) -> None:
+        self.pipeline_class.save_lora_weights(folder, transformer_lora_layers=self.layers, weight_name=self.weight_name)
+
+
+def _builder(spec: ModelSpec):
     builders = {
         "ltx-video": _tiny_ltx,
         "wan-t2v-1.3b": _tiny_wan_t2v,
@@ -50,7 +90,7 @@ def build_tiny(spec: ModelSpec, folder: Path) -> Path:
     }
     if not spec.tiny or spec.mirrors not in builders:
         raise ValueError(f"{spec.name} is not a tiny model this module can build")
-    return _build(builders[spec.mirrors], folder, "model_index.json")
+    return builders[spec.mirrors]
 
 
 def build_tiny_segmenter(folder: Path) -> Path:

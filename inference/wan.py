@@ -6,8 +6,10 @@
 | video-to-video | WanVideoToVideoPipeline | the source clip, noised to `V2V_STRENGTH` and denoised again |
 | image-to-video | WanImageToVideoPipeline | `image` (first frame, also seen by the CLIP image encoder) |
 |  | WanVACEPipeline | the image as frame 0 of `video`, masked "keep"; the rest grey, masked "generate" |
-| keyframes | WanImageToVideoPipeline (FLF2V) | `image` and `last_image` |
-|  | WanVACEPipeline | first and last frames kept, the frames between generated |
+| keyframes | WanImageToVideoPipeline (FLF2V) | `image` and `last_image` (two pictures only) |
+|  | WanVACEPipeline | first, in-between and last pictures kept at their frames, the rest generated |
+| scene | WanVACEPipeline | the ingredients as `reference_images`, every frame generated |
+| (-loop) | WanVACEPipeline | the first picture kept at frame 0 and at the last frame |
 | extend | WanVACEPipeline | the parent's last frames kept at the start, the rest generated |
 | edit | WanVACEPipeline | the source clip as `video`, a `mask` (white: may change) from the |
 |  |  | instruction's words or the whole frame, and the member's `reference_images` |
@@ -50,10 +52,10 @@ def arguments(spec: ModelSpec, plan: Plan, common: dict) -> dict:
         # The source is kept under the mask too (not greyed as for generated frames): VACE
         # reads it as the picture to change, so the edit follows its shapes and motion.
         arguments.update(video=plan.video, mask=plan.mask)
-        if plan.reference is not None:
-            arguments["reference_images"] = [plan.reference]
-    elif plan.pipeline == WAN_VACE and plan.task != Task.TEXT_TO_VIDEO:
+    elif plan.pipeline == WAN_VACE and (plan.context is not None or plan.pinned()):
         arguments["video"], arguments["mask"] = _vace_inputs(plan)
+    if plan.pipeline == WAN_VACE and plan.references:
+        arguments["reference_images"] = list(plan.references)
     return arguments
 
 
@@ -63,10 +65,7 @@ def _vace_inputs(plan: Plan) -> tuple[list, list]:
     kept = {}
     if plan.context is not None:
         kept.update(enumerate(plan.context))
-    if plan.image is not None:
-        kept[0] = plan.image
-    if plan.last_image is not None:
-        kept[plan.model_frames - 1] = plan.last_image
+    kept.update(plan.pinned())
     video = [kept[index] if index in kept else media.grey(*size) for index in range(plan.model_frames)]
     masks = [media.mask(*size, generate=index not in kept) for index in range(plan.model_frames)]
     return video, masks

@@ -18,6 +18,7 @@ Importing this module needs no torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -81,24 +82,15 @@ def needed_files(index: dict, tree: dict[str, int]) -> dict[str, int]:
 def plan(source: str, token: str | None = None) -> Download:
     """Resolve `source` ("owner/name[@revision]") to a commit and the files to fetch (asks the hub)."""
     from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
     repo, revision = _split(source)
     api = HfApi(token=token)
-    try:
+    with _hub_refusals(repo, revision):
         commit = revision if revision and COMMIT.match(revision) else api.repo_info(repo, revision=revision).sha
         tree = {f.path: f.size for f in api.list_repo_tree(repo, revision=commit, recursive=True)
                 if isinstance(f, RepoFile)}
         index = json.loads(Path(hf_hub_download(repo, "model_index.json", revision=commit, token=token)).read_text())
-    except GatedRepoError:
-        raise WeightsError(f"{repo} is gated on the hub: accept its licence there and set HF_TOKEN") from None
-    except RevisionNotFoundError:
-        raise WeightsError(f"{repo} has no revision {revision!r} on the hub") from None
-    except RepositoryNotFoundError:
-        raise WeightsError(f"{repo} is not on the hub (or is private: set HF_TOKEN)") from None
-    except HfHubHTTPError as exc:
-        raise WeightsError(f"the hub refused {repo}: {exc}".splitlines()[0]) from None
     if "model_index.json" not in tree:
         raise WeightsError(f"{repo}@{commit} is not a diffusers pipeline (no model_index.json)")
     files = needed_files(index, tree)
@@ -130,6 +122,53 @@ def fetch(download: Download, *, bars: bool = True, report: Callable[[dict], Non
         if watching:
             watching.stop()
     return Path(folder)
+
+
+def fetch_adapter(source: str, weight_name: str, *, bars: bool = True, token: str | None = None) -> Path:
+    """A LoRA file (`weight_name` of hub source "owner/name[@revision]") in the hub cache, fetched
+    there first when missing (resumable, like the models); with HF_HUB_OFFLINE, the cached file.
+    The path lies in the snapshot of the commit the revision resolved to (its folder's name)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    repo, revision = _split(source)
+    (enable_progress_bars if bars else disable_progress_bars)()
+    try:
+        with _hub_refusals(repo, revision):
+            return Path(hf_hub_download(repo, weight_name, revision=revision, token=token))
+    except LocalEntryNotFoundError:
+        raise WeightsError(f"{source} ({weight_name}) is not in the cache and the hub cannot be reached "
+                           "(HF_HUB_OFFLINE?): run `reelbot fetch-models` where it can") from None
+    except EntryNotFoundError:
+        raise WeightsError(f"{repo} has no file {weight_name}") from None
+    except OSError as exc:  # the connection dropped for good; a rerun resumes
+        raise WeightsError(f"fetching {weight_name} of {repo} stopped: {exc}".splitlines()[0]) from None
+
+
+@contextlib.contextmanager
+def _hub_refusals(repo: str, revision: str | None):
+    """The hub's refusals (gated, no such revision or repository, an HTTP error) as one WeightsError line."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        yield
+    except EntryNotFoundError:
+        raise  # a file missing (on the hub, or from the cache offline): the caller knows which
+    except GatedRepoError:
+        raise WeightsError(f"{repo} is gated on the hub: accept its licence there and set HF_TOKEN") from None
+    except RevisionNotFoundError:
+        raise WeightsError(f"{repo} has no revision {revision!r} on the hub") from None
+    except RepositoryNotFoundError:
+        raise WeightsError(f"{repo} is not on the hub (or is private: set HF_TOKEN)") from None
+    except HfHubHTTPError as exc:
+        raise WeightsError(f"the hub refused {repo}: {exc}".splitlines()[0]) from None
 
 
 def cached(source: str) -> Path | None:

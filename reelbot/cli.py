@@ -44,8 +44,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_fetch_models(args) -> int:
-    """Weights into the hub cache (HF_HOME) before any worker needs them, with progress bars;
-    run again after an interruption and it resumes."""
+    """Weights into the hub cache (HF_HOME) before any worker needs them, with progress bars:
+    each model's and its effect and camera LoRAs'; run again after an interruption and it resumes."""
     from pathlib import Path
 
     from core.catalog import UnknownModel, get_model
@@ -61,17 +61,42 @@ def cmd_fetch_models(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         source = source_of(settings, spec)
-        if source is None or Path(source).expanduser().is_dir():
-            print(f"{spec.name}: nothing to fetch ({source or 'random weights, built locally on first use'})")
-            continue
         try:
-            download = weights.plan(source)
-            print(f"{spec.name}: {download.describe()}", flush=True)
-            print(f"{spec.name}: ready in {weights.fetch(download, bars=True)}")
+            if source is None or Path(source).expanduser().is_dir():
+                print(f"{spec.name}: nothing to fetch ({source or 'random weights, built locally on first use'})")
+            else:
+                download = weights.plan(source)
+                print(f"{spec.name}: {download.describe()}", flush=True)
+                print(f"{spec.name}: ready in {weights.fetch(download, bars=True)}")
         except weights.WeightsError as exc:
             print(f"{spec.name}: {exc}", file=sys.stderr)
             failed += 1
+        failed += _fetch_adapters(settings, spec)
     return 1 if failed else 0
+
+
+def _fetch_adapters(settings, spec) -> int:
+    """A model's LoRA files into the hub cache, each at the commit its revision resolves to; the failures."""
+    from pathlib import Path
+
+    from core.catalog import split_source
+    from inference import weights
+
+    failed = 0
+    for adapter in spec.adapters:
+        source = settings.adapter_sources.get(spec.name, {}).get(adapter.name) or adapter.source
+        label = f"{spec.name} {adapter.kind} {adapter.name}"
+        if source is None or Path(source).expanduser().exists() or not split_source(source):
+            print(f"{label}: nothing to fetch ({source or 'random weights, built locally on first use'})")
+            continue
+        try:
+            file = weights.fetch_adapter(source, adapter.weight_name, bars=True)
+        except weights.WeightsError as exc:
+            print(f"{label}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{label}: {split_source(source)[0]}@{file.parent.name[:12]} ready in {file}", flush=True)
+    return failed
 
 
 def cmd_render(args) -> int:
@@ -169,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
     sub.add_parser("models", help="list the models, their tasks and weights").set_defaults(run=cmd_models)
 
-    fetch = sub.add_parser("fetch-models", help="download model weights into the cache, with progress bars "
+    fetch = sub.add_parser("fetch-models", help="download model weights (and their effect and camera LoRAs) into the "
+                           "cache, with progress bars "
                            "(resumable; pinned revisions)")
     fetch.add_argument("--models", help="comma-separated models (default REELBOT_MODELS)")
     fetch.set_defaults(run=cmd_fetch_models)

@@ -559,7 +559,7 @@ async def test_commands_are_registered_with_their_options(world):
     names = {c["name"] for c in world.sim.commands() if c["type"] == 1}
     assert names == {"create", "animate", "extend", "keyframes", "edit", "lipsync", "cancel", "queue", "me", "settings",
                      "show",
-                     "gallery", "help", "admin", "theme"}
+                     "gallery", "help", "admin", "theme", "effects", "scene"}
     assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
 
 

@@ -386,7 +386,7 @@ def test_to_dict_is_json_safe_and_loads_back():
     assert data == {
         "ar": [9, 16], "fps": 12, "length": 2.5, "motion": None, "gs": None, "neg": "blurry",
         "seed": 7, "camera": "pan up left", "model": None, "private": True, "sound": False, "mute": False,
-        "theme": False,
+        "effect": None, "loop": False, "theme": False,
     }
     assert Flags.from_dict(data) == flags
     assert Flags.from_dict({}) == Flags()
@@ -444,6 +444,7 @@ def test_neg_with_quote_marks_is_written_unquoted():
         'a fox -neg "no -ar here" -camera pan left up',
         "a fox -neg it's \"fine\" -len 2.25 -gs 12.125",
         "a fox —ar 9:16 -private -model LTX-Tiny",
+        "a fox -effect Squish -loop -camera dolly-in",
         "-motion 0",
         "",
     ],
@@ -453,6 +454,28 @@ def test_format_flags_round_trips(text):
     again = ok(request.prompt + " " + format_flags(request.flags), models=MODELS)
     assert again == request
     assert ok(request.to_text(), models=MODELS) == request
+
+
+def test_effect_names_an_effect_of_the_deployment_with_a_did_you_mean():
+    effects = ["squish", "cakeify", "inflate"]
+    assert ok("a fox -effect Inflate", effects=effects).flags.effect == "inflate"
+    refused = parse_prompt("a fox -effect sqush", effects=effects)
+    assert isinstance(refused, FlagError) and refused.flag == "-effect"
+    assert "isn't an effect here" in refused.message and refused.suggestion == "did you mean `-effect squish`?"
+    assert "none on this server" in parse_prompt("a fox -effect squish", effects=[]).message
+    assert "needs a value" in parse_prompt("a fox -effect").message
+    assert ok("a fox -effect anything").flags.effect == "anything"  # no list given: the bot checks later
+    assert isinstance(parse_prompt("a fox -effect squish -effect melt"), FlagError)  # given twice
+
+
+def test_loop_is_a_switch_and_lora_moves_are_camera_moves():
+    from core.flags import LORA_MOVES
+
+    assert ok("a fox -loop").flags.loop and "`-loop` takes no value" in parse_prompt("a fox -loop yes").message
+    assert {"dolly in", "jib down"} <= set(LORA_MOVES)
+    assert ok("a fox -camera Jib_Down").flags.camera == "jib down"
+    assert parse_prompt("a fox -camera doly in").suggestion == "did you mean `-camera dolly in`?"
+    assert "a move some models have a camera LoRA for" in parse_prompt("a fox -camera spin").message
 
 
 # --- Properties ---------------------------------------------------------------------
@@ -510,6 +533,8 @@ value_for = {
     "private": st.just(""),
     "sound": st.just(""),
     "mute": st.sampled_from(["", "", "please"]),
+    "effect": st.sampled_from(["squish", "Cakeify", "sqush", "two words", ""]),
+    "loop": st.sampled_from(["", "", "forever"]),
     "theme": st.sampled_from(["", "", "foxes"]),
 }
 one_flag = st.sampled_from(KNOWN_FLAGS).flatmap(

@@ -260,9 +260,13 @@ def test_prompt_phrasing():
     assert compose_prompt("a fox.", "zoom in", 0) == "a fox. The camera slowly zooms in, static shot, minimal movement."
     assert camera_phrase("Pan  up LEFT") == "the camera pans up and left"
     assert set(MOTION_PHRASES) == {0, 1, 2, 3, 4}
-    for bad in ("pan left right", "pan up up", "pan sideways", "dolly in"):
+    for bad in ("pan left right", "pan up up", "pan sideways", "dolly sideways"):
         with pytest.raises(ValueError):
             camera_phrase(bad)
+    from core.flags import LORA_MOVES
+
+    for move in LORA_MOVES:  # a LoRA move keeps its words too: the LoRAs' cards ask for them
+        assert camera_phrase(move).startswith("the camera ")
     with pytest.raises(ValueError):
         compose_prompt("a fox", None, 5)
 

@@ -143,7 +143,9 @@ def test_bad_knobs_stop_the_worker_in_one_line(models_dir):
 
     for env, words in [({"knobs": {"ltx-tiny": {"cache": "teacache"}}}, "bad setting REELBOT_KNOBS: knobs['ltx-tiny']"),
                        ({"knobs": {"ltx-tny": {}}}, "bad setting REELBOT_KNOBS: 'ltx-tny' is not a model"),
-                       ({"camera_loras": {"ltx-tiny": {"dolly in": "/x"}}}, "bad setting REELBOT_CAMERA_LORAS")]:
+                       ({"adapter_sources": {"ltx-tiny": {"dolly in": "/x"}}},
+                        "bad setting REELBOT_ADAPTER_SOURCES: ltx-tiny has no adapter 'dolly in'"),
+                       ({"adapter_sources": {"ltx-tny": {}}}, "bad setting REELBOT_ADAPTER_SOURCES: 'ltx-tny'")]:
         settings = load_settings(models=["ltx-tiny"], models_dir=models_dir, device="cpu", **env)
         with pytest.raises(SettingsError) as caught:
             load_renderers(settings)

@@ -93,7 +93,7 @@ def request(task, **overrides):
     from inference.render import RenderInput
 
     media = dict(image=solid(1), last_image=solid(2), video=clip(30), video_fps=24.0, parent_video=clip(40),
-                 parent_fps=24.0, audio=voice())
+                 parent_fps=24.0, audio=voice(), ingredients=(solid(3), solid(4)))
     return RenderInput(task=task, prompt="a fox running through snow", **{**media, **overrides})
 
 
@@ -322,46 +322,6 @@ def test_motion_moves_each_family_its_own_way(renderers):
     assert moving["negative_prompt"] == vace.spec.default_negative_prompt
     assert still["prompt"].endswith("Static shot, minimal movement.")
     assert wan.STILL_WORDS  # the words dropped are Wan's own
-
-
-# --- camera LoRAs -----------------------------------------------------------------------------
-
-
-def make_camera_lora(renderer, folder: Path) -> Path:
-    """A random LoRA for the tiny LTX transformer, saved the way diffusers loads LoRAs."""
-    import copy
-
-    import torch
-    from diffusers import LTXConditionPipeline
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    transformer = copy.deepcopy(renderer.pipeline.transformer)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                           target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    LTXConditionPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(transformer))
-    return folder
-
-
-def test_camera_lora_is_used_only_for_its_move(renderers, models_dir, tmp_path):
-    pytest.importorskip("peft", reason="LoRAs load through peft")
-    from inference.render import Renderer, RenderInput
-
-    plain = renderers("ltx-tiny")
-    lora = make_camera_lora(plain, tmp_path / "zoom-in")
-    with_lora = Renderer(plain.spec, models_dir=models_dir, camera_loras={"Zoom  In": str(lora)})
-    assert with_lora.camera.adapters == {"zoom in": "camera_zoom_in"}
-
-    zoom = RenderInput(prompt="a fox", camera="zoom in", fps=8, seconds=1, seed=3)
-    other = RenderInput(prompt="a fox", camera="zoom out", fps=8, seconds=1, seed=3)
-    assert not np.array_equal(with_lora.render(zoom).frames, plain.render(zoom).frames)
-    assert np.array_equal(with_lora.render(other).frames, plain.render(other).frames)  # adapter off
-    assert np.array_equal(with_lora.render(RenderInput(prompt="a fox", fps=8, seconds=1, seed=3)).frames,
-                          plain.render(RenderInput(prompt="a fox", fps=8, seconds=1, seed=3)).frames)
-    with pytest.raises(ValueError):
-        Renderer(plain.spec, models_dir=models_dir, camera_loras={"dolly in": str(lora)})
 
 
 # --- the benchmark's real-size architectures ----------------------------------------------------

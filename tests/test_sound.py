@@ -202,7 +202,8 @@ def test_keyframes_condition_the_first_and_last_latent(renderer, monkeypatch):
     spy = Spy(renderer.pipelines["LTX2ExtendPipeline"], monkeypatch)
     renderer.render(request(Task.KEYFRAMES, fps=12, seconds=1))
     first, last = spy.last["conditions"]
-    assert (first.index, last.index) == (0, -1)
+    # Latent indices: the last frame (8k) is latent k, the last latent.
+    assert (first.index, last.index) == (0, (spy.last["num_frames"] - 1) // 8)
     assert first.frames.getpixel((0, 0)) == solid(1).getpixel((0, 0))
     assert last.frames.getpixel((0, 0)) == solid(2).getpixel((0, 0))
 

@@ -25,6 +25,7 @@ TRANSFORMER = "transformer/diffusion_pytorch_model.safetensors"
 
 @pytest.fixture
 def hub(models_dir):
+    from inference.adapters import locate
     from inference.loading import resolve_source
 
     folder = Path(resolve_source(get_model("ltx-tiny"), None, models_dir))
@@ -39,6 +40,13 @@ def hub(models_dir):
     # Then upstream re-pushes main with other weights: a pinned source must not see them.
     server.repushed = repo.add_commit({**files, **extras, TRANSFORMER: files[TRANSFORMER][::-1]})
     server.files = files
+    # ltx-video's effect LoRAs, as random-weight LoRAs for the tiny transformer behind it.
+    server.adapters = {}
+    tiny = get_model("ltx-tiny")
+    for adapter in get_model("ltx-video").adapters:
+        located = locate(tiny, tiny.adapter(adapter.kind, adapter.name), models_dir)
+        server.adapters[adapter.name] = server.repo(adapter.source).add_commit(
+            {adapter.weight_name: (located.folder / located.weight_name).read_bytes(), "README.md": b"# a LoRA"})
     yield server
     server.stop()
 
@@ -99,6 +107,33 @@ def test_fetch_models_gets_the_pinned_revision_with_progress_bars_and_only_what_
     gone = reelbot("fetch-models", "--models", "ltx-tiny", env=hub_env(
         hub, tmp_path, model_sources=json.dumps({"ltx-tiny": f"{REPO}@{'0' * 40}"})))
     assert gone.returncode == 1 and "no revision" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def test_fetch_models_fetches_the_models_loras_and_a_worker_renders_with_them_offline(hub, tmp_path):
+    env = hub_env(hub, tmp_path, model_sources=json.dumps({"ltx-video": f"{REPO}@{hub.pinned}"}))
+    done = reelbot("fetch-models", "--models", "ltx-video", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for adapter in get_model("ltx-video").adapters:
+        commit = hub.adapters[adapter.name]  # the catalog names the repository; `main` resolved to its commit
+        cached = (tmp_path / "hf" / "hub" / f"models--{adapter.source.replace('/', '--')}" / "snapshots" / commit /
+                  adapter.weight_name)
+        assert f"ltx-video effect {adapter.name}: {adapter.source}@{commit[:12]} ready in {cached}" in done.stdout
+        assert cached.is_file() and hub.downloads(adapter.weight_name)
+    assert not hub.downloads("README.md")  # only the LoRA file
+
+    # Offline, a worker loads the model and its LoRAs from the cache and renders an effect.
+    before = len(hub.requests)
+    script = ("from core.settings import load_settings; from worker.runtime import load_renderer; "
+              "from inference.render import RenderInput; from PIL import Image; "
+              "r = load_renderer(load_settings(), 'ltx-video', 'cpu', warm_up=False); "
+              "out = r.render(RenderInput(task='image-to-video', prompt='a duck', image=Image.new('RGB', (64, 64)), "
+              "effect='squish', fps=8, seconds=1, steps=2)); "
+              "print('USED', out.adapters, r.adapters.files['effect-squish'].folder)")
+    offline = subprocess.run([sys.executable, "-c", script], env=env | {"HF_HUB_OFFLINE": "1", "REELBOT_ALLOW_CPU": "1"},
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert offline.returncode == 0, offline.stderr[-3000:]
+    assert "USED {'effect': 'squish'}" in offline.stdout and f"snapshots/{hub.adapters['squish']}" in offline.stdout
+    assert len(hub.requests) == before  # nothing asked of the hub
 
 
 def test_a_cut_download_resumes_and_a_killed_one_keeps_its_finished_files(hub, tmp_path):

@@ -16,6 +16,7 @@ import io
 
 from core.catalog import Task
 from core.contract import RenderJob
+from core.flags import Flags
 from core.logging import get_logger
 from core.storage import Storage
 
@@ -24,8 +25,10 @@ log = get_logger("worker")
 # Input names the bot uses (RenderJob.input_keys) → how to decode them and where they go
 # in RenderInput. "parent" is the MP4 of the clip an extend continues (its sound too);
 # "reference" the object or character an edit puts in; "audio" a lip-sync's track, "speech"
-# the words it speaks instead (UTF-8 text).
+# the words it speaks instead (UTF-8 text). Keyframes' in-between pictures ("between1" …) and a
+# scene's ingredients ("ingredient1" …) are images gathered, in their order, into one field.
 IMAGES = {"image": "image", "last_image": "last_image", "reference": "reference"}
+PICTURE_LISTS = {"between": "between", "ingredient": "ingredients"}
 CLIPS = {"video": "video", "parent": "parent_video"}
 CLIP_RATES = {"video": "video_fps", "parent": "parent_fps"}
 SOUNDS = {"audio": "audio", "parent": "parent_audio"}
@@ -92,7 +95,16 @@ def decode_inputs(job: RenderJob, fetched: dict[str, bytes]) -> dict:
         except Exception as exc:  # noqa: BLE001 — PIL and PyAV raise many kinds for a bad file
             log.warning("input does not decode", input=name, key=key, error=f"{type(exc).__name__}: {exc}")
             raise BrokenInput(BROKEN[_kind(name, key)]) from exc
+    for prefix, field in PICTURE_LISTS.items():
+        listed = sorted((name for name in out if _listed(name, prefix)), key=lambda name: int(name[len(prefix):]))
+        if listed:
+            out[field] = tuple(out.pop(name) for name in listed)
     return out
+
+
+def _listed(name: str, prefix: str) -> bool:
+    """Whether `name` is one of a list of pictures: "between2", "ingredient1"."""
+    return name.startswith(prefix) and name[len(prefix):].isdigit()
 
 
 def _kind(name: str, key: str) -> str:
@@ -113,8 +125,8 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
         # An extend continues its parent's sound: decoded here (ten seconds at most).
         sound = {SOUNDS[name]: decode_sound(data)} if name == "parent" and clip.has_audio else {}
         return {CLIPS[name]: clip, CLIP_RATES[name]: clip.fps, **sound}
-    if name in IMAGES:
-        return {IMAGES[name]: decode_image(data)}
+    if name in IMAGES or any(_listed(name, prefix) for prefix in PICTURE_LISTS):
+        return {IMAGES.get(name, name): decode_image(data)}
     if name in SOUNDS:
         return {SOUNDS[name]: decode_sound(data)}
     if name == "speech":
@@ -126,31 +138,28 @@ def decode_input(name: str, data: bytes, key: str = "") -> dict:
 def sound_source(job: RenderJob, inputs: dict) -> bytes | None:
     """The encoded source whose sound track the clip keeps, or None."""
     source = inputs.get("video")
-    if job.task not in SOUND_FROM_SOURCE or job.flags.get("mute") or source is None:
+    if job.task not in SOUND_FROM_SOURCE or flags_of(job).mute or source is None:
         return None
     return source.data if getattr(source, "has_audio", False) else None
 
 
+def flags_of(job: RenderJob) -> Flags:
+    """The job's flags, typed (they were checked by the bot; unknown keys from a newer bot are ignored)."""
+    return Flags.from_dict(job.flags)
+
+
 def render_input(job: RenderJob, inputs: dict, steps: int | None = None):
+    """The one place where a flag's name becomes the renderer's: None means "not given", and
+    RenderInput / Renderer.plan pick the default."""
     import dataclasses
 
     from inference.render import RenderInput
 
-    flags = job.flags
-    ar = flags.get("ar")
-    known = {f.name for f in dataclasses.fields(RenderInput)}
+    f = flags_of(job)
+    known = {field.name for field in dataclasses.fields(RenderInput)}
     return RenderInput(
-        task=job.task.value,
-        prompt=job.prompt,
-        negative_prompt=flags.get("neg"),
-        aspect=tuple(ar) if ar else None,
-        fps=flags.get("fps"),
-        seconds=flags.get("length"),
-        motion=flags.get("motion") if flags.get("motion") is not None else 1,
-        guidance=flags.get("gs"),
-        seed=job.seed,
-        camera=flags.get("camera"),
-        mute=bool(flags.get("mute")),
-        steps=steps,
+        task=job.task.value, prompt=job.prompt, negative_prompt=f.neg, aspect=f.ar, fps=f.fps, seconds=f.length,
+        motion=f.motion if f.motion is not None else 1, guidance=f.gs, seed=job.seed, camera=f.camera, mute=f.mute,
+        effect=f.effect, loop=f.loop, steps=steps,
         **{name: value for name, value in inputs.items() if name in known},
     )

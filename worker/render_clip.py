@@ -153,7 +153,9 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                                                  "Please try again in a moment."))
 
     if status == Status.DONE:
-        log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3))
+        # What the pipeline was given to hold and which LoRAs were on: what a member's clip can be checked against.
+        log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3),
+                 adapters=out.adapters, conditioning=out.conditioning, seam=out.seam.summary() if out.seam else None)
         metrics.record_render(job.model, timings, clock)
     return status
 

@@ -57,23 +57,22 @@ def pick_device(setting: str) -> str:
 
 
 def check_model_settings(settings: Settings) -> None:
-    """Refuse bad knobs or camera LoRA entries in one line, before any model loads."""
+    """Refuse bad knobs or adapter sources in one line, before any model loads."""
     from core.catalog import MODELS
     from inference.knobs import KnobError, check_configuration
-    from inference.phrasing import normalize_camera
 
     try:
         check_configuration(settings.knobs, list(MODELS))
     except KnobError as exc:
         raise SettingsError(f"bad setting REELBOT_KNOBS: {exc}") from None
-    for model, loras in settings.camera_loras.items():
+    for model, sources in settings.adapter_sources.items():
         if model not in MODELS:
-            raise SettingsError(f"bad setting REELBOT_CAMERA_LORAS: {model!r} is not a model")
-        for move in loras:
-            try:
-                normalize_camera(move)
-            except ValueError as exc:
-                raise SettingsError(f"bad setting REELBOT_CAMERA_LORAS: {model}: {exc}") from None
+            raise SettingsError(f"bad setting REELBOT_ADAPTER_SOURCES: {model!r} is not a model")
+        names = [adapter.name for adapter in MODELS[model].adapters]
+        for name in sources:
+            if name not in names:
+                raise SettingsError(f"bad setting REELBOT_ADAPTER_SOURCES: {model} has no adapter {name!r} "
+                                    f"(its adapters: {', '.join(names) or 'none'})")
 
 
 def pick_encoder(settings: Settings) -> str:
@@ -158,12 +157,13 @@ def fetch_weights(settings: Settings, spec) -> str | None:
 
 
 def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = True, segmenter=None):
-    """One model with its knobs (its share of the card among the served models), camera
-    LoRAs and the segmenter its edits use; with compile on and `warm_up`, warmed up (see
+    """One model with its knobs (its share of the card among the served models), its effect
+    and camera LoRAs and the segmenter its edits use; with compile on and `warm_up`, warmed up (see
     `warm_up_renderer`)."""
     from core.catalog import get_model
     from inference.knobs import KnobError, resolve
     from inference.render import Renderer, masks_edits
+    from inference.weights import WeightsError
     from inference.speech import Speaker
 
     spec = get_model(name)
@@ -176,10 +176,12 @@ def load_renderer(settings: Settings, name: str, device: str, warm_up: bool = Tr
     speaker = Speaker(settings.tts_model, models_dir=settings.models_dir, device=device) if settings.tts_model else None
     try:
         renderer = Renderer(spec, source, models_dir=settings.models_dir, device=device,
-                            knobs=knobs, camera_loras=settings.camera_loras.get(name),
+                            knobs=knobs, adapter_sources=settings.adapter_sources.get(name),
                             segmenter=segmenter if masks_edits(spec) else None, speaker=speaker)
     except KnobError as exc:  # e.g. an attention backend or fp8 package missing on this host
         raise SettingsError(f"bad setting REELBOT_KNOBS for {name}: {exc}") from None
+    except WeightsError as exc:  # an adapter's LoRA not fetched (offline) or not on the hub
+        raise SettingsError(f"model {name}: {exc}") from None
     log.info("model loaded", model=name, device=device, seconds=round(time.perf_counter() - t0, 2),
              random_weights=spec.tiny, knobs=knobs.summary())
     if warm_up:

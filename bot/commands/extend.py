@@ -11,8 +11,9 @@ from bot.buttons import ButtonCog, ClipButton
 from bot.commands.lookup import find_clip, not_found
 from bot.metrics import COMMANDS
 from bot.orders import order_for, place_order, text_of
-from core.catalog import Task
+from core.catalog import MODELS, AdapterKind, Task
 from core.contract import Status
+from core.flags import LORA_MOVES, Flags
 
 
 async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None = None,
@@ -25,11 +26,26 @@ async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None
         COMMANDS.labels(command, "refused").inc()
         await reply_private(interaction, "This clip was deleted, so it can't be extended.")
         return
-    text = prompt if prompt is not None else text_of(clip, drop_seed=True)
+    text = prompt if prompt is not None else text_of(clip, drop_seed=True, without=not_continued(clip))
     order = order_for(interaction, text, task=Task.EXTEND, reuse_inputs={"parent": clip.video_key},
                       parent_id=clip.id, model_hint=clip.model, prompt_required=False,
                       drop_seed=prompt is None)
     await place_order(interaction, order, command)
+
+
+def not_continued(clip) -> dict:
+    """Flags of the clip an extend does not carry: -loop (a continuation does not come back to the
+    clip's start), and an effect or camera LoRA its model has not for extends."""
+    try:
+        flags = Flags.from_dict(clip.flags or {})
+    except ValueError:
+        return {}
+    spec, dropped = MODELS.get(clip.model), {"loop": False}
+    if flags.effect and (spec is None or not spec.adapter(AdapterKind.EFFECT, flags.effect, Task.EXTEND)):
+        dropped["effect"] = None
+    if flags.camera in LORA_MOVES and (spec is None or not spec.adapter(AdapterKind.CAMERA, flags.camera, Task.EXTEND)):
+        dropped["camera"] = None
+    return dropped
 
 
 class ExtendButton(ClipButton, action="extend"):
