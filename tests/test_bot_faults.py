@@ -248,5 +248,7 @@ async def test_a_bot_killed_while_posting_posts_within_seconds_of_its_return(wor
 
     await world.sim.wait_for(recorded, 10)
     await world.sim.wait_for(lambda: world.sim.message(status.id).content.startswith("Done"), 10)
-    assert time.monotonic() - ready < 10
+    took = time.monotonic() - ready
+    assert took < 10
     await posted_once(world, clip_id, settle=3)
+    print(f"\nFAULT bot killed while posting: posted once, Done {took:.1f} s after the bot was back")
