@@ -149,6 +149,9 @@ class RenderOutput:
     prompt: str = ""  # the prompt as sent to the model, with motion and camera phrasing
     edit_region: str | None = None  # edits: what was allowed to change (a phrase, or WHOLE_FRAME)
     audio: Track | None = None  # the clip's sound, exactly as long as its frames; None: silent
+    finite: bool = True  # every value the model returned was a number (NaN/inf turn black in uint8)
+    steps: int | None = None  # denoising steps and guidance as called, for the clip's details
+    guidance: float | None = None
 
 
 class Renderer:
@@ -307,6 +310,7 @@ class Renderer:
         try:
             result = pipeline(**arguments)
             video = result.frames[0]  # (F, 3, H, W) floats in [0, 1]
+            finite = all_finite(video)
             frames = to_uint8(video)  # waits for the device: part of the model's time
         finally:
             self._running = None
@@ -327,6 +331,9 @@ class Renderer:
             prompt=arguments["prompt"],
             edit_region=plan.edit_region,
             audio=None if inp.mute else self._sound(plan, result, pipeline),
+            finite=finite,
+            steps=arguments.get("num_inference_steps"),
+            guidance=arguments.get("guidance_scale"),
         )
 
     def spoken(self, inp: RenderInput) -> RenderInput:
@@ -415,6 +422,13 @@ def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):
         return callback_kwargs  # diffusers reads tensors back from what we return
 
     return callback
+
+
+def all_finite(video) -> bool:
+    """No NaN or infinity in the frames (a half-precision overflow): one reduction where they are."""
+    if isinstance(video, torch.Tensor):
+        return bool(torch.isfinite(video).all())
+    return bool(np.isfinite(np.asarray(video, dtype=np.float32)).all())
 
 
 def to_uint8(video) -> np.ndarray:
