@@ -336,7 +336,7 @@ def _status_line(clip, outcome: Outcome) -> str:
     if withheld(outcome):
         return messages.status_withheld(told=True)
     if outcome.status is Status.DONE:
-        return messages.status_done(posts.job_seconds(clip))
+        return messages.status_done(posts.waited_seconds(clip))
     if outcome.status is Status.FAILED:
         return messages.status_failed(outcome.error or clip.error)
     return messages.status_cancelled()

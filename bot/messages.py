@@ -65,8 +65,9 @@ def seconds_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
-def status_done(render_seconds: float | None) -> str:
-    return f"Done in {seconds_text(render_seconds)} · the clip is below"
+def status_done(waited_seconds: float | None) -> str:
+    """What the member waited, from their command to the post (the breakdown is in Clip details)."""
+    return f"Done in {seconds_text(waited_seconds)} · the clip is below"
 
 
 def status_failed(reason: str | None) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import discord
 
@@ -25,7 +26,7 @@ from bot import attachments, messages, records
 from bot.answers import mark_received, observe_ack, reply_private, services_of
 from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
-from core import audit
+from core import audit, quality
 from core.catalog import Task, models_for_task
 from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
@@ -70,6 +71,9 @@ class Order:
     any_capable: bool = False
     # Private whatever the flags say: made from a private clip (an edit of it).
     private: bool = False
+    # A member's reaction this order is (core/quality.py): (the clip reacted to, Kind.RETRY …).
+    reacting: tuple[str, str] | None = None
+    requested_at: datetime | None = None  # when the member asked (the interaction's time)
 
 
 def age_restricted(channel) -> bool:
@@ -87,7 +91,7 @@ def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
         member_id=str(interaction.user.id), member_name=interaction.user.name, text=text or "",
         channel_id=str(interaction.channel_id), guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit,
-        age_restricted=age_restricted(channel), **fields,
+        age_restricted=age_restricted(channel), requested_at=interaction.created_at, **fields,
     )
 
 
@@ -139,7 +143,10 @@ async def submit(services, order: Order) -> Queued | Refused:
     if order.private:
         flags = flags.model_copy(update={"private": True})
 
-    model = flags.model or order.model_hint or settings.model
+    model, arm = flags.model or order.model_hint, None
+    if model is None:  # names no model: the default, or the canary's candidate for members in its share
+        model, arm = quality.canary_choice(settings.canary_split, order.member_id, settings.model,
+                                           lambda name: _able(catalog, order, flags, name))
     if order.any_capable and parsed.flags.model is None:
         model = _capable(catalog, order, model)
     if model not in catalog:
@@ -169,7 +176,14 @@ async def submit(services, order: Order) -> Queued | Refused:
         if isinstance(checked, attachments.MediaError):
             return Refused(checked.message, "attachment")
         media[checked.kind if kind == "face" else name] = checked
-    return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media)
+    return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media, arm)
+
+
+def _able(catalog: dict, order: Order, flags: Flags, model: str) -> bool:
+    """Whether `model` passes the catalog's checks for this order (task, reference, sound)."""
+    spec = catalog.get(model)
+    return (spec is not None and order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
+            and (spec.sound or not flags.sound))
 
 
 def _with_reference(order: Order) -> bool:
@@ -178,16 +192,14 @@ def _with_reference(order: Order) -> bool:
 
 
 def _capable(catalog: dict, order: Order, model: str) -> str:
-    """`model` if it can do the order, else the first model of the catalog that can."""
-    def able(spec) -> bool:
-        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
-
-    if model in catalog and able(catalog[model]):
+    """`model` if it can do the order's task, else the first model of the catalog that can."""
+    if _able(catalog, order, Flags(), model):
         return model
-    return next((spec.name for spec in catalog.values() if able(spec)), model)
+    return next((name for name in catalog if _able(catalog, order, Flags(), name)), model)
 
 
-async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict) -> Queued | Refused:
+async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict,
+                            arm: str | None = None) -> Queued | Refused:
     clip_id = new_clip_id()
     keys = dict(order.reuse_inputs)
     for name, item in media.items():
@@ -204,7 +216,7 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,
         flags=job.flags, seed=job.seed, model=model, status=Status.QUEUED.value, private=request.flags.private,
-        input_keys=keys, max_bytes=order.max_bytes,
+        input_keys=keys, max_bytes=order.max_bytes, canary=arm, requested_at=order.requested_at,
     )
     # The member's quota and the clip's record in one commit: a refused request writes nothing,
     # and a counted job always has its record (the worker and /me see it at once).
@@ -228,12 +240,27 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         await services.limits.release(order.member_id)
         return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
                        "queue")
+    await _reacted(services, order, clip_id, request.prompt)
     place = await position(services.redis, clip_id, model)
     workers = (await services.workers.get()).workers.get(model, 0)
     eta = services.eta.eta(model, place, workers) if workers else None
     log.info("clip queued", clip_id=clip_id, member_id=order.member_id, model=model, task=order.task.value,
              position=place, workers=workers)
     return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers)
+
+
+async def _reacted(services, order: Order, clip_id: str, prompt: str) -> None:
+    """The member's reaction this clip is: to the clip it retries, remixes, extends or edits,
+    or a redo of one of theirs (core/quality.py). A fault here never costs the clip."""
+    sessions = services.store.session
+    try:
+        if order.reacting:
+            await quality.react(sessions, order.reacting[0], quality.Kind(order.reacting[1]), order.member_id,
+                                made_clip_id=clip_id)
+        elif order.parent_id is None:
+            await quality.note_redo(sessions, clip_id, order.member_id, prompt, order.task.value)
+    except Exception:  # noqa: BLE001
+        log.exception("could not record a reaction", clip_id=clip_id)
 
 
 def inputs_of(clip) -> dict[str, str]:

@@ -8,6 +8,7 @@ messages to recognise a post it already made before a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import discord
 
@@ -20,6 +21,7 @@ from bot.commands.remix import RemixButton
 from bot.commands.retry import RetryButton
 from bot.commands.upvote import UpvoteButton
 from core.flags import Flags, format_flags
+from core.quality import CANDIDATE
 
 FOOTER_PREFIX = "clip "
 COLOR_DONE = discord.Color.blurple()
@@ -27,6 +29,8 @@ COLOR_FAILED = discord.Color.red()
 COLOR_CANCELLED = discord.Color.light_grey()
 
 
+# A clip the canary gave to the candidate model (REELBOT_CANARY) says so beside the model's name.
+CANARY_NOTE = "canary: a model on trial here"
 FLAGGED_NOTE = ("🔞 Flagged by the image-safety check: shown in this age-restricted channel only, "
                 "and kept out of the galleries")
 
@@ -72,6 +76,20 @@ def job_seconds(clip) -> float | None:
     return max(0.0, timings["total"] - timings.get("queue_wait", 0.0))
 
 
+def waited_seconds(clip, now: datetime | None = None) -> float | None:
+    """What the member waited: from their command (the interaction's time; the clip's record
+    for clips from before it was kept) to the post (now, when it is not recorded yet)."""
+    asked = clip.requested_at or clip.created_at
+    if asked is None:
+        return None
+    posted = clip.posted_at or now or datetime.now(timezone.utc)
+    return max(0.0, (_aware(posted) - _aware(asked)).total_seconds())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
                asked_seconds: float | None = None) -> discord.Embed:
     """`asked_seconds`: the done post of a clip shorter than its -len (Outcome.asked_seconds)."""
@@ -80,7 +98,8 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
     description = f"**{prompt}**" + (f"\n{messages.code(flags)}" if flags else "")
     embed = discord.Embed(description=messages.truncate(description, 4000), color=COLOR_DONE)
     embed.add_field(name="Seed", value=f"`{clip.seed}`", inline=True)
-    embed.add_field(name="Model", value=messages.model_label(clip.model), inline=True)
+    canary = f" · {CANARY_NOTE}" if getattr(clip, "canary", None) == CANDIDATE else ""
+    embed.add_field(name="Model", value=messages.model_label(clip.model) + canary, inline=True)
     embed.add_field(name="Render time", value=messages.seconds_text(job_seconds(clip)), inline=True)
     if clip.duration and clip.width and clip.height:
         sound = " · 🔊 sound" if clip.sound else ""
