@@ -8,7 +8,6 @@ messages to recognise a post it already made before a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import discord
 
@@ -58,8 +57,17 @@ def footer(clip_id: str) -> str:
 
 def is_post_of(message, clip_id: str) -> bool:
     """Whether a message (discord.Message) is a clip post for this clip."""
-    return any((embed.footer and embed.footer.text or "").split(" · ")[0] == footer(clip_id)
-               for embed in getattr(message, "embeds", []))
+    return clip_ids_of(message).count(clip_id) > 0
+
+
+def clip_ids_of(message) -> list[str]:
+    """The clip ids in a message's embed footers (`clip <id>`), first embed first."""
+    found = []
+    for embed in getattr(message, "embeds", []):
+        first = (embed.footer and embed.footer.text or "").split(" · ")[0]
+        if first.startswith(FOOTER_PREFIX):
+            found.append(first.removeprefix(FOOTER_PREFIX))
+    return found
 
 
 def flags_text(clip) -> str:
@@ -74,20 +82,6 @@ def job_seconds(clip) -> float | None:
     if not timings.get("total"):
         return None
     return max(0.0, timings["total"] - timings.get("queue_wait", 0.0))
-
-
-def waited_seconds(clip, now: datetime | None = None) -> float | None:
-    """What the member waited: from their command (the interaction's time; the clip's record
-    for clips from before it was kept) to the post (now, when it is not recorded yet)."""
-    asked = clip.requested_at or clip.created_at
-    if asked is None:
-        return None
-    posted = clip.posted_at or now or datetime.now(timezone.utc)
-    return max(0.0, (_aware(posted) - _aware(asked)).total_seconds())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,

@@ -84,6 +84,7 @@ class Quality(BaseModel):
     guidance: float | None = None
     broken: str | None = None
     first_seed: int | None = None
+    safety: str | None = None  # the image-safety check on the clip: "passed", "flagged" or "off"
 
 
 # An edit's `edit_region` when everything in the frame was allowed to change (no mask).

@@ -311,3 +311,68 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# --- "Clip details" and the gallery's clip page ------------------------------------------------
+
+# Timings in the order a job goes through them, with what each is called.
+TIMINGS = (("queue_wait", "queue wait"), ("inputs", "inputs"), ("gpu_wait", "waiting for the GPU"),
+           ("render", "render"), ("quality", "quality check"), ("encode", "encode"), ("upload", "upload"))
+
+
+def facts(clip, medians: dict[str, float], *, public: bool = False) -> list[tuple[str, str]]:
+    """How a clip was made and how it measured, as (name, text) pairs: "Clip details" shows
+    them all to its viewer; the gallery (`public`) leaves out the moderation ones."""
+    made = clip.quality or {}
+    timings = clip.timings or {}
+    spec_revision = made.get("revision") or clip.revision
+    out = [("Model", clip.model + (f" · weights {spec_revision}" if spec_revision else "")),
+           ("Task", clip.task), ("Seed", str(clip.seed))]
+    first_seed = made.get("first_seed")
+    if first_seed is not None:
+        out.append(("Rendered again", f"the first render (seed {first_seed}) was {made.get('broken')}; "
+                                      "made again with a new seed, at no cost"))
+    steps, guidance = made.get("steps"), made.get("guidance")
+    if steps is not None or guidance is not None:
+        out.append(("Steps · guidance", f"{steps if steps is not None else '—'} · "
+                                        f"{f'{guidance:g}' if guidance is not None else '—'}"))
+    knobs = made.get("knobs")
+    if knobs is not None:
+        out.append(("Speed knobs", ", ".join(f"{k} {v}" for k, v in sorted(knobs.items())) or "none"))
+    lane = (clip.flags or {}).get("lane")
+    if lane:
+        out.append(("Lane", str(lane)))
+    if clip.canary:
+        out.append(("Canary", "candidate model on trial" if clip.canary == CANDIDATE else "control (default model)"))
+    steps_text = [f"{label} {_seconds(timings[key])}" for key, label in TIMINGS if timings.get(key) is not None]
+    if steps_text:
+        out.append(("Time", " · ".join(steps_text)))
+    if clip.gpu_seconds is not None:
+        discarded = timings.get("gpu_discarded") or 0
+        out.append(("GPU seconds", f"{clip.gpu_seconds:.2f}" + (f" (+{discarded:.2f} not charged: a broken render "
+                                                                "made again)" if discarded else "")))
+    member_waited = waited(clip)
+    if member_waited is not None:
+        out.append(("Waited", f"{_seconds(member_waited)} from the command to the post"))
+    signals = signals_of(clip)
+    lines = [f"{s.label}: {s.text(signals.get(s.name))}" + (f" ({versus(signals[s.name], medians.get(s.name))})"
+                                                            if signals.get(s.name) is not None
+                                                            and medians.get(s.name) is not None else "")
+             for s in SIGNALS if signals.get(s.name) is not None]
+    out.append(("Quality signals", "\n".join(lines) if lines else "not measured"))
+    if not public:
+        safety = made.get("safety") or ("flagged" if clip.flagged else None)
+        out.append(("Safety check", {"passed": "passed", "flagged": "flagged (age-restricted channels only)",
+                                     "off": "off on this server's workers"}.get(safety, "not recorded")))
+    return out
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s" if value < 100 else f"{value / 60:.1f} min"
+
+
+def waited(clip, now: datetime | None = None) -> float | None:
+    """What the member waited: from their command (the interaction's time; the clip's record
+    for clips from before it was kept) to the post (`now` while it is not recorded yet)."""
+    asked, posted = _aware(clip.requested_at or clip.created_at), _aware(clip.posted_at or now)
+    return max(0.0, (posted - asked).total_seconds()) if asked and posted else None

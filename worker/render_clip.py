@@ -123,6 +123,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         # 6. The output checked (before anything is stored), then the MP4 and poster, encoded
         # and uploaded beside the next job's denoising.
         flagged = await safety.screen_clip(rt, job, out.frames)
+        measured.safety = "off" if rt.safety is None else "flagged" if flagged else "passed"
         up = await asyncio.to_thread(encode_and_upload, rt.storage, job.clip_id, out.frames, out.fps, job.max_bytes,
                                      sound_source(job, inputs), out.audio, codec=rt.encoder)
         timings.encode, timings.upload = up.encode_s, up.upload_s
