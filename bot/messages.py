@@ -199,5 +199,5 @@ with an `image` of something to put in. The edit keeps the video's motion, lengt
 `/create a bowl of ramen, steam rising -neg "text, watermark" -private`
 
 **Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
-· 🗑 Delete.
+· 🗑 Delete. In a clip's Apps menu, **Clip details** shows you how it was made and how it measured.
 `/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core import listings
+from core import listings, quality
 from core.listings import Listing, Sort
 from core.storage import FileStorage
 from gallery.cards import card
@@ -48,8 +48,11 @@ async def clip(request: web.Request) -> web.Response:
         if found is None:
             raise web.HTTPNotFound()
         tree = await listings.lineage(s, found)
+        medians = await quality.model_medians(s, found.model)
     base = gallery.base(request)
-    return gallery.render("clip.html", clip=card(found, gallery.media, base),
+    # How it was made and measured, as "Clip details" says it, less the moderation facts.
+    made = [(name, value.split("\n")) for name, value in quality.facts(found, medians, public=True)]
+    return gallery.render("clip.html", clip=card(found, gallery.media, base), made=made,
                           ancestors=[card(c, gallery.media, base) for c in tree.ancestors],
                           remixes=[card(c, gallery.media, base) for c in tree.remixes])
 
