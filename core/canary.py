@@ -8,9 +8,13 @@ the difference, and says promote, hold or roll back with the reason.
   and with few clips, where the plain normal interval collapses to a point.
 - Signals are compared by their medians: the difference with a percentile bootstrap interval
   (`BOOTSTRAP` resamples, seeded so the same data gives the same verdict).
-- Guards: failures, broken clips and reports. Any guard whose interval lies wholly on the
-  worse side rolls back. Otherwise, with fewer than `MIN_CLIPS` finished clips in either
-  arm, or anything else clearly worse, hold; else promote.
+- A difference counts (marked worse or better) when its interval excludes no difference and
+  it is big enough to matter: `MIN_GUARD_POINTS` or `MIN_RATE_POINTS` of a rate, or
+  `MIN_MEDIAN_CHANGE` of a median. (With nineteen measures, some interval misses zero by
+  chance alone; a change too small to matter should not hold a better model back.)
+- Guards: failures, broken clips and reports. Any guard worse rolls back. Otherwise, with
+  fewer than `MIN_CLIPS` finished clips in either arm, anything else worse, or a guard
+  trending worse by `MIN_RATE_POINTS` without proof yet, hold; else promote.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from core.quality import CANDIDATE, CONTROL, DISAPPOINTED, SIGNALS, ClipRow, Kin
 Z95 = 1.959963984540054
 BOOTSTRAP = 400
 MIN_CLIPS = 30
+MIN_GUARD_POINTS = 0.005  # half a percentage point more failures, broken clips or reports
+MIN_RATE_POINTS = 0.02
+MIN_MEDIAN_CHANGE = 0.05  # of the control's median
 GUARDS = ("failed", "broken", Kind.REPORT.value)
 PROMOTE, HOLD, ROLL_BACK = "promote", "hold", "roll back"
 
@@ -45,16 +52,26 @@ class Difference:
 
     @property
     def worse(self) -> bool:
-        """The whole interval is on the worse side of no difference."""
-        if self.low is None or self.high is None or self.worse_when is None:
-            return False
-        return self.low > 0 if self.worse_when == "higher" else self.high < 0
+        """The whole interval is on the worse side of no difference, by enough to matter."""
+        return self._differs(self.worse_when)
 
     @property
     def better(self) -> bool:
-        if self.low is None or self.high is None or self.worse_when is None:
+        return self._differs({"higher": "lower", "lower": "higher"}.get(self.worse_when))
+
+    def _differs(self, side: str | None) -> bool:
+        if self.low is None or self.high is None or side is None or not self.matters:
             return False
-        return self.high < 0 if self.worse_when == "higher" else self.low > 0
+        return self.low > 0 if side == "higher" else self.high < 0
+
+    @property
+    def matters(self) -> bool:
+        if self.candidate is None or self.control is None:
+            return False
+        change = abs(self.candidate - self.control)
+        if self.kind == "rate":
+            return change >= (MIN_GUARD_POINTS if self.guard else MIN_RATE_POINTS)
+        return change >= MIN_MEDIAN_CHANGE * abs(self.control)
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,10 @@ def _decide(differences: list[Difference], candidates: int, controls: int) -> tu
     worse = [d for d in differences if d.worse]
     if worse:
         return HOLD, "no guard tripped, but the candidate is worse on " + ", ".join(_said(d) for d in worse)
+    trending = [d for d in differences if d.guard and d.candidate - d.control >= MIN_RATE_POINTS]
+    if trending:
+        return HOLD, ("no guard tripped yet, but the candidate trends worse on " + ", ".join(_said(d) for d in trending)
+                      + ": more clips will tell")
     better = [d.name for d in differences if d.better]
     return PROMOTE, ("no guard tripped and nothing is worse" +
                      (f"; better on {', '.join(better)}" if better else "; no measure differs significantly"))
