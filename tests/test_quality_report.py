@@ -3,6 +3,7 @@ reactions and redo detection in the store, the canary's sticky choice, and the g
 page showing how a clip was made."""
 
 import asyncio
+import itertools
 import random
 import re
 from datetime import datetime, timedelta, timezone
@@ -17,10 +18,20 @@ from core.migrate import upgrade_async
 from core.quality import CANDIDATE, CONTROL, ClipRow, Kind
 from reelbot.cli import main
 
+_db = itertools.count()
+
 
 @pytest.fixture
 def database(tmp_path):
     return f"sqlite:///{tmp_path / 'quality.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both(request, tmp_path):
+    """SQLite and PostgreSQL: reactions are written with each one's insert-or-ignore."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'both.db'}"
+    return request.getfixturevalue("postgres_server").new_database(f"quality_{next(_db)}")
 
 
 async def _rows(url, **kw):
@@ -141,11 +152,11 @@ def test_the_canary_choice_is_sticky_and_about_the_share_asked():
     assert quality.canary_choice(("ltx-2", 10), outside, "ltx-video", able) == ("ltx-video", CONTROL)
 
 
-async def test_reactions_are_recorded_once_and_redos_found(database):
+async def test_reactions_are_recorded_once_and_redos_found(both):
     from core.clips import ClipStore
 
-    await upgrade_async(database)
-    store = ClipStore.from_url(database)
+    await upgrade_async(both)
+    store = ClipStore.from_url(both)
     now = datetime.now(timezone.utc)
     await store.add(id="a1", task="text-to-video", prompt="A red fox in the snow", seed=1, model="ltx-tiny",
                     author_id="m1", status="done", finished_at=now - timedelta(minutes=3))
@@ -196,3 +207,22 @@ async def test_the_gallery_clip_page_shows_how_it_was_made_without_moderation_fa
     assert "compile True" in page and "render 2.00 s" in page and "2.10" in page
     assert "motion: 8.0 % width/s (median 6 · +33 %)" in page
     assert "Safety check" not in page  # a moderation fact: Clip details only
+
+
+async def test_migration_0009_downgrades_and_upgrades_again(both):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from core.migrate import alembic_config
+
+    await upgrade_async(both)
+    await seed(both, 20)
+    await asyncio.to_thread(command.downgrade, alembic_config(both), "0008")
+    engine = make_engine(both)
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("clips")})
+    await engine.dispose()
+    assert "reactions" not in tables and "quality" not in columns and "gpu_seconds" in columns
+    await upgrade_async(both)
+    assert len(await _rows(both)) == 20  # the clips stayed; their quality went with the columns
