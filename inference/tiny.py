@@ -275,12 +275,7 @@ def _tiny_clipseg():
     image_processor = ViTImageProcessorPil(size={"height": CLIPSEG_IMAGE_SIZE, "width": CLIPSEG_IMAGE_SIZE},
                                         image_mean=[0.5] * 3, image_std=[0.5] * 3)
     config = CLIPSegConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=CLIPSEG_IMAGE_SIZE, patch_size=CLIPSEG_PATCH),
-        projection_dim=16,
+        **_tiny_clip_towers(len(tokenizer), CLIPSEG_IMAGE_SIZE, CLIPSEG_PATCH),
         extract_layers=(0, 1),
         reduce_dim=8,
         decoder_num_attention_heads=2,
@@ -485,18 +480,23 @@ def _tiny_clip():
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
     tokenizer = _tiny_clip_tokenizer()
-    config = CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=CLIP_IMAGE_SIZE, patch_size=CLIP_PATCH),
-        projection_dim=16, reelbot_test_model=True,
-    )
+    config = CLIPConfig(**_tiny_clip_towers(len(tokenizer), CLIP_IMAGE_SIZE, CLIP_PATCH), reelbot_test_model=True)
     # The Pillow processor: workers have no torchvision.
     images = CLIPImageProcessorPil(size={"shortest_edge": CLIP_IMAGE_SIZE},
                                    crop_size={"height": CLIP_IMAGE_SIZE, "width": CLIP_IMAGE_SIZE})
     return CLIPModel(config).eval(), CLIPProcessor(image_processor=images, tokenizer=tokenizer)
+
+
+def _tiny_clip_towers(vocab_size: int, image_size: int, patch_size: int) -> dict:
+    """The text and vision towers of a tiny CLIP (CLIPSeg's too), two layers of 16 each."""
+    return dict(
+        text_config=dict(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=patch_size),
+        projection_dim=16,
+    )
 
 
 def _tiny_clip_tokenizer():
