@@ -16,6 +16,9 @@ database: the worker (worker/quality.py) calls these between render and encode.
 
 `broken` names what makes a clip unfit to post: non-finite output, all black, or frozen
 from the first frame to the last when motion was asked for.
+
+OpenCV and pyloudnorm are imported with this module, never first inside a job's thread: two
+pipelined jobs must not race through cv2's first import.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pyloudnorm
 
 # Flow runs on frames this wide (height in proportion): the magnitude of motion survives the
 # downscale, and DIS on 192 px frames costs about a millisecond a pair on one CPU core.
@@ -71,8 +76,6 @@ class Signals:
 
 def frame_signals(frames: np.ndarray, fps: float) -> dict[str, float | None]:
     """motion, flicker, frozen, black and sharpness of (F, H, W, 3) uint8 frames."""
-    import cv2
-
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[0] == 0 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3), got {frames.shape}")
@@ -94,8 +97,6 @@ def frame_signals(frames: np.ndarray, fps: float) -> dict[str, float | None]:
 
 def flow_motion(lumas: list[np.ndarray], fps: float) -> float:
     """Mean optical-flow magnitude between consecutive luma frames, in % of width per second."""
-    import cv2
-
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
     magnitudes = []
     for before, after in zip(lumas, lumas[1:]):
@@ -106,8 +107,6 @@ def flow_motion(lumas: list[np.ndarray], fps: float) -> float:
 
 def sharpness(frames: np.ndarray) -> float:
     """Median variance of the Laplacian of the luma over frames spread across the clip."""
-    import cv2
-
     picks = spread(len(frames), SHARPNESS_FRAMES)
     return float(np.median([cv2.Laplacian(cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
                             for i in picks]))
@@ -126,8 +125,6 @@ def spread(total: int, count: int) -> list[int]:
 
 def sound_signals(samples: np.ndarray, rate: int) -> dict[str, float | None]:
     """loudness (LUFS), silence and clipping shares of (channels, samples) floats in [-1, 1]."""
-    import pyloudnorm
-
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 2 or samples.shape[1] == 0:
         return {"loudness": None, "silence": None, "clipping": None}

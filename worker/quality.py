@@ -20,6 +20,8 @@ from core.catalog import Task, split_source
 from core.contract import Quality, RenderJob
 from core.logging import get_logger
 from core.settings import Settings, SettingsError
+from inference.quality import AdherenceScorer, broken
+from inference.quality import measure as measure_clip
 from worker.metrics import SECONDS_BUCKETS
 
 log = get_logger("worker")
@@ -68,8 +70,6 @@ class Broken(Exception):
 
 def load(settings: Settings, device: str):
     """Blocking, at start: the adherence scorer, or None when none is configured."""
-    from inference.quality import AdherenceScorer
-
     if not settings.adherence_model:
         return None
     try:
@@ -110,8 +110,6 @@ def revision(renderer) -> str | None:
 async def measure(rt, job: RenderJob, out, first: Quality | None = None) -> Quality:
     """The clip's quality record (signals, how it was made, whether it is broken). `first`:
     the broken render this one replaces."""
-    from inference.quality import broken, measure as measure_clip
-
     renderer = rt.renderers[job.model]
     try:
         signals, seconds = await asyncio.to_thread(measure_clip, out.frames, out.fps, track=out.audio,
