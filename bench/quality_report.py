@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.quality_seed import seed  # noqa: E402
 from core.canary import compare  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from reelbot import quality as report  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def main() -> None:
         url = f"sqlite:///{folder}/quality.db"
         asyncio.run(seed(url, args.clips))
         since = datetime.now(timezone.utc) - timedelta(days=7)
-        rows = asyncio.run(report._rows(url, since, None, False))
+        rows = asyncio.run(report.report_rows(load_settings(database_url=url), since, None, False))
         canary_rows = [r for r in rows if r.canary]
         print(report.report_text(rows, since, None))
         print()

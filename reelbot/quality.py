@@ -19,8 +19,8 @@ from datetime import datetime
 
 from core import canary as trial
 from core import quality
-from core.db import make_engine, make_sessionmaker
 from core.quality import SIGNAL, SIGNALS, ClipRow, Kind, Summary
+from reelbot.moderation import with_sessions
 
 # The signals the text table shows, in columns (the HTML shows them all).
 TABLE_SIGNALS = ("motion", "flicker", "frozen", "sharpness", "loudness", "adherence")
@@ -29,7 +29,7 @@ RESPONDS = 1.5
 
 
 def run(settings, since: datetime | None, model: str | None, html_path: str | None, canary: bool) -> int:
-    rows = asyncio.run(_rows(settings.database_url, since, model, canary))
+    rows = asyncio.run(report_rows(settings, since, model, canary))
     verdict = trial.compare(rows) if canary else None
     print(report_text(rows, since, model, verdict))
     if html_path:
@@ -44,13 +44,13 @@ def run(settings, since: datetime | None, model: str | None, html_path: str | No
     return 0
 
 
-async def _rows(url: str, since, model, canary) -> list[ClipRow]:
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
+async def report_rows(settings, since, model, canary) -> list[ClipRow]:
+    """The finished clips the report reads (a database that refuses says so in one line)."""
+    async def read(sessions) -> list[ClipRow]:
+        async with sessions() as s:
             return await quality.report_rows(s, since, model, canary=canary)
-    finally:
-        await engine.dispose()
+
+    return await with_sessions(settings, read)
 
 
 # --- text ------------------------------------------------------------------------------------
