@@ -143,3 +143,13 @@ def test_the_tiny_adherence_model_is_built_in_code_and_loads_offline(tmp_path):
     assert -100 <= score <= 100
     with pytest.raises((OSError, ValueError)):
         quality.AdherenceScorer.load(str(tmp_path / "nothing-here"), tmp_path)
+
+
+def test_the_signals_measured_are_the_ones_reported():
+    from dataclasses import fields
+
+    from core.quality import SIGNALS
+    from worker.quality import BUCKETS
+
+    names = [f.name for f in fields(quality.Signals)]
+    assert names == [s.name for s in SIGNALS] == list(BUCKETS)
