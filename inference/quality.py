@@ -18,7 +18,7 @@ database: the worker (worker/quality.py) calls these between render and encode.
 from the first frame to the last when motion was asked for.
 
 OpenCV and pyloudnorm are imported with this module, never first inside a job's thread: two
-pipelined jobs must not race through cv2's first import.
+pipelined jobs must not race through cv2's first import; and OpenCV keeps no thread pool.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyloudnorm
+
+# OpenCV runs each call in the calling thread: the worker measures one clip beside the next
+# one's render, and a second thread pool would only fight the model for the same cores.
+cv2.setNumThreads(0)
 
 # Flow runs on frames this wide (height in proportion): the magnitude of motion survives the
 # downscale, and DIS on 192 px frames costs about a millisecond a pair on one CPU core.
