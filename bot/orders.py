@@ -240,7 +240,6 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         await services.limits.release(order.member_id)
         return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
                        "queue")
-    await _reacted(services, order, clip_id, request.prompt)
     place = await position(services.redis, clip_id, model)
     workers = (await services.workers.get()).workers.get(model, 0)
     eta = services.eta.eta(model, place, workers) if workers else None
@@ -303,6 +302,7 @@ async def place_order(interaction: discord.Interaction, order: Order, command: s
         if setup is not None:
             setup.set()
     COMMANDS.labels(command, "queued").inc()
+    await _reacted(services, order, result.clip_id, result.prompt)  # after the answer: not on the 3 s path
     return result
 
 
