@@ -15,6 +15,7 @@ from bot.commands.admin import Admin
 from bot.commands.animate import Animate
 from bot.commands.cancel import Cancel
 from bot.commands.create import Create
+from bot.commands.details import Details
 from bot.commands.delete import Delete
 from bot.commands.edit import Edit
 from bot.commands.effects import Effects
@@ -42,7 +43,7 @@ from core.settings import SettingsError
 log = get_logger("bot")
 COGS = (Create, Animate, Extend, Keyframes, Edit, LipSync, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings,
         Show,
-        Gallery, Help, Admin, Report, Themes, Effects, Scene)
+        Gallery, Help, Admin, Report, Themes, Effects, Scene, Details)
 
 
 class ReelbotTree(app_commands.CommandTree):

@@ -46,6 +46,7 @@ from core.contract import OUTCOMES_STREAM, Outcome, Status
 from core.db import unavailable
 from core.events import OutcomeReader
 from core.media import clip_link, publish, upload_limit
+from core.quality import waited
 from core.storage import unavailable as storage_unavailable
 from core.logging import get_logger
 
@@ -382,7 +383,7 @@ def _status_line(clip, outcome: Outcome) -> str:
     if withheld(outcome):
         return messages.status_withheld(told=True)
     if outcome.status is Status.DONE:
-        return messages.status_done(posts.job_seconds(clip))
+        return messages.status_done(waited(clip, now=datetime.now(timezone.utc)))
     if outcome.status is Status.FAILED:
         return messages.status_failed(outcome.error or clip.error)
     return messages.status_cancelled()

@@ -71,8 +71,9 @@ def seconds_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
-def status_done(render_seconds: float | None) -> str:
-    return f"Done in {seconds_text(render_seconds)} · the clip is below"
+def status_done(waited_seconds: float | None) -> str:
+    """What the member waited, from their command to the post (the breakdown is in Clip details)."""
+    return f"Done in {seconds_text(waited_seconds)} · the clip is below"
 
 
 def status_failed(reason: str | None) -> str:
@@ -255,7 +256,7 @@ and LoRA moves such as `dolly in`, `jib down` (`/effects`)
 `/create a bowl of ramen, steam rising -neg "text, watermark" -private`
 
 **Buttons** on a finished clip: 🔁 Retry (new seed) · 🔀 Remix (edit the prompt) · ⏩ Extend · ✏️ Edit · 👍 Upvote \
-· 🗑 Delete.
+· 🗑 Delete. In a clip's Apps menu, **Clip details** shows you how it was made and how it measured.
 `/cancel` stops your newest job, `/me` shows your quota, `/settings` sets your default flags.
 `/theme` shows the server's theme: its words, the time left, how to enter and the leading entries; 👍 on \
 entries are the votes (not your own)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import discord
 
@@ -26,7 +27,7 @@ from bot import asks, attachments, messages, records
 from bot.answers import mark_received, observe_ack, reply_private, services_of
 from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
-from core import audit, themes
+from core import audit, quality, themes
 from core.catalog import AdapterKind, Task, adapters_of, models_for_task
 from core.contract import Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
@@ -71,6 +72,9 @@ class Order:
     any_capable: bool = False
     # Private whatever the flags say: made from a private clip (an edit of it).
     private: bool = False
+    # A member's reaction this order is (core/quality.py): (the clip reacted to, Kind.RETRY …).
+    reacting: tuple[str, str] | None = None
+    requested_at: datetime | None = None  # when the member asked (the interaction's time)
 
 
 def age_restricted(channel) -> bool:
@@ -88,7 +92,7 @@ def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
         member_id=str(interaction.user.id), member_name=interaction.user.name, text=text or "",
         channel_id=str(interaction.channel_id), guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit,
-        age_restricted=age_restricted(channel), **fields,
+        age_restricted=age_restricted(channel), requested_at=interaction.created_at, **fields,
     )
 
 
@@ -142,8 +146,11 @@ async def submit(services, order: Order) -> Queued | Refused:
     if order.private:
         flags = flags.model_copy(update={"private": True})
 
-    model = flags.model or order.model_hint or settings.model
     pictures = _pictures(order)
+    model, arm = flags.model or order.model_hint, None
+    if model is None:  # names no model: the default, or the canary's candidate for members in its share
+        model, arm = quality.canary_choice(settings.canary_split, order.member_id, settings.model,
+                                           lambda name: _able(catalog, order, flags, pictures, name))
     if (order.any_capable or asks.beyond_task(flags, pictures)) and parsed.flags.model is None:
         model = _capable(catalog, order, model, flags, pictures)
     if model not in catalog:
@@ -186,7 +193,15 @@ async def submit(services, order: Order) -> Queued | Refused:
             return Refused(checked.message, "attachment")
         media[checked.kind if kind == "face" else name] = checked
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media,
-                                   theme)
+                                   theme, arm)
+
+
+def _able(catalog: dict, order: Order, flags: Flags, pictures: int, model: str) -> bool:
+    """Whether `model` passes the catalog's checks for this order (task, reference, sound, and
+    the effect, LoRA move, loop or keyframes it asks for)."""
+    spec = catalog.get(model)
+    return (spec is not None and order.task in spec.tasks and (spec.edit_references or not _with_reference(order))
+            and (spec.sound or not flags.sound) and asks.lacks(spec, order.task, flags, pictures) is None)
 
 
 def _with_reference(order: Order) -> bool:
@@ -202,17 +217,13 @@ def _pictures(order: Order) -> int:
 
 def _capable(catalog: dict, order: Order, model: str, flags: Flags, pictures: int) -> str:
     """`model` if it can do the order, else the first model of the catalog that can."""
-    def able(spec) -> bool:
-        return order.task in spec.tasks and (spec.edit_references or not _with_reference(order)) \
-            and asks.lacks(spec, order.task, flags, pictures) is None
-
-    if model in catalog and able(catalog[model]):
+    if _able(catalog, order, flags, pictures, model):
         return model
-    return next((spec.name for spec in catalog.values() if able(spec)), model)
+    return next((name for name in catalog if _able(catalog, order, flags, pictures, name)), model)
 
 
 async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict,
-                            theme=None) -> Queued | Refused:
+                            theme=None, arm: str | None = None) -> Queued | Refused:
     clip_id = new_clip_id()
     # -theme: the entry is written with the clip's record, or neither is (core/themes.py).
     entering = themes.Entering(theme.id, clip_id, order.member_id) if theme is not None else None
@@ -231,7 +242,7 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         id=clip_id, parent_id=order.parent_id, author_id=order.member_id, author_name=order.member_name[:100],
         guild_id=order.guild_id, channel_id=order.channel_id, task=order.task.value, prompt=job.prompt,
         flags=job.flags, seed=job.seed, model=model, status=Status.QUEUED.value, private=request.flags.private,
-        input_keys=keys, max_bytes=order.max_bytes,
+        input_keys=keys, max_bytes=order.max_bytes, canary=arm, requested_at=order.requested_at,
     )
     # The member's quota and the clip's record in one commit: a refused request writes nothing,
     # and a counted job always has its record (the worker and /me see it at once).
@@ -267,6 +278,20 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
              position=place, workers=workers)
     return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers,
                   entered=entering)
+
+
+async def _reacted(services, order: Order, clip_id: str, prompt: str) -> None:
+    """The member's reaction this clip is: to the clip it retries, remixes, extends or edits,
+    or a redo of one of theirs (core/quality.py). A fault here never costs the clip."""
+    sessions = services.store.session
+    try:
+        if order.reacting:
+            await quality.react(sessions, order.reacting[0], quality.Kind(order.reacting[1]), order.member_id,
+                                made_clip_id=clip_id)
+        elif order.parent_id is None:
+            await quality.note_redo(sessions, clip_id, order.member_id, prompt, order.task.value)
+    except Exception:  # noqa: BLE001
+        log.exception("could not record a reaction", clip_id=clip_id)
 
 
 def inputs_of(clip) -> dict[str, str]:
@@ -313,6 +338,7 @@ async def place_order(interaction: discord.Interaction, order: Order, command: s
     if result.entered is not None:
         with contextlib.suppress(discord.HTTPException):  # the clip is entered and queued either way
             await interaction.followup.send(await _entered_note(services, result.entered), ephemeral=True)
+    await _reacted(services, order, result.clip_id, result.prompt)  # after the answer: not on the 3 s path
     return result
 
 

@@ -21,6 +21,7 @@ from bot.commands.retry import RetryButton
 from bot.commands.upvote import UpvoteButton
 from core.catalog import MODELS, AdapterKind
 from core.flags import Flags, format_flags
+from core.quality import CANDIDATE
 
 FOOTER_PREFIX = "clip "
 COLOR_DONE = discord.Color.blurple()
@@ -28,6 +29,8 @@ COLOR_FAILED = discord.Color.red()
 COLOR_CANCELLED = discord.Color.light_grey()
 
 
+# A clip the canary gave to the candidate model (REELBOT_CANARY) says so beside the model's name.
+CANARY_NOTE = "canary: a model on trial here"
 FLAGGED_NOTE = ("🔞 Flagged by the image-safety check: shown in this age-restricted channel only, "
                 "and kept out of the galleries")
 
@@ -55,8 +58,17 @@ def footer(clip_id: str) -> str:
 
 def is_post_of(message, clip_id: str) -> bool:
     """Whether a message (discord.Message) is a clip post for this clip."""
-    return any((embed.footer and embed.footer.text or "").split(" · ")[0] == footer(clip_id)
-               for embed in getattr(message, "embeds", []))
+    return clip_ids_of(message).count(clip_id) > 0
+
+
+def clip_ids_of(message) -> list[str]:
+    """The clip ids in a message's embed footers (`clip <id>`), first embed first."""
+    found = []
+    for embed in getattr(message, "embeds", []):
+        first = (embed.footer and embed.footer.text or "").split(" · ")[0]
+        if first.startswith(FOOTER_PREFIX):
+            found.append(first.removeprefix(FOOTER_PREFIX))
+    return found
 
 
 def flags_text(clip) -> str:
@@ -81,7 +93,8 @@ def clip_embed(clip, *, video_url: str | None = None, attached: bool = True,
     description = f"**{prompt}**" + (f"\n{messages.code(flags)}" if flags else "")
     embed = discord.Embed(description=messages.truncate(description, 4000), color=COLOR_DONE)
     embed.add_field(name="Seed", value=f"`{clip.seed}`", inline=True)
-    embed.add_field(name="Model", value=messages.model_label(clip.model), inline=True)
+    canary = f" · {CANARY_NOTE}" if getattr(clip, "canary", None) == CANDIDATE else ""
+    embed.add_field(name="Model", value=messages.model_label(clip.model) + canary, inline=True)
     embed.add_field(name="Render time", value=messages.seconds_text(job_seconds(clip)), inline=True)
     if clip.duration and clip.width and clip.height:
         sound = " · 🔊 sound" if clip.sound else ""

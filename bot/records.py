@@ -32,7 +32,7 @@ async def mark_delivered(store: ClipStore, clip_id: str, message_id: str) -> boo
     async with store.session.begin() as s:
         result = await s.execute(
             update(Clip).where(Clip.id == clip_id, Clip.result_message_id.is_(None))
-            .values(result_message_id=message_id, updated_at=utcnow())
+            .values(result_message_id=message_id, posted_at=utcnow(), updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
     return result.rowcount == 1

@@ -24,6 +24,11 @@ _SOURCES: dict[Status, tuple[Status, ...]] = {
 }
 
 
+def knobs_label(knobs: dict) -> str:
+    """Speed knobs as one sortable, groupable string: "cache=first-block,compile=True"; "" for none."""
+    return ",".join(f"{name}={knobs[name]}" for name in sorted(knobs))[:200]
+
+
 class ClipStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -76,8 +81,13 @@ class ClipStore:
                 duration=(outcome.num_frames / outcome.fps) if outcome.fps and outcome.num_frames else None,
                 edit_region=outcome.edit_region,
             )
+        if outcome.status is Status.DONE and outcome.seed is not None:
+            fields["seed"] = outcome.seed  # a broken first render was made again with a new seed
         if outcome.timings:
             fields["timings"] = outcome.timings.model_dump()
             fields["gpu_seconds"] = outcome.timings.gpu
+        if outcome.quality:
+            fields.update(quality=outcome.quality.model_dump(), revision=outcome.quality.revision,
+                          knobs=knobs_label(outcome.quality.knobs), broken=outcome.quality.broken)
         fields["finished_at"] = datetime.fromtimestamp(outcome.at, timezone.utc)
         return await self.transition(outcome.clip_id, outcome.status, **fields)

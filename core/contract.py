@@ -58,10 +58,33 @@ class Timings(BaseModel):
     inputs: float = 0.0  # fetching and decoding attachments / the parent clip
     gpu_wait: float = 0.0  # ready to render, waiting for the GPU (a pipelined job waits for the one before)
     render: float = 0.0  # the model call
-    gpu: float = 0.0  # held the GPU (every render of the job together): what fast time costs and usage counts
+    gpu: float = 0.0  # held the GPU for the render kept: what fast time costs and usage counts
+    # Held the GPU for a broken render that was done again at no cost to the member (not charged).
+    gpu_discarded: float = 0.0
+    quality: float = 0.0  # measuring the quality signals (worker/quality.py)
     encode: float = 0.0
     upload: float = 0.0
     total: float = 0.0
+
+
+class Quality(BaseModel):
+    """How a clip was made and how it measured (worker/quality.py; stored as clips.quality).
+
+    `signals` are inference/quality.py's, by name (None: not measured, e.g. loudness of a
+    silent clip). `broken` is why the clip's first render was unfit to post ("black",
+    "frozen", "non-finite"); it was rendered once more with a new seed, `first_seed`, and
+    the clip failed when that was broken too.
+    """
+
+    signals: dict[str, float | None] = Field(default_factory=dict)
+    seconds: float = 0.0  # what measuring them cost
+    revision: str | None = None  # the weights: a commit, a folder's name, or "random weights"
+    knobs: dict[str, Any] = Field(default_factory=dict)  # speed knobs that were on (step cache, compile …)
+    steps: int | None = None
+    guidance: float | None = None
+    broken: str | None = None
+    first_seed: int | None = None
+    safety: str | None = None  # the image-safety check on the clip: "passed", "flagged" or "off"
 
 
 # An edit's `edit_region` when everything in the frame was allowed to change (no mask).
@@ -93,6 +116,7 @@ class Outcome(BaseModel):
     # its age-restricted channel but never public; with FAILED, withheld and told privately.
     flagged: bool = False
     timings: Timings | None = None
+    quality: Quality | None = None
     worker: str | None = None
     # Published again by the reconciler from the clip's record, the first having been lost
     # (a Redis failover): the bot looks for a post it may have made before posting.

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     # a folder, or clipseg-tiny) that masks what an edit's instruction names; unset, masked
     # edits (VACE) change the whole frame. See inference/masks.py.
     segmenter: str | None = None
+    # Prompt adherence (worker/quality.py): a transformers CLIP-style model (hub id, folder, or
+    # clip-tiny: random weights built locally) that scores sampled frames of every clip against
+    # its prompt, on the worker's device. Unset: that signal is not measured.
+    adherence_model: str | None = None
+    # A candidate model on trial, "MODEL:PERCENT": that share of members (sticky, by a hash of
+    # their id) get it for clips that name no -model (core/quality.py canary_model).
+    canary: str | None = None
     # The voice of `/lipsync text:`: a transformers text-to-speech checkpoint (hub id or folder).
     # Unset: facebook/mms-tts-eng, or the tiny random-weight voice for tiny models.
     tts_model: str | None = None
@@ -184,6 +191,20 @@ class Settings(BaseSettings):
             raise ValueError("use redis://, rediss://, unix:// or redis+sentinel://host:port[,host:port]/service[/db]")
         return value
 
+    @field_validator("canary")
+    @classmethod
+    def _canary_share(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        model, _, percent = value.partition(":")
+        try:
+            share = float(percent.strip().rstrip("%"))
+        except ValueError:
+            share = -1.0
+        if not model.strip() or not 0 < share <= 100:
+            raise ValueError("must be MODEL:PERCENT, a model and a share above 0 and at most 100, e.g. ltx-2:10")
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _storage_scheme(cls, value: str) -> str:
@@ -198,16 +219,30 @@ class Settings(BaseSettings):
     @property
     def catalog_models(self) -> list[str]:
         names = self.catalog or self.served_models
-        return names if self.model in names else [self.model, *names]
+        names = names if self.model in names else [self.model, *names]
+        trial = self.canary_split
+        return names if trial is None or trial[0] in names else [*names, trial[0]]
+
+    @property
+    def canary_split(self) -> tuple[str, float] | None:
+        """REELBOT_CANARY as (model, percent), or None when no canary runs."""
+        if not self.canary:
+            return None
+        model, _, percent = self.canary.partition(":")
+        return model.strip(), float(percent.strip().rstrip("%"))
 
     def deployment(self):
         """The catalog's specs of this deployment's models; a name no catalog knows is a bad setting."""
         from core.catalog import UnknownModel, deployment
 
+        trial = self.canary_split
         try:
+            if trial is not None:
+                deployment([trial[0]])
             return deployment(self.catalog_models)
         except UnknownModel as exc:
             variable = "REELBOT_CATALOG" if self.catalog else "REELBOT_MODELS or REELBOT_MODEL"
+            variable = "REELBOT_CANARY" if trial is not None and trial[0] in str(exc) else variable
             raise SettingsError(f"bad setting {variable}: {exc}") from None
 
 

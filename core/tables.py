@@ -1,5 +1,5 @@
-"""The SQL schema: clips, members, votes, per-server settings, per-server bans, reports, the
-moderation audit log and themes with their entries (SQLAlchemy 2 declarative)."""
+"""The SQL schema: clips, members, votes, members' reactions, per-server settings, per-server
+bans, reports, the moderation audit log and themes with their entries (SQLAlchemy 2 declarative)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class Clip(Base):
     worker: Mapped[str | None] = mapped_column(String(100))
     timings: Mapped[dict | None] = mapped_column(JSON)
     gpu_seconds: Mapped[float | None] = mapped_column(Float)  # timings' "gpu", a column so usage sums it in SQL
+    # How it was made and measured (core.contract.Quality; worker/quality.py), and the parts
+    # `reelbot quality` groups and counts by as columns of their own. 0009.
+    quality: Mapped[dict | None] = mapped_column(JSON)
+    revision: Mapped[str | None] = mapped_column(String(100))  # the weights the worker loaded
+    knobs: Mapped[str | None] = mapped_column(String(200))  # the speed knobs that were on, as "k=v,k=v"
+    broken: Mapped[str | None] = mapped_column(String(20))  # its first render was black, frozen, non-finite
+    canary: Mapped[str | None] = mapped_column(String(12))  # REELBOT_CANARY's arm: candidate | control
+    # When the member asked (the interaction's time) and when the clip was posted: what they waited.
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     video_key: Mapped[str | None] = mapped_column(String(200))
     poster_key: Mapped[str | None] = mapped_column(String(200))
@@ -86,6 +96,7 @@ class Clip(Base):
         Index("ix_clips_gallery_member", "author_id", "private", "deleted", "status", "created_at", "id"),
         Index("ix_clips_gallery_remixes", "parent_id", "private", "deleted", "status", "created_at", "id"),
         Index("ix_clips_author_created", "author_id", "created_at"),
+        Index("ix_clips_model_created", "model", "created_at"),  # `reelbot quality`, model medians
     )
 
 
@@ -111,6 +122,20 @@ class Vote(Base):
 
     clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Reaction(Base):
+    """A member's reaction to a clip, a quality signal (core/quality.py): retry, redo (a new
+    clip with nearly the same prompt soon after), delete (by its author), report, upvote,
+    remix, extend, edit. One row per clip, kind and member; an upvote taken back is removed."""
+
+    __tablename__ = "reactions"
+
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    made_clip_id: Mapped[str | None] = mapped_column(String(32))  # the retry, redo, remix … it made
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core import listings, themes
+from core import listings, quality, themes
 from core.listings import Listing, Sort
 from core.storage import FileStorage
 from gallery.cards import card
@@ -49,8 +49,11 @@ async def clip(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         tree = await listings.lineage(s, found)
         theme = await themes.theme_of_clip(s, found.id)
+        medians = await quality.model_medians(s, found.model)
     base = gallery.base(request)
-    return gallery.render("clip.html", clip=card(found, gallery.media, base), theme=theme,
+    # How it was made and measured, as "Clip details" says it, less the moderation facts.
+    made = [(name, value.split("\n")) for name, value in quality.facts(found, medians, public=True)]
+    return gallery.render("clip.html", clip=card(found, gallery.media, base), theme=theme, made=made,
                           ancestors=[card(c, gallery.media, base) for c in tree.ancestors],
                           remixes=[card(c, gallery.media, base) for c in tree.remixes])
 

@@ -188,6 +188,9 @@ class RenderOutput:
     adapters: dict = field(default_factory=dict)  # the LoRAs switched on: kind → name
     conditioning: dict = field(default_factory=dict)  # what the pipeline was given to hold (see `conditioning`)
     seam: looping.Seam | None = None  # -loop: the wrap from the last frame to the first, measured
+    finite: bool = True  # every value the model returned was a number (NaN/inf turn black in uint8)
+    steps: int | None = None  # denoising steps and guidance as called, for the clip's details
+    guidance: float | None = None
 
 
 class Renderer:
@@ -387,6 +390,7 @@ class Renderer:
         try:
             result = pipeline(**arguments)
             video = result.frames[0]  # (F, 3, H, W) floats in [0, 1]
+            finite = all_finite(video)
             frames = to_uint8(video)  # waits for the device: part of the model's time
         finally:
             self._running = None
@@ -411,6 +415,9 @@ class Renderer:
             adapters=used_by(chosen),
             conditioning=conditioning(arguments),
             seam=seam,
+            finite=finite,
+            steps=arguments.get("num_inference_steps"),
+            guidance=arguments.get("guidance_scale"),
         )
 
     def _first_frame(self, plan: Plan, inp: RenderInput):
@@ -532,6 +539,13 @@ def _step_callback(on_step: Callable[[int, int], None] | None, arguments: dict):
         return callback_kwargs  # diffusers reads tensors back from what we return
 
     return callback
+
+
+def all_finite(video) -> bool:
+    """No NaN or infinity in the frames (a half-precision overflow): one reduction where they are."""
+    if isinstance(video, torch.Tensor):
+        return bool(torch.isfinite(video).all())
+    return bool(np.isfinite(np.asarray(video, dtype=np.float32)).all())
 
 
 def to_uint8(video) -> np.ndarray:

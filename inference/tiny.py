@@ -307,24 +307,15 @@ def _tiny_clipseg():
         CLIPSegConfig,
         CLIPSegForImageSegmentation,
         CLIPSegProcessor,
-        CLIPTokenizer,
         ViTImageProcessorPil,
     )
 
-    # A byte-pair tokenizer with no merges: single characters, word ends marked as CLIP does.
-    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    tokens = ["<|startoftext|>", "<|endoftext|>"] + chars + [char + "</w>" for char in chars]
-    tokenizer = CLIPTokenizer(vocab={token: i for i, token in enumerate(tokens)}, merges=[], model_max_length=77)
+    tokenizer = _tiny_clip_tokenizer()
     # The Pillow processor: workers have no torchvision.
     image_processor = ViTImageProcessorPil(size={"height": CLIPSEG_IMAGE_SIZE, "width": CLIPSEG_IMAGE_SIZE},
                                         image_mean=[0.5] * 3, image_std=[0.5] * 3)
     config = CLIPSegConfig(
-        text_config=dict(vocab_size=len(tokens), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=CLIPSEG_IMAGE_SIZE, patch_size=CLIPSEG_PATCH),
-        projection_dim=16,
+        **_tiny_clip_towers(len(tokenizer), CLIPSEG_IMAGE_SIZE, CLIPSEG_PATCH),
         extract_layers=(0, 1),
         reduce_dim=8,
         decoder_num_attention_heads=2,
@@ -516,3 +507,42 @@ def _tiny_t5_tokenizer():
     for char in string.ascii_letters + string.digits + string.punctuation:
         vocab += [(char, -5.0), ("▁" + char, -4.0)]
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=128)
+
+
+# --- CLIP (prompt adherence, inference/quality.py) ------------------------------------------
+
+def build_tiny_clip(folder: Path) -> Path:
+    """A random-weight CLIP with its processor, saved to `folder` (`REELBOT_ADHERENCE_MODEL=clip-tiny`)."""
+    return _build(_tiny_clip, folder, "config.json")
+
+
+def _tiny_clip():
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
+
+    tokenizer = _tiny_clip_tokenizer()
+    config = CLIPConfig(**_tiny_clip_towers(len(tokenizer), CLIP_IMAGE_SIZE, CLIP_PATCH), reelbot_test_model=True)
+    # The Pillow processor: workers have no torchvision.
+    images = CLIPImageProcessorPil(size={"shortest_edge": CLIP_IMAGE_SIZE},
+                                   crop_size={"height": CLIP_IMAGE_SIZE, "width": CLIP_IMAGE_SIZE})
+    return CLIPModel(config).eval(), CLIPProcessor(image_processor=images, tokenizer=tokenizer)
+
+
+def _tiny_clip_towers(vocab_size: int, image_size: int, patch_size: int) -> dict:
+    """The text and vision towers of a tiny CLIP (CLIPSeg's too), two layers of 16 each."""
+    return dict(
+        text_config=dict(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=patch_size),
+        projection_dim=16,
+    )
+
+
+def _tiny_clip_tokenizer():
+    """A byte-pair tokenizer with no merges: single characters, word ends marked as CLIP does."""
+    from transformers import CLIPTokenizer
+
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + chars + [char + "</w>" for char in chars]
+    return CLIPTokenizer(vocab={token: i for i, token in enumerate(tokens)}, merges=[], model_max_length=77)

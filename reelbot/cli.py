@@ -175,6 +175,12 @@ def cmd_audit(args) -> int:
     return print_audit(_settings(), args.guild, args.member, args.since, args.limit)
 
 
+def cmd_quality(args) -> int:
+    from reelbot.quality import run
+
+    return run(_settings(), args.since, args.model, args.html, args.canary)
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -251,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", type=since, help="a span (30m, 12h, 7d, 2w) or a date (2026-11-20); default: all")
     audit.add_argument("--limit", type=line_count, default=500, help="at most this many, the newest (default 500)")
     audit.set_defaults(run=cmd_audit)
+
+    quality = sub.add_parser("quality", help="quality per model, revision and speed knobs: failures, broken clips, "
+                             "members' reactions, signals, render time; -motion calibration; the canary's verdict")
+    quality.add_argument("--since", type=since, help="a span (30m, 12h, 7d, 2w) or a date (2026-11-20); default: all")
+    quality.add_argument("--model", help="one model only")
+    quality.add_argument("--html", metavar="REPORT.html", help="also write the report with charts to this file")
+    quality.add_argument("--canary", action="store_true",
+                         help="compare the canary's candidate with the default model (REELBOT_CANARY): "
+                         "promote, hold or roll back")
+    quality.set_defaults(run=cmd_quality)
 
     up = sub.add_parser("up", help="the whole stack on this machine (the sandbox when no Discord token is set)")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")

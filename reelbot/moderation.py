@@ -62,7 +62,7 @@ def ban(settings, member: str, reason: str | None) -> int:
         return (f"banned {member} in every server; their clips are out of the web gallery" if changed
                 else f"{member} was already banned in every server")
 
-    print(asyncio.run(_with_sessions(settings, run)))
+    print(asyncio.run(with_sessions(settings, run)))
     return 0
 
 
@@ -75,7 +75,7 @@ def unban(settings, member: str, reason: str | None) -> int:
             line += f"; servers' own bans stay (lifted there with /admin unban): {', '.join(servers)}"
         return line
 
-    print(asyncio.run(_with_sessions(settings, run)))
+    print(asyncio.run(with_sessions(settings, run)))
     return 0
 
 
@@ -84,7 +84,7 @@ def print_audit(settings, guild: str | None, member: str | None, moment: datetim
         async with sessions() as s:
             return await audit.latest(s, guild_id=guild, member_id=member, since=moment, limit=limit)
 
-    entries = asyncio.run(_with_sessions(settings, run))
+    entries = asyncio.run(with_sessions(settings, run))
     for entry in reversed(entries):
         print(audit.line(entry))
     if not entries:
@@ -92,7 +92,7 @@ def print_audit(settings, guild: str | None, member: str | None, moment: datetim
     return 0
 
 
-async def _with_sessions(settings, work):
+async def with_sessions(settings, work):
     engine = make_engine(settings.database_url)
     try:
         return await work(make_sessionmaker(engine))

@@ -560,7 +560,7 @@ async def test_commands_are_registered_with_their_options(world):
     assert names == {"create", "animate", "extend", "keyframes", "edit", "lipsync", "cancel", "queue", "me", "settings",
                      "show",
                      "gallery", "help", "admin", "theme", "effects", "scene"}
-    assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip"]  # the Apps menu
+    assert [c["name"] for c in world.sim.commands() if c["type"] == 3] == ["Report clip", "Clip details"]  # Apps menu
 
 
 async def test_a_private_clip_for_a_member_with_closed_dms_comes_as_an_ephemeral_followup(world):

@@ -562,6 +562,7 @@ def _known_series() -> set[str]:
 
     import bot.metrics  # noqa: F401 — registers the bot's series on the default registry
     import worker.metrics  # noqa: F401
+    import worker.quality  # noqa: F401 — the quality signals' histograms
     from gallery.middleware import Metrics
 
     families = list(REGISTRY.collect()) + list(Metrics().registry.collect()) + list(QueueCollector().collect())
@@ -585,5 +586,6 @@ def test_dashboard_uses_only_series_that_exist():
                    "reelbot_queue_depth", "reelbot_queue_oldest_age_seconds", "reelbot_bot_commands_total",
                    "reelbot_bot_ack_seconds_bucket", "reelbot_bot_delivery_seconds_bucket",
                    "reelbot_bot_outcomes_pending", "reelbot_dependency_up", "reelbot_dependency_outages_total",
-                   "reelbot_worker_spooled_clips"):
+                   "reelbot_worker_spooled_clips", "reelbot_quality_motion_bucket", "reelbot_quality_flicker_bucket",
+                   "reelbot_quality_adherence_bucket", "reelbot_quality_broken_total"):
         assert series in used, series

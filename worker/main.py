@@ -17,7 +17,7 @@ from core.queue import RENDER_FUNCTION, RenderWorker, lazy_pool
 from core.settings import Settings
 from core.storage import storage_from_settings
 from worker import health as endpoints
-from worker import metrics, presence, safety
+from worker import metrics, presence, quality, safety
 from worker.admission import Admission
 from worker.health import Health
 from worker.outage import REDIS_DOWN, PatientStore, database_outage, redis_outage, storage_outage
@@ -80,6 +80,7 @@ async def serve(settings: Settings) -> None:
     rt.encoder = await asyncio.to_thread(pick_encoder, settings)
     await _load_models(rt, health, device)
     rt.safety = await asyncio.to_thread(safety.load, settings, device)
+    rt.adherence = await asyncio.to_thread(quality.load, settings, device)
     tasks = {name: sorted(r.spec.tasks) for name, r in rt.renderers.items()}
     announcing = asyncio.create_task(presence.keep_announcing(redis, rt.worker_id, tasks, watch))
     workers = build_workers(rt)

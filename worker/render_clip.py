@@ -6,7 +6,8 @@ outcome, so a worker that dies at any point leaves a job that the next try compl
 recognises as finished. A clip cancelled at any point before its outcome is published
 (while queued, denoising, decoding, encoding or uploading) ends cancelled, its media
 removed. Faults a second try can fix are retried; the rest fail at once, in words the
-member understands.
+member understands. A broken clip (black, frozen, non-finite: worker/quality.py) is rendered
+once more inside the job with a new seed, then failed in plain words.
 
 With pipelining (worker/admission.py) two jobs can be in one process: the GPU lock is
 held for the model call only, so one job's encode and upload run beside the next one's
@@ -28,7 +29,7 @@ from core.events import publish_done, publish_outcome, published_outcome, report
 from core.logging import bind_job, get_logger
 from core.queue import renew_lease
 from inference.encode import EncodeError
-from worker import metrics, safety
+from worker import metrics, quality, safety
 from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input, sound_source
 from worker.outage import REDIS_DOWN, until_up
 from worker.progress import Cancelled, StepReporter
@@ -108,15 +109,28 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         # 3. The render, on the GPU; a pipelined job waits here for the one before.
         clock = metrics.StepClock()
         out = await _run_model(rt, job, inputs, clock, timings)
-        timings.render = out.model_seconds
 
         # 4. Cancelled after the last step (during the VAE decode)? Then nothing more is made.
         if await _cancel_asked(rt, job):
             raise Cancelled(clock.steps)
 
-        # 5. The output checked (before anything is stored), then the MP4 and poster, encoded
+        # 5. Measured. A broken clip (black, frozen, non-finite) is rendered once more with a
+        # new seed, its GPU time not charged; broken again, it fails (quality.Broken).
+        measured = await quality.measure(rt, job, out)
+        if measured.broken:
+            job = quality.again(job)
+            timings.gpu_discarded, timings.gpu = timings.gpu, 0.0
+            clock = metrics.StepClock()
+            out = await _run_model(rt, job, inputs, clock, timings)
+            if await _cancel_asked(rt, job):
+                raise Cancelled(clock.steps)
+            measured = await quality.measure(rt, job, out, first=measured)
+        timings.render, timings.quality = out.model_seconds, measured.seconds
+
+        # 6. The output checked (before anything is stored), then the MP4 and poster, encoded
         # beside the next job's denoising.
         flagged = await safety.screen_clip(rt, job, out.frames)
+        measured.safety = "off" if rt.safety is None else "flagged" if flagged else "passed"
         encoded = await asyncio.to_thread(encode_clip, out.frames, out.fps, job.max_bytes, sound_source(job, inputs),
                                           out.audio, codec=rt.encoder)
         timings.encode = encoded.encode_s
@@ -125,13 +139,18 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                           video_key=video_key(job.clip_id), poster_key=poster_key(job.clip_id),
                           video_bytes=len(encoded.mp4), width=out.width, height=out.height, fps=out.fps,
                           num_frames=out.num_frames, edit_region=out.edit_region, sound=encoded.sound,
-                          asked_seconds=_shortened(job, out), timings=timings, worker=rt.worker_id, flagged=flagged)
-        # 6. Stored (spooled first: a storage outage is waited out, never rendered again) and published.
+                          asked_seconds=_shortened(job, out), timings=timings, quality=measured, worker=rt.worker_id,
+                          flagged=flagged)
+        # 7. Stored (spooled first: a storage outage is waited out, never rendered again) and published.
         status = await _store_and_publish(rt, job, outcome, encoded)
     except Cancelled as stop:
         return await _cancelled(rt, job, f"at step {stop.step}" if stop.step else "before the first step")
     except (MemberError, BrokenInput) as exc:
         return await _finish(rt, _failed(rt, job, str(exc)))
+    except quality.Broken as exc:  # broken twice: failed, and neither render charged
+        timings.gpu_discarded, timings.gpu = timings.gpu_discarded + timings.gpu, 0.0
+        return await _finish(rt, _failed(rt, job, str(exc)).model_copy(update={"quality": exc.quality,
+                                                                              "timings": timings}))
     except safety.Flagged as exc:
         return await _finish(rt, exc.outcome)
     except EncodeError as exc:  # the same frames fail the same way on every try

@@ -35,6 +35,7 @@ class Runtime:
     worker_id: str
     renderers: dict = field(default_factory=dict)
     safety: object = None  # the image-safety classifier (worker/safety.py); None: the check is off
+    adherence: object = None  # the prompt-adherence scorer (worker/quality.py); None: not configured
     gpu: asyncio.Lock = field(default_factory=asyncio.Lock)  # held for the model call only
     admission: Admission = field(default_factory=Admission)
     watch: Outage = field(default_factory=redis_outage)

@@ -12,7 +12,7 @@ from bot import records
 from bot.answers import reply_private, services_of
 from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
-from core import audit
+from core import audit, quality
 from core.logging import get_logger
 from core.media import purge
 
@@ -31,6 +31,8 @@ class DeleteButton(ClipButton, action="delete"):
             return
         services = services_of(interaction)
         deleted = await records.mark_deleted(services.store, clip.id)
+        if deleted and is_author:  # a member's verdict on their own clip: a quality signal
+            await quality.react(services.store.session, clip.id, quality.Kind.DELETE, clip.author_id)
         if deleted and not is_author:
             async with services.store.session.begin() as s:
                 await audit.record(s, audit.Action.DELETE, guild_id=str(interaction.guild_id) if interaction.guild_id

@@ -23,6 +23,7 @@ from bot.metrics import COMMANDS
 from bot.orders import Order, order_for, place_order
 from core.catalog import Task
 from core.contract import Status
+from core.quality import Kind
 
 EDITED = "reelbot:edited:"
 EXAMPLE = "/edit clip: <its id> prompt: make the jacket red"
@@ -40,7 +41,8 @@ def edit_order(interaction: discord.Interaction, prompt: str, *, video: discord.
     return order_for(interaction, prompt, task=Task.EDIT, attachments=attachments,
                      reuse_inputs={"video": clip.video_key} if clip is not None else {},
                      parent_id=clip.id if clip is not None else None, example=EXAMPLE, any_capable=True,
-                     private=bool(clip is not None and clip.private))
+                     private=bool(clip is not None and clip.private),
+                     reacting=(clip.id, Kind.EDIT) if clip is not None else None)
 
 
 async def editable(interaction: discord.Interaction, clip, command: str) -> bool:

@@ -14,6 +14,7 @@ from bot.orders import order_for, place_order, text_of
 from core.catalog import MODELS, AdapterKind, Task
 from core.contract import Status
 from core.flags import LORA_MOVES, Flags
+from core.quality import Kind
 
 
 async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None = None,
@@ -29,7 +30,7 @@ async def extend_clip(interaction: discord.Interaction, clip, prompt: str | None
     text = prompt if prompt is not None else text_of(clip, drop_seed=True, without=not_continued(clip))
     order = order_for(interaction, text, task=Task.EXTEND, reuse_inputs={"parent": clip.video_key},
                       parent_id=clip.id, model_hint=clip.model, prompt_required=False,
-                      drop_seed=prompt is None)
+                      drop_seed=prompt is None, reacting=(clip.id, Kind.EXTEND))
     await place_order(interaction, order, command)
 
 

@@ -20,6 +20,7 @@ from bot.buttons import ButtonCog, ClipButton, dialog_submitted
 from bot.metrics import COMMANDS
 from bot.orders import inputs_of, order_for, place_order, text_of
 from core.catalog import Task
+from core.quality import Kind
 
 REMIXED = "reelbot:remixed:"
 
@@ -55,5 +56,5 @@ class Remix(ButtonCog):
     async def remixed(self, interaction: discord.Interaction, clip) -> None:
         text = modal_values(interaction.data or {}).get("prompt", "")
         order = order_for(interaction, text, task=Task(clip.task), reuse_inputs=inputs_of(clip), parent_id=clip.id,
-                          model_hint=clip.model, prompt_required=not clip.input_keys)
+                          model_hint=clip.model, prompt_required=not clip.input_keys, reacting=(clip.id, Kind.REMIX))
         await place_order(interaction, order, "remix")

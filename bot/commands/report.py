@@ -17,7 +17,7 @@ from bot.answers import reply_private, services_of, went_wrong
 from bot.buttons import ButtonCog, ClipButton, view_of
 from bot.messages import code, truncate
 from bot.metrics import COMMANDS
-from core import reports
+from core import quality, reports
 from core.contract import Status
 from core.logging import get_logger
 
@@ -102,6 +102,8 @@ class Report(ButtonCog):
         mod_channel = guild.mod_channel_id if guild is not None else None
         filed = await reports.file(services.store.session, clip.id, guild_id, member_id, mod_channel,
                                    prompt=clip.prompt)
+        if filed.new:
+            await quality.react(services.store.session, clip.id, quality.Kind.REPORT, member_id)
         if not filed.new:
             text = "You already reported this clip: the moderators have it."
         elif mod_channel:

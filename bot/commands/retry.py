@@ -13,6 +13,7 @@ from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
 from bot.orders import inputs_of, order_for, place_order, text_of
 from core.catalog import Task
+from core.quality import Kind
 
 
 class RetryButton(ClipButton, action="retry"):
@@ -25,7 +26,8 @@ class RetryButton(ClipButton, action="retry"):
             return
         order = order_for(interaction, text_of(clip, drop_seed=True), task=Task(clip.task),
                           reuse_inputs=inputs_of(clip), parent_id=clip.parent_id, model_hint=clip.model,
-                          prompt_required=False, drop_seed=True, member_defaults=False)
+                          prompt_required=False, drop_seed=True, member_defaults=False,
+                          reacting=(clip.id, Kind.RETRY))
         await place_order(interaction, order, "button:retry")
 
 

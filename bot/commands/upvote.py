@@ -8,6 +8,7 @@ import discord
 from bot.answers import observe_ack, reply_private, services_of
 from bot.buttons import ButtonCog, ClipButton
 from bot.metrics import COMMANDS
+from core import quality
 from core.votes import toggle_vote
 
 
@@ -26,6 +27,11 @@ class UpvoteButton(ClipButton, action="upvote"):
             return
         await interaction.response.edit_message(view=self.counted(interaction.message, result.count))
         observe_ack(interaction)
+        member_id = str(interaction.user.id)
+        if result.voted:
+            await quality.react(services.store.session, clip.id, quality.Kind.UPVOTE, member_id)
+        else:
+            await quality.unreact(services.store.session, clip.id, quality.Kind.UPVOTE, member_id)
         COMMANDS.labels("button:upvote", "ok").inc()
         if result.voted:
             await services.showcase.after_upvote(interaction, clip, result.count)
