@@ -111,6 +111,10 @@ async def test_animate_with_an_effect_is_posted_naming_it_and_retry_remix_extend
     effect = fields_of(post)["Effect"]
     assert effect.startswith("squish (LoRA at 1") and "SQUISH" in effect
     assert rendered(world, clip_id)["adapters"] == {"effect": "squish"}
+    details = await world.sim.message_command(member, post, "Clip details")  # names the effect too
+    await details.wait_response(timeout=10)
+    [answer] = details.ephemeral
+    assert fields_of(answer)["Effect"] == effect
 
     # Retry: all of it (the effect, the picture); Remix: the effect in the dialog's text.
     click = await world.sim.click(member, post, custom_id("retry", clip_id))

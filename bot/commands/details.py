@@ -94,6 +94,8 @@ def details_embed(clip, medians: dict[str, float]) -> discord.Embed:
         embed.add_field(name="Failed", value=truncate(clip.error, FIELD_MAX), inline=False)
     for name, value in quality.facts(clip, medians):
         embed.add_field(name=name, value=truncate(value, FIELD_MAX), inline=name not in LONG_FACTS)
+    for name, value in posts.made_with(clip):  # the effect's LoRA and how the camera move was made
+        embed.add_field(name=name, value=truncate(value, FIELD_MAX), inline=False)
     embed.set_footer(text=posts.footer(clip.id))
     return embed
 
