@@ -14,7 +14,9 @@ from tests.stack import MODEL
 from tests.test_metrics import samples
 
 pytestmark = pytest.mark.slow
-SLOW = {"REELBOT_MODEL_STEPS": '{"ltx-tiny": 300}'}
+# Long enough that the held job is far from its end when scraped, even on an idle machine: with
+# pipelining on, a job with under a second of denoising left lets the next one in.
+SLOW = {"REELBOT_MODEL_STEPS": '{"ltx-tiny": 1500}'}
 LONG = "a slow pan over a city -len 10 -fps 24 -ar 16:9"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.commands.theme._posts import is_result_of, result_channel, result_embed
 from core import themes
-from core.backoff import Backoff
+from core.backoff import Backoff, delays
 from core.leader import Leader
 from core.logging import get_logger
 from core.tables import utcnow
@@ -38,7 +38,7 @@ class Closer:
         self.services = services
         self.leader = Leader(services.redis, LEADER_KEY, timeout=LEAD_TIMEOUT_S, name="theme closer")
         self.wake = asyncio.Event()
-        self.backoff = Backoff("redis")
+        self._redis_delays = delays()  # its own waits; the outage itself is the bot's one redis_health
         self.database = Backoff("database")
         self._retry_at: dict[str, datetime] = {}  # theme id -> when to try its post again
 
@@ -47,15 +47,16 @@ class Closer:
             wait = POLL_S
             try:
                 leading = await self.leader.lead()
-                self.backoff.ok()
+                self._redis_delays = delays()
                 if leading:
                     wait = await self.step()
                     self.database.ok()
             except asyncio.CancelledError:
                 raise
-            except RedisError as exc:
+            except RedisError as exc:  # said once per outage by the whole bot (delivery says when it is back)
                 self.leader.leading = False
-                await self.backoff.failed(exc)
+                self.services.redis_health.down(exc, "closing themes")
+                await asyncio.sleep(next(self._redis_delays))
                 continue
             except (DBAPIError, OSError) as exc:  # said once per outage, not every pass
                 await self.database.failed(exc)
