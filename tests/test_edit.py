@@ -298,7 +298,7 @@ def test_an_edit_keeps_the_sources_sound(tmp_path, codec):
     from core.storage import open_storage
     from inference.encode import probe_mp4
     from worker.inputs import open_clip, sound_source
-    from worker.upload import encode_and_upload
+    from worker.upload import encode_clip, upload
 
     source = source_mp4(frames=24, sound=codec)
     job = new_job(parse_prompt("make it snow"), model="lucy-edit-tiny", task=Task.EDIT,
@@ -307,9 +307,9 @@ def test_an_edit_keeps_the_sources_sound(tmp_path, codec):
     assert inputs["video"].has_audio and sound_source(job, inputs) == source
     frames = np.zeros((25, 96, 64, 3), np.uint8)  # 25 frames at 12 fps: 2.08 s
     storage = open_storage(f"file://{tmp_path}")
-    up = encode_and_upload(storage, "c1", frames, 12, None, sound_source(job, inputs))
+    upload(storage, "c1", encode_clip(frames, 12, None, sound_source(job, inputs)))
     mp4 = storage.get(video_key("c1"))
-    assert up.video_bytes == len(mp4) and probe_mp4(mp4)["frames"] == 25 and probe_mp4(mp4)["faststart"]
+    assert probe_mp4(mp4)["frames"] == 25 and probe_mp4(mp4)["faststart"]
     name, seconds = sound_seconds(mp4)
     assert name == "aac" and seconds == pytest.approx(2.0, abs=0.05)  # the source's 2 s, in MP4's codec
 

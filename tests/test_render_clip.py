@@ -240,16 +240,18 @@ async def test_a_hardware_encoder_failing_on_a_clip_falls_back_to_libx264(rt, qu
 def test_a_clip_is_fitted_to_the_upload_limit_or_kept_whole_when_no_bitrate_fits(tmp_path, _no_render):
     import numpy as np
 
-    from worker.upload import encode_and_upload
+    from worker.upload import encode_clip, upload
 
     frames = np.random.default_rng(3).integers(0, 255, (24, 96, 160, 3), dtype=np.uint8)
-    storage = FileStorage(tmp_path)
-    whole = encode_and_upload(storage, "whole", frames, 24, None)
-    fitted = encode_and_upload(storage, "fitted", frames, 24, whole.video_bytes // 2)
-    assert fitted.video_bytes <= whole.video_bytes // 2 and storage.exists(fitted.video_key)
+    whole = encode_clip(frames, 24, None)
+    fitted = encode_clip(frames, 24, len(whole.mp4) // 2)
+    assert len(fitted.mp4) <= len(whole.mp4) // 2
     # 2 KiB fits no bitrate worth watching: the clip is kept whole (and linked, not attached).
-    kept = encode_and_upload(storage, "kept", frames, 24, 2048)
-    assert storage.get(kept.video_key) == storage.get(whole.video_key)
+    kept = encode_clip(frames, 24, 2048)
+    assert kept.mp4 == whole.mp4
+    storage = FileStorage(tmp_path)
+    upload(storage, "fitted", fitted)
+    assert storage.get("clips/fitted/clip.mp4") == fitted.mp4 and storage.exists("clips/fitted/poster.jpg")
 
 
 async def test_the_gpu_seconds_a_clip_held_are_stored_with_it(rt, queued):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from core.backoff import delays
@@ -19,26 +18,6 @@ from worker.outage import REDIS_DOWN
 from worker.spool import Encoded
 
 log = get_logger("worker")
-
-
-@dataclass
-class Uploaded:
-    video_key: str
-    poster_key: str
-    video_bytes: int
-    encode_s: float
-    upload_s: float
-    sound: bool = False  # the MP4 has an audio track
-
-
-def encode_and_upload(storage: Storage, clip_id: str, frames, fps: int, max_bytes: int | None,
-                      sound: bytes | None = None, audio=None, *, codec: str = "libx264") -> Uploaded:
-    """Blocking: `encode_clip`, then `upload` (keys derive from the clip id, so a re-run
-    overwrites instead of duplicating)."""
-    encoded = encode_clip(frames, fps, max_bytes, sound, audio, codec=codec)
-    upload_s = upload(storage, clip_id, encoded)
-    return Uploaded(video_key(clip_id), poster_key(clip_id), len(encoded.mp4), encoded.encode_s, upload_s,
-                    sound=encoded.sound)
 
 
 def upload(storage: Storage, clip_id: str, encoded: Encoded) -> float:
@@ -55,28 +34,31 @@ async def store_clip(rt, outcome: Outcome, encoded: Encoded, cancelled: Callable
     (`cancelled()` raises or returns True: the caller reports it). Seconds spent uploading."""
     clip_id = outcome.clip_id
     await asyncio.to_thread(rt.spool.put, clip_id, encoded, outcome)
-    started = time.perf_counter()
+    started, told = time.perf_counter(), False
     for delay in delays():
         try:
             await asyncio.to_thread(upload, rt.storage, clip_id, encoded)
-            break
         except Exception as exc:
             if not unavailable(exc):
                 raise
-            if rt.storage_watch.down_since is None:
-                await _say_uploading(rt, clip_id)
             rt.storage_watch.down(exc, "uploading a clip")
-        if await cancelled():
+            if not told:
+                told = await _say_uploading(rt, clip_id)
+            if await cancelled():
+                break
+            await asyncio.sleep(delay)
+        else:
+            rt.storage_watch.up()
             break
-        await asyncio.sleep(delay)
-    rt.storage_watch.up()
     return time.perf_counter() - started
 
 
-async def _say_uploading(rt, clip_id: str) -> None:
-    """Best effort: the status shows "Uploading…" instead of a finished render bar."""
+async def _say_uploading(rt, clip_id: str) -> bool:
+    """Best effort: the status shows "uploading…" instead of a finished render bar."""
     with contextlib.suppress(*REDIS_DOWN):
         await report_progress(rt.redis, Progress(clip_id=clip_id, step=1, total=1, stage=UPLOADING))
+        return True
+    return False
 
 
 def encode_clip(frames, fps: int, max_bytes: int | None, sound: bytes | None = None, audio=None, *,
