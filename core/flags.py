@@ -24,7 +24,8 @@ are plain text (a 12" record must not swallow the flags after it).
 
 Switches take no value: ``-private``, ``-sound`` (a clip with sound) and ``-mute`` (no
 sound track). ``-sound`` and ``-mute`` together contradict each other and are refused;
-whether the model can make sound is the bot's check, not the parser's.
+whether the model can make sound is the bot's check, not the parser's. ``-relax`` and
+``-fast`` choose the lane (`Flags.lane`); both at once are refused too.
 
 This module is pure: no I/O, nothing heavier than pydantic.
 """
@@ -39,6 +40,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The accepted ranges, shared by the parser, its messages and the `Flags` model.
@@ -51,15 +54,19 @@ GS_MIN, GS_MAX = 1, 25
 SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 # In the order of the /help table.
-KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute")
+KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute",
+               "relax", "fast")
 # The flags that take no value.
 SWITCHES = ("private", "sound", "mute")
+# The lanes of the fair queue (core/fair.py), each a switch that sets `Flags.lane`.
+LANES = ("fast", "relax")
 
 # Short values first and free text near the end, so the rendered line reads easily.
-_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute")
+_FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "model", "neg", "private", "sound", "mute",
+                 "relax", "fast")
 
 # The `Flags` field behind each flag name.
-_FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length"}
+_FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length", "relax": "lane", "fast": "lane"}
 
 CAMERA_MOVES = (
     "zoom in", "zoom out",
@@ -105,6 +112,7 @@ class Flags(BaseModel):
     private: bool = False
     sound: bool = False  # -sound: the member wants sound (refused for a model that makes none)
     mute: bool = False  # -mute: no sound track, even from a model that makes one
+    lane: Literal["fast", "relax"] | None = None  # -fast / -relax (None: the member's /settings, else fast)
 
     # The validators below hold stored or hand-built flags to what the parser accepts,
     # so `format_flags` round-trips for every valid `Flags`.
@@ -326,6 +334,9 @@ def _read_quoted(text: str, words: list[re.Match], start: int, name: str) -> tup
 
 def _check_flags(raw_flags: list[_RawFlag], limits: _Limits) -> Flags | FlagError:
     values: dict[str, object] = {}
+    contradiction = _lane_given_twice(raw_flags)
+    if contradiction is not None:
+        return contradiction
     for raw in raw_flags:
         if _FIELD[raw.name] in values:
             return FlagError(f"-{raw.name}", f"`-{raw.name}` is given twice: give each flag once.")
@@ -336,6 +347,13 @@ def _check_flags(raw_flags: list[_RawFlag], limits: _Limits) -> Flags | FlagErro
     if values.get("sound") and values.get("mute"):
         return FlagError("-mute", "`-sound` and `-mute` contradict each other: give one of them (or neither).")
     return Flags(**values)
+
+
+def _lane_given_twice(raw_flags: list[_RawFlag]) -> FlagError | None:
+    lanes = [raw.name for raw in raw_flags if raw.name in LANES]
+    if len(set(lanes)) > 1:
+        return FlagError(f"-{lanes[1]}", "`-fast` and `-relax` contradict each other: give one of them (or neither).")
+    return None
 
 
 # --- Flag values -------------------------------------------------------------------
@@ -515,6 +533,17 @@ def _switch(flag: str):
     return check
 
 
+def _lane(name: str):
+    """The check of `-fast` / `-relax`: a switch whose value is the lane's name."""
+    check_switch = _switch(f"-{name}")
+
+    def check(value: str | None, limits: _Limits) -> str | FlagError:
+        checked = check_switch(value, limits)
+        return checked if isinstance(checked, FlagError) else name
+
+    return check
+
+
 _VALUE_CHECKS = {
     "ar": _check_ar,
     "fps": _check_fps,
@@ -526,6 +555,7 @@ _VALUE_CHECKS = {
     "camera": _check_camera,
     "model": _check_model,
     **{name: _switch(f"-{name}") for name in SWITCHES},
+    **{name: _lane(name) for name in LANES},
 }
 
 
@@ -612,7 +642,10 @@ def format_flags(flags: Flags) -> str:
     parts = []
     for name in _FORMAT_ORDER:
         value = getattr(flags, _FIELD[name])
-        if value is not None and value is not False:
+        if name in LANES:
+            if value == name:
+                parts.append(f"-{name}")
+        elif value is not None and value is not False:
             parts.append(_format_flag(name, value))
     return " ".join(parts)
 
