@@ -42,6 +42,9 @@ class Action(StrEnum):
     TERM_REMOVED = "term-removed"
     PAUSE = "pause"
     RESUME = "resume"
+    TIER_SET = "tier-set"  # /admin tier: what a role gives its members
+    TIER_REMOVED = "tier-removed"
+    SERVER_PLAN = "server-plan"  # the operator's weight and fast hours for a server
 
 
 @dataclass(frozen=True)
