@@ -22,7 +22,8 @@ score. Here the score is a fair-queuing tag instead of the enqueue time:
   future would leave a GPU idle while the clip waits. A tag is a virtual time in ms that
   starts at real time; the score is the tag HORIZON earlier (a backlog of up to 30 days of
   work per server keeps its order; beyond that the score is held at now). When a queue is
-  empty, V starts again at real time (SFQ's idle point: every flow has had its due).
+  empty (no clip of the model waits, runs or is being queued), V starts again at real time
+  (SFQ's idle point: every flow has had its due).
 - What the worker, a cancel and the reconciler need is kept per clip in a hash (its lane,
   server, member, tag, offset, cost, enqueue time): a re-queued clip gets its tag back
   (`tag` finds it), a cancelled waiting clip gives its share back (`forget(refund=True)`),
@@ -66,8 +67,8 @@ class Policy:
     def offset_ms(self, ticket: QueueTicket) -> int:
         cost = _cost_ms(ticket)
         offset = self.relax_behind_clips * cost if ticket.lane == "relax" else 0.0
-        if ticket.priority == "high":
-            offset -= self.head_start_clips * cost / max(ticket.weight, 0.01)
+        if ticket.priority == "high":  # ahead of that many clips of its server, not level with the last
+            offset -= self.head_start_clips * cost / max(ticket.weight, 0.01) + 1
         return int(offset)
 
 
@@ -170,8 +171,8 @@ if known then  -- queued again (the reconciler): the same tag, nothing charged t
   return {score_of(j.t, j.o, horizon, now), j.t, 1}
 end
 
-if redis.call('ZCARD', queue) == 0 then
-  -- Nothing waits or runs: every flow has had its due. Start again at real time.
+if redis.call('ZCARD', queue) == 0 and redis.call('HLEN', jobs) == 0 then
+  -- No clip waits, runs or is being queued: every flow has had its due. Start again at real time.
   redis.call('DEL', state)
 end
 local V = tonumber(redis.call('HGET', state, 'V') or now)
