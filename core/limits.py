@@ -223,9 +223,13 @@ class MemberLimits:
         lock = _LOCK_PG if dialect_of(session) == "postgresql" else _LOCK_SQLITE
         await session.execute(lock, {"id": member_id, "name": (name or None) and name[:100], "created_at": now})
         limits = await self.effective(session, where)
+        # No cooldown: commands at the same moment commit in any order, and one whose clock read came
+        # a moment before the last commit's must not look "too soon".
+        cooled = now - timedelta(seconds=limits.cooldown_seconds) if limits.cooldown_seconds > 0 else \
+            now + timedelta(days=1)
         result = await session.execute(_TAKE, {
             "member_id": member_id, "today": now.date(), "now": now, "per_day": limits.jobs_per_day,
-            "cooled": now - timedelta(seconds=limits.cooldown_seconds), "in_flight": limits.jobs_in_flight,
+            "cooled": cooled, "in_flight": limits.jobs_in_flight,
         })
         if result.rowcount != 1:
             return None
