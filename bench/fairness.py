@@ -16,7 +16,7 @@ service (GPU seconds) per weight among the servers that were backlogged the whol
 than one poll (GPU idle while anything waits); and whether every relax clip was delivered. Targets: small servers'
 max wait at most a third of FIFO's, Jain ≥ 0.95, idle ≈ 0, every relax clip delivered.
 
-    python bench/fairness.py [--seconds 40] [--workers 2] [--steps 4]
+    python bench/fairness.py [--seconds 40] [--workers 2] [--steps 16]
 
 A benchmark, not a test: figures are noisy on a shared machine; compare the two columns of
 one run, and medians of a few runs.
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MODEL = "ltx-tiny"
-PROMPT = "a fox running through snow -len 1 -fps 8"
+PROMPT = "a fox running through snow -len 2 -fps 8"
 CAP = 2
 
 
@@ -112,7 +112,8 @@ class Bench:
                "REELBOT_MODELS_DIR": str(models_dir), "REELBOT_DEVICE": "cpu", "REELBOT_LOG_FORMAT": "json",
                "REELBOT_LOG_LEVEL": self.args.log_level, "REELBOT_MODEL_STEPS": f'{{"{MODEL}": {self.args.steps}}}',
                "REELBOT_SAFETY_CHECK": "false", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-               # A CPU worker's default (a GPU worker pipelines: --pipelining).
+               # As GPU workers do (a CPU worker's default is off: --no-pipelining): without it a
+               # tiny CPU job is short enough that arq's poll between two jobs shows as idle.
                "REELBOT_PIPELINING": "1" if self.args.pipelining else "0"}
         self.redis = await connect(self.redis_server.url)
         self.store = ClipStore.from_url(self.database_url)
@@ -257,8 +258,11 @@ def report(modes: list[Mode], seconds: float) -> dict:
             per[server.name] = dict(sent=len(sent), done=sum(1 for s in sent if s.clip_id in mode.outcomes),
                                     max=max(waits, default=float("nan")), p95=pct(waits, 95),
                                     per_weight=service / server.weight)
+        renders = [o.timings.render for o in mode.outcomes.values() if o.timings and o.timings.render]
         rows[mode.name] = dict(servers=per, jain=jain([per[name]["per_weight"] for name in BACKLOGGED]),
-                               idle=mode.idle_samples / mode.waiting_samples if mode.waiting_samples else 0.0)
+                               idle=mode.idle_samples / mode.waiting_samples if mode.waiting_samples else 0.0,
+                               render=statistics.median(renders) if renders else float("nan"),
+                               clips=len(mode.outcomes))
     fifo, fair = rows["fifo"], rows["fair"]
     print(f"\n{'server':<15} {'weight':>6} | {'FIFO clips':>10} {'max wait':>9} {'p95 wait':>9} | "
           f"{'fair clips':>10} {'max wait':>9} {'p95 wait':>9}")
@@ -273,6 +277,8 @@ def report(modes: list[Mode], seconds: float) -> dict:
           f"fair {fair['jain']:.3f} (target ≥ 0.95)")
     print(f"small servers' max wait, fair / FIFO: {ratio:.3f} (target ≤ 0.333)")
     print(f"GPU idle while a clip waited: FIFO {fifo['idle']:.1%}, fair {fair['idle']:.1%} (target ≈ 0)")
+    print(f"clips done: FIFO {fifo['clips']}, fair {fair['clips']}; median model call: FIFO {fifo['render']:.3f} s, "
+          f"fair {fair['render']:.3f} s (the machine's load, not the order: compare the two to read the counts)")
     relax = fair["servers"]["relax"]
     print(f"relax clips delivered (fair): {relax['done']} of {relax['sent']}")
     return rows
@@ -283,7 +289,7 @@ async def main_async(args) -> None:
     await bench.start()
     try:
         modes = []
-        for name in ("fifo", "fair"):
+        for name in ("fair", "fifo") if args.fair_first else ("fifo", "fair"):
             print(f"{name}: {args.seconds:g} s of load on {args.workers} workers, then draining…", flush=True)
             modes.append(await bench.run(Mode(name)))
         report(modes, args.seconds)
@@ -294,12 +300,15 @@ async def main_async(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40.0, help="seconds of load per order")
+    parser.add_argument("--fair-first", action="store_true", help="run the fair order first (a shared machine's "
+                        "load drifts: swap the order between runs)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=4, help="denoising steps of the tiny model")
-    parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--steps", type=int, default=16, help="denoising steps of the tiny model")
+    parser.add_argument("--drain-timeout", type=float, default=180.0,
+                        help="after the load, wait this long for the last clips (undelivered ones show as n/m)")
     parser.add_argument("--log-level", default="WARNING", help="the workers' (their logs are in the temp folder)")
-    parser.add_argument("--pipelining", action="store_true",
-                        help="lease the next job while one ends, as GPU workers do (a CPU worker leases one at a time)")
+    parser.add_argument("--no-pipelining", dest="pipelining", action="store_false",
+                        help="lease one job at a time (a CPU worker's default; GPU workers pipeline)")
     asyncio.run(main_async(parser.parse_args()))
 
 
