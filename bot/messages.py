@@ -43,14 +43,47 @@ DATABASE_AWAY = ("Reelbot can't reach its database right now, so this wasn't don
                  "(A clip already shown as queued will still be delivered.)")
 
 
-def status_queued(position: int | None, eta_seconds: float | None, waiting: bool = False) -> str:
-    """`Queued · position 3 · ETA ~40 s`; with no worker online for the model (starting,
-    restarting, scaled to zero) the job waits on the queue all the same, and says so."""
-    if waiting:
-        return f"Queued · position {position} · {WAITING}" if position else f"Queued · {WAITING}"
+def eta_range_text(low: float | None, high: float | None) -> str:
+    """`~40 s` when the range is one value as shown, else `~40 s–2 min`."""
+    shown_low = eta_text(low)
+    if high is None or eta_text(high) == shown_low or shown_low == "unknown":
+        return shown_low
+    return f"{shown_low}–{eta_text(high).lstrip('~')}"
+
+
+def ahead_text(position: int) -> str:
+    ahead = max(0, position - 1)
+    return f"{ahead} clip{'s' if ahead != 1 else ''} ahead"
+
+
+MOVED_TO_RELAX = {
+    "member": "relax lane: your fast time for today is used up (it comes back at midnight UTC)",
+    "server": "relax lane: this server's fast hours for today are used up (they come back at midnight UTC)",
+}
+
+
+def status_queued(position: int | None, eta_seconds: float | None, waiting: bool = False, *,
+                  eta_high: float | None = None, lane: str = "fast", moved: str | None = None,
+                  rose_from: int | None = None) -> str:
+    """`Queued · position 3 · 2 clips ahead · ETA ~40 s–2 min`: the clips ahead of it now, and
+    an ETA range (the work ahead at the current rate, up to what other servers may still put
+    ahead under the fair order). With no worker online for the model (starting, restarting,
+    scaled to zero) the job waits on the queue all the same, and says so. A relax clip says
+    so (and why, when its fast time was spent); a count that rose says that fairer clips
+    went first."""
+    head = "Queued" if lane == "fast" else "Queued · relax"
+    if moved in MOVED_TO_RELAX:
+        head = f"Queued · {MOVED_TO_RELAX[moved]}"
     if position is None:
-        return "Queued · starting soon"
-    return f"Queued · position {position} · ETA {eta_text(eta_seconds)}"
+        line = f"{head} · {WAITING}" if waiting else f"{head} · starting soon"
+    elif waiting:
+        line = f"{head} · position {position} · {ahead_text(position)} · {WAITING}"
+    else:
+        line = f"{head} · position {position} · {ahead_text(position)} · ETA {eta_range_text(eta_seconds, eta_high)}"
+    if rose_from is not None and position is not None and position > rose_from:
+        went = position - rose_from
+        line += f" · {went} more ahead than before: the fair queue put quieter servers' or members' clips first"
+    return line
 
 
 def waiting(text: str | None) -> bool:
@@ -249,6 +282,7 @@ and LoRA moves such as `dolly in`, `jib down` (`/effects`)
 `-private` the clip comes only to you and stays out of galleries
 `-sound` a clip with sound (models that make it: `/queue`) · `-mute` no sound track
 `-theme` enters the clip in the server's current theme (`/theme` shows it; not with `-private`)
+`-relax` waits behind fast clips (never forever) and costs no fast GPU time · `-fast` the default (`/settings lane` changes it; `/me` shows your fast time left)
 
 **Examples**
 `/create a paper boat on a rainy street -ar 9:16 -camera zoom in`

@@ -29,13 +29,14 @@ from bot.metrics import COMMANDS
 from bot.status import Watched, cancel_view
 from core import audit, quality, themes
 from core.catalog import AdapterKind, Task, adapters_of, models_for_task
-from core.contract import Status, input_key, new_clip_id
+from core.contract import QueueTicket, Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
+from core.limits import Where
 from core.logging import get_logger
 from core.media import upload_limit
 from core.moderation import find_banned
-from core.queue import enqueue, position
+from core.queue import enqueue, queue_view
 
 log = get_logger("bot")
 THREAD_ARCHIVE_MINUTES = 1440
@@ -75,6 +76,8 @@ class Order:
     # A member's reaction this order is (core/quality.py): (the clip reacted to, Kind.RETRY …).
     reacting: tuple[str, str] | None = None
     requested_at: datetime | None = None  # when the member asked (the interaction's time)
+    # The member's roles in the server (interactions carry them): their tier (core/limits.py).
+    role_ids: tuple[str, ...] = ()
 
 
 def age_restricted(channel) -> bool:
@@ -92,8 +95,14 @@ def order_for(interaction: discord.Interaction, text: str, **fields) -> Order:
         member_id=str(interaction.user.id), member_name=interaction.user.name, text=text or "",
         channel_id=str(interaction.channel_id), guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         parent_channel_id=str(parent_id) if parent_id else None, max_bytes=interaction.filesize_limit,
-        age_restricted=age_restricted(channel), requested_at=interaction.created_at, **fields,
+        age_restricted=age_restricted(channel), requested_at=interaction.created_at,
+        role_ids=role_ids(interaction.user), **fields,
     )
+
+
+def role_ids(user) -> tuple[str, ...]:
+    """The ids of a guild member's roles (none for a user in DMs)."""
+    return tuple(str(role.id) for role in getattr(user, "roles", ()) or ())
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,18 @@ class Queued:
     model: str
     prompt: str
     private: bool
-    position: int | None
-    eta_seconds: float | None
+    position: int | None  # 1 + the clips ahead of it now
+    eta_seconds: float | None  # the low end: the work ahead at the current rate
     waiting: bool = False  # no worker online for the model right now
     entered: themes.Entering | None = None  # -theme: the entry made with the clip
+    eta_high: float | None = None  # plus what other active servers may still put ahead
+    lane: str = "fast"
+    moved: str | None = None  # moved to relax: whose fast time was spent ("member" | "server")
 
     @property
     def status_text(self) -> str:
-        return messages.status_queued(self.position, self.eta_seconds, self.waiting)
+        return messages.status_queued(self.position, self.eta_seconds, self.waiting, eta_high=self.eta_high,
+                                      lane=self.lane, moved=self.moved)
 
 
 @dataclass(frozen=True)
@@ -244,16 +257,20 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         flags=job.flags, seed=job.seed, model=model, status=Status.QUEUED.value, private=request.flags.private,
         input_keys=keys, max_bytes=order.max_bytes, canary=arm, requested_at=order.requested_at,
     )
-    # The member's quota and the clip's record in one commit: a refused request writes nothing,
-    # and a counted job always has its record (the worker and /me see it at once).
+    # The member's quota (their tier's) and the clip's record in one commit: a refused request
+    # writes nothing, and a counted job always has its record (the worker and /me see it at once).
+    where = Where(order.guild_id, order.role_ids, request.flags.lane or "fast")
     try:
-        taken = await records.take_and_record(services.store, services.limits, order.member_id, order.member_name,
-                                              record, also=entering)
+        grant = await records.take_and_record(services.store, services.limits, order.member_id,
+                                              order.member_name, record, where, also=entering)
     except themes.EntryRefused as refused:
         return Refused(str(refused), "theme")
-    if not taken:
-        refusal = await services.limits.explain(order.member_id)
+    if grant is None:
+        refusal = await services.limits.explain(order.member_id, where=where)
         return Refused(refusal.message, "limit")
+    job = job.model_copy(update={"ticket": QueueTicket(
+        guild_id=order.guild_id, lane=grant.lane, priority=grant.limits.priority, weight=grant.weight,
+        cost_s=services.eta.cost(model, request.flags))})
     # The status message must exist before delivery may post: delivery waits for this.
     services.setups[clip_id] = asyncio.Event()
     try:
@@ -262,7 +279,7 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         if order.speech:
             await asyncio.to_thread(services.storage.put, keys["speech"], order.speech.encode(),
                                     "text/plain; charset=utf-8")
-        if not await enqueue(services.redis, job):
+        if not await enqueue(services.redis, job, services.policy):
             raise RuntimeError(f"clip id {clip_id} already on the queue")
     except Exception:
         log.exception("could not queue a clip", clip_id=clip_id, member_id=order.member_id)
@@ -271,13 +288,15 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         await services.limits.release(order.member_id)
         return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
                        "queue")
-    place = await position(services.redis, clip_id, model)
+    standing = (await queue_view(services.redis, model, [clip_id], typical_s=services.eta.per_clip(model),
+                                 policy=services.policy)).clips[clip_id]
+    place = None if standing.ahead is None else standing.ahead + 1
     workers = (await services.workers.get()).workers.get(model, 0)
-    eta = services.eta.eta(model, place, workers) if workers else None
+    low, high = services.eta.eta_range(model, place, standing.more, workers) if workers else (None, None)
     log.info("clip queued", clip_id=clip_id, member_id=order.member_id, model=model, task=order.task.value,
-             position=place, workers=workers)
-    return Queued(clip_id, model, request.prompt, request.flags.private, place, eta, waiting=not workers,
-                  entered=entering)
+             position=place, workers=workers, lane=grant.lane, moved=grant.moved)
+    return Queued(clip_id, model, request.prompt, request.flags.private, place, low, waiting=not workers,
+                  eta_high=high, lane=grant.lane, moved=grant.moved, entered=entering)
 
 
 async def _reacted(services, order: Order, clip_id: str, prompt: str) -> None:
@@ -359,7 +378,7 @@ async def show_queued(interaction: discord.Interaction, queued: Queued, deferred
             await interaction.response.send_message(text, view=view, ephemeral=True)
             observe_ack(interaction)
         services.board.watch(Watched(queued.clip_id, queued.model, interaction=interaction, text=text,
-                                     position=queued.position))
+                                     position=queued.position, lane=queued.lane, moved=queued.moved))
         return
     if deferred:
         message = await interaction.channel.send(text, view=view)
@@ -373,7 +392,7 @@ async def show_queued(interaction: discord.Interaction, queued: Queued, deferred
     thread_id = await _open_thread(interaction, message, queued)
     await records.set_status_message(services.store, queued.clip_id, str(message.id), thread_id)
     services.board.watch(Watched(queued.clip_id, queued.model, message.channel.id, message.id, text=text,
-                                 position=queued.position))
+                                 position=queued.position, lane=queued.lane, moved=queued.moved))
 
 
 async def _open_thread(interaction: discord.Interaction, message: discord.Message, queued: Queued) -> str | None:

@@ -13,7 +13,7 @@ from core.clips import ClipStore
 from core.contract import UNFINISHED
 from core.db import dialect_of, insert_ignoring
 from core.flags import Flags
-from core.limits import ensure_member
+from core.limits import Where, ensure_member
 from core.moderation import clean_term
 from core.tables import Clip, GuildSettings, Member, utcnow
 
@@ -103,20 +103,22 @@ async def recent_job_seconds(store: ClipStore, limit: int = 50) -> dict[str, lis
 
 
 async def take_and_record(store: ClipStore, limits, member_id: str, member_name: str, record: dict,
-                          also=None) -> bool:
-    """Count the job against the member's limits and write the clip's record, in one
-    transaction; False (and nothing written) when a limit refuses it. Core, not the ORM:
-    this is on every command's way to its answer. `also(conn)`, when given, writes more in
-    the same transaction (a theme entry) and may raise to undo it all."""
+                          where: Where = Where(), also=None):
+    """Count the job against the member's limits (their tier's, read in the same step) and
+    write the clip's record with the lane it was granted, in one transaction; None (and
+    nothing written) when a limit refuses it, else the `Grant`. Core, not the ORM: this is
+    on every command's way to its answer. `also(conn)`, when given, writes more in the same
+    transaction (a theme entry) and may raise to undo it all."""
     now = utcnow()
     async with store.engine.begin() as conn:
-        if not await limits.take(conn, member_id, member_name, now):
-            return False
+        grant = await limits.take(conn, member_id, member_name, now, where)
+        if grant is None:
+            return None
         await conn.execute(insert(Clip.__table__).values(created_at=now, updated_at=now, vote_count=0,
-                                                         deleted=False, attempts=0, **record))
+                                                         deleted=False, attempts=0, lane=grant.lane, **record))
         if also is not None:
             await also(conn)
-    return True
+    return grant
 
 
 # --- Members -------------------------------------------------------------------------

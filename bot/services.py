@@ -13,6 +13,7 @@ from bot.workers import EtaBook, OnlineWorkers
 from core.backoff import Backoff
 from core.catalog import ModelSpec
 from core.clips import ClipStore
+from core.fair import Policy
 from core.limits import Limits, MemberLimits
 from core.queue import connect
 from core.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     # The deployment's models by name: what members may ask for, whether or not a worker is online.
     catalog: dict[str, ModelSpec] = field(default_factory=dict)
     eta: EtaBook = field(default_factory=EtaBook)
+    policy: Policy = field(default_factory=Policy)  # the fair order's lane and priority offsets
     board: object = None  # bot.status.StatusBoard, made by the client
     delivery: object = None  # bot.delivery.Delivery, made by the client
     showcase: object = None  # bot.showcase.Showcase, made by the client
@@ -49,7 +51,8 @@ class Services:
         store = ClipStore.from_url(settings.database_url)
         services = cls(settings=settings, redis=redis, store=store, storage=storage_from_settings(settings),
                        limits=MemberLimits(store.session, Limits.from_settings(settings)),
-                       media=MediaLimits.from_settings(settings), workers=OnlineWorkers(redis), catalog=catalog)
+                       media=MediaLimits.from_settings(settings), workers=OnlineWorkers(redis), catalog=catalog,
+                       policy=Policy.from_settings(settings))
         services.eta.seed(await records.recent_job_seconds(store))
         return services
 

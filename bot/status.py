@@ -24,9 +24,10 @@ from bot import messages, records
 from bot.answers import reply_private, services_of
 from bot.buttons import ClipButton, view_of
 from bot.metrics import COMMANDS
-from core.contract import UPLOADING, Status, progress_key, queue_name
+from core.contract import UPLOADING, Status, progress_key
+from core.fair import Standing
 from core.logging import get_logger
-from core.queue import cancel
+from core.queue import cancel, queue_view
 
 log = get_logger("bot")
 TOKEN_LIFETIME_S = 15 * 60
@@ -42,6 +43,9 @@ class Watched:
     interaction: discord.Interaction | None = None  # private status messages only
     text: str = ""
     position: int | None = None  # the queue position the message shows, while queued
+    lane: str = "fast"
+    moved: str | None = None  # why a clip went to the relax lane (its fast time was spent)
+    rose_from: int | None = None  # the position before it rose (fairer clips went ahead): said until it falls back
     edited_at: float = field(default_factory=time.monotonic)
     token_at: float = field(default_factory=time.monotonic)
 
@@ -58,7 +62,8 @@ def worth_editing(w: Watched, text: str | None, position: int | None) -> bool:
         return False
     if position is None or w.position is None or messages.waiting(text) != messages.waiting(w.text):
         return True
-    return position <= 3 or position <= 0.8 * w.position
+    # Rising is always shown (members must see a place lost to the fair order, and why).
+    return position <= 3 or position <= 0.8 * w.position or position > w.position
 
 
 class StatusBoard:
@@ -82,7 +87,7 @@ class StatusBoard:
             if clip.private or clip.id in self.watched or not serves(clip.guild_id):
                 continue  # another shard process shows this one
             self.watch(Watched(clip.id, clip.model, int(clip.channel_id), int(clip.status_message_id),
-                               edited_at=0.0))
+                               lane=clip.lane or "fast", edited_at=0.0))
         log.info("status board restored", watching=len(self.watched))
 
     async def run(self) -> None:
@@ -107,20 +112,22 @@ class StatusBoard:
         await asyncio.gather(*edits)
 
     async def _texts(self, items: list[Watched]) -> list[tuple[str | None, int | None]]:
-        redis = self.services.redis
+        services = self.services
+        redis = services.redis
         async with redis.pipeline(transaction=False) as pipe:
             for w in items:
                 pipe.hgetall(progress_key(w.clip_id))
-                pipe.zrank(queue_name(w.model), w.clip_id)
-            replies = await pipe.execute()
-        online = await self.services.workers.get()
-        texts = []
-        for i, w in enumerate(items):
-            progress, rank = replies[2 * i], replies[2 * i + 1]
-            texts.append(self._text(w, progress, rank, online.workers.get(w.model, 0)))
-        return texts
+            progress = await pipe.execute()
+        standings: dict[str, Standing] = {}
+        for model in {w.model for w in items}:  # one walk of each queue for all its watched clips
+            seen = await queue_view(redis, model, [w.clip_id for w in items if w.model == model],
+                                    typical_s=services.eta.per_clip(model), policy=services.policy)
+            standings.update(seen.clips)
+        online = await services.workers.get()
+        return [self._text(w, state, standings.get(w.clip_id, Standing(None)), online.workers.get(w.model, 0))
+                for w, state in zip(items, progress)]
 
-    def _text(self, w: Watched, progress: dict, rank: int | None, workers: int) -> tuple[str | None, int | None]:
+    def _text(self, w: Watched, progress: dict, standing: Standing, workers: int) -> tuple[str | None, int | None]:
         """(what the status message should say, the queue position it shows)."""
         if progress and progress.get(b"status") == Status.RUNNING.value.encode():
             if progress.get(b"stage") == UPLOADING.encode():
@@ -129,12 +136,16 @@ class StatusBoard:
             return messages.status_rendering(step / total if total else 0.0), None
         if progress:
             return None, None  # final: delivery writes the last word
-        if rank is None:
+        if standing.ahead is None or standing.running:
             return None, None  # between queue and worker, or gone: nothing new to say
-        if not workers:
-            return messages.status_queued(rank + 1, None, waiting=True), rank + 1
-        eta = self.services.eta.eta(w.model, rank + 1, workers)
-        return messages.status_queued(rank + 1, eta), rank + 1
+        place = standing.ahead + 1
+        if w.position is not None and place > w.position:
+            w.rose_from = min(w.rose_from or w.position, w.position)
+        elif w.rose_from is not None and place <= w.rose_from:
+            w.rose_from = None
+        low, high = self.services.eta.eta_range(w.model, place, standing.more, workers) if workers else (None, None)
+        return messages.status_queued(place, low, not workers, eta_high=high, lane=w.lane, moved=w.moved,
+                                      rose_from=w.rose_from), place
 
     async def _edit(self, w: Watched, text: str, view: discord.ui.View | None, position: int | None = None) -> bool:
         async with self._edits:

@@ -65,8 +65,26 @@ class EtaBook:
         old = self.per_model.get(model)
         self.per_model[model] = seconds if old is None else old + self.WEIGHT * (seconds - old)
 
+    def per_clip(self, model: str) -> float:
+        return self.per_model.get(model, self.DEFAULT_S)
+
     def eta(self, model: str, position: int | None, workers: int) -> float:
         """Seconds until a clip at `position` (1 = next) is done."""
-        per_clip = self.per_model.get(model, self.DEFAULT_S)
         ahead = max(1, position or 1)
-        return per_clip * ahead / max(1, workers)
+        return self.per_clip(model) * ahead / max(1, workers)
+
+    def eta_range(self, model: str, position: int | None, more: int, workers: int) -> tuple[float, float]:
+        """(low, high): the work ahead now at the current rate, and that plus the `more` clips
+        other active servers may still put ahead under the fair order."""
+        return self.eta(model, position, workers), self.eta(model, (position or 1) + max(0, more), workers)
+
+    def cost(self, model: str, flags) -> float:
+        """A clip's estimated GPU seconds, its weight in the fair order: the model's seconds per
+        clip, scaled by the length asked against the model's own."""
+        from core.catalog import MODELS
+
+        spec = MODELS.get(model)
+        scale = 1.0
+        if spec is not None and flags.length:
+            scale = min(4.0, max(0.25, flags.length / spec.default_seconds))
+        return self.per_clip(model) * scale

@@ -44,6 +44,9 @@ class Action(StrEnum):
     RESUME = "resume"
     THEME_START = "theme-start"  # a manager started a theme (core/themes.py)
     THEME_END = "theme-end"  # a theme ended: its time ran out, or a manager ended it
+    TIER_SET = "tier-set"  # /admin tier: what a role gives its members
+    TIER_REMOVED = "tier-removed"
+    SERVER_PLAN = "server-plan"  # the operator's weight and fast hours for a server
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,17 @@ def new_clip_id() -> str:
     return f"{int(time.time() * 1000):011x}{uuid.uuid4().hex[:13]}"
 
 
+class QueueTicket(BaseModel):
+    """What the fair order (core/fair.py) weighs a clip by: its server and lane, the member's
+    tier priority, the server's weight and the clip's estimated GPU seconds."""
+
+    guild_id: str | None = None
+    lane: Literal["fast", "relax"] = "fast"
+    priority: Literal["normal", "high"] = "normal"
+    weight: float = Field(1.0, gt=0)
+    cost_s: float = Field(30.0, gt=0)
+
+
 class RenderJob(BaseModel):
     """The payload of one arq job. The arq job id is the clip id."""
 
@@ -51,6 +62,7 @@ class RenderJob(BaseModel):
     # DM): a clip the safety check flags is still posted there. False when unknown.
     age_restricted: bool = False
     enqueued_at: float = Field(default_factory=time.time)
+    ticket: QueueTicket = Field(default_factory=QueueTicket)
 
 
 class Timings(BaseModel):

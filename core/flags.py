@@ -26,7 +26,8 @@ Switches take no value: ``-private``, ``-sound`` (a clip with sound), ``-mute`` 
 sound track), ``-loop`` (the clip ends where it begins) and ``-theme`` (enter the clip in the
 server's current theme; whether one runs is the bot's check). ``-sound`` and ``-mute`` together
 contradict each other and are refused; whether the model can make sound (or loop) is the
-bot's check, not the parser's.
+bot's check, not the parser's. ``-relax`` and ``-fast`` choose the lane (`Flags.lane`); both
+at once are refused too.
 
 ``-effect NAME`` names an effect (a LoRA of some model, core/catalog.py's adapters); given the
 deployment's effects, a name it lacks is refused with a "did you mean". ``-camera`` takes the
@@ -46,6 +47,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.catalog import AdapterKind, adapters_of
@@ -61,16 +64,18 @@ SEED_MIN, SEED_MAX = 0, 2**32 - 1
 
 # In the order of the /help table.
 KNOWN_FLAGS = ("ar", "fps", "len", "motion", "gs", "neg", "seed", "camera", "model", "private", "sound", "mute",
-               "effect", "loop", "theme")
+               "effect", "loop", "theme", "relax", "fast")
 # The flags that take no value.
 SWITCHES = ("private", "sound", "mute", "loop", "theme")
+# The lanes of the fair queue (core/fair.py), each a switch that sets `Flags.lane`.
+LANES = ("fast", "relax")
 
 # Short values first and free text near the end, so the rendered line reads easily.
 _FORMAT_ORDER = ("ar", "fps", "len", "motion", "gs", "seed", "camera", "effect", "model", "neg", "private", "sound",
-                 "mute", "loop", "theme")
+                 "mute", "loop", "theme", "relax", "fast")
 
 # The `Flags` field behind each flag name.
-_FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length"}
+_FIELD = {name: name for name in KNOWN_FLAGS} | {"len": "length", "relax": "lane", "fast": "lane"}
 
 CAMERA_MOVES = (
     "zoom in", "zoom out",
@@ -124,6 +129,7 @@ class Flags(BaseModel):
     # -theme: enter the clip in the server's current theme. An act, not a way to render: the bot
     # records the entry (core/themes.py) and stores the clip's flags without it.
     theme: bool = False
+    lane: Literal["fast", "relax"] | None = None  # -fast / -relax (None: the member's /settings, else fast)
 
     # The validators below hold stored or hand-built flags to what the parser accepts,
     # so `format_flags` round-trips for every valid `Flags`.
@@ -355,6 +361,9 @@ def _read_quoted(text: str, words: list[re.Match], start: int, name: str) -> tup
 
 def _check_flags(raw_flags: list[_RawFlag], limits: _Limits) -> Flags | FlagError:
     values: dict[str, object] = {}
+    contradiction = _lane_given_twice(raw_flags)
+    if contradiction is not None:
+        return contradiction
     for raw in raw_flags:
         if _FIELD[raw.name] in values:
             return FlagError(f"-{raw.name}", f"`-{raw.name}` is given twice: give each flag once.")
@@ -365,6 +374,13 @@ def _check_flags(raw_flags: list[_RawFlag], limits: _Limits) -> Flags | FlagErro
     if values.get("sound") and values.get("mute"):
         return FlagError("-mute", "`-sound` and `-mute` contradict each other: give one of them (or neither).")
     return Flags(**values)
+
+
+def _lane_given_twice(raw_flags: list[_RawFlag]) -> FlagError | None:
+    lanes = [raw.name for raw in raw_flags if raw.name in LANES]
+    if len(set(lanes)) > 1:
+        return FlagError(f"-{lanes[1]}", "`-fast` and `-relax` contradict each other: give one of them (or neither).")
+    return None
 
 
 # --- Flag values -------------------------------------------------------------------
@@ -562,6 +578,17 @@ def _switch(flag: str):
     return check
 
 
+def _lane(name: str):
+    """The check of `-fast` / `-relax`: a switch whose value is the lane's name."""
+    check_switch = _switch(f"-{name}")
+
+    def check(value: str | None, limits: _Limits) -> str | FlagError:
+        checked = check_switch(value, limits)
+        return checked if isinstance(checked, FlagError) else name
+
+    return check
+
+
 _VALUE_CHECKS = {
     "ar": _check_ar,
     "fps": _check_fps,
@@ -574,6 +601,7 @@ _VALUE_CHECKS = {
     "model": _check_model,
     "effect": _check_effect,
     **{name: _switch(f"-{name}") for name in SWITCHES},
+    **{name: _lane(name) for name in LANES},
 }
 
 
@@ -660,7 +688,10 @@ def format_flags(flags: Flags) -> str:
     parts = []
     for name in _FORMAT_ORDER:
         value = getattr(flags, _FIELD[name])
-        if value is not None and value is not False:
+        if name in LANES:
+            if value == name:
+                parts.append(f"-{name}")
+        elif value is not None and value is not False:
             parts.append(_format_flag(name, value))
     return " ".join(parts)
 

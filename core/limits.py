@@ -1,35 +1,96 @@
-"""Per-member limits: a ban, jobs in flight, jobs per day and a cooldown between jobs.
+"""Per-member limits: a ban, jobs in flight, jobs per day, a cooldown between jobs, and the
+fast lane's daily GPU time; role tiers that raise (or lower) them in a server; the
+operator's plan for a server (its weight in the fair queue, its fast hours a day).
 
 `reserve` checks all of them and counts the job in one conditional UPDATE, after taking
 the member's row lock, so two commands from one member arriving at the same moment cannot
 both slip under a limit, whatever the cooldown: the second waits for the first to commit
-its clip and then counts it. When a refused UPDATE matched no row, the member's row is read
-again to say which limit it was, in words the member understands.
+its clip and then counts it. The member's tier (the best of their roles' tiers in the
+server, `/admin tier`; else the server's defaults) is read in that same transaction, so a
+raised in-flight cap holds as atomically as the default one. When a refused UPDATE
+matched no row, the member's row is read again to say which limit it was, in words the
+member understands.
+
+Fast time is the GPU seconds of the member's finished fast clips today (UTC) in that
+server, as the worker measured them (clips.gpu_seconds); a cancelled or failed clip costs
+nothing, so a cancel gives its time back. When the member's fast minutes, or the server's
+fast hours (`reelbot server-plan`), are spent, the clip is granted the relax lane instead,
+and the grant says why.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, DateTime, bindparam, case, func, or_, select, update
+from sqlalchemy import Date, DateTime, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from core import audit
 from core.contract import UNFINISHED
 from core.db import dialect_of, insert_ignoring
-from core.tables import Clip, Member
+from core.tables import Clip, GuildSettings, Member, Tier, utcnow
+
+PRIORITIES = ("normal", "high")
 
 
 @dataclass(frozen=True)
 class Limits:
+    """The defaults (REELBOT_JOBS_IN_FLIGHT, REELBOT_JOBS_PER_DAY, REELBOT_COOLDOWN_SECONDS,
+    REELBOT_FAST_MINUTES_PER_DAY; None: fast time is not capped), or a member's effective
+    limits once their tier is applied."""
+
     jobs_in_flight: int = 2
     jobs_per_day: int = 50
     cooldown_seconds: float = 5.0
+    fast_minutes: int | None = None
+    priority: str = "normal"
+    tier: str | None = None  # the role whose tier gave the most, for /me
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":
-        return cls(settings.jobs_in_flight, settings.jobs_per_day, settings.cooldown_seconds)
+        return cls(settings.jobs_in_flight, settings.jobs_per_day, settings.cooldown_seconds,
+                   settings.fast_minutes_per_day)
+
+    def with_tiers(self, tiers: list) -> "Limits":
+        """The best of the tiers (rows of `tiers`) over these defaults: for each limit the
+        highest any tier sets; a limit no tier sets stays the default."""
+        if not tiers:
+            return self
+
+        def best(field: str, default):
+            values = [getattr(t, field) for t in tiers if getattr(t, field) is not None]
+            return max(values) if values else default
+
+        ranked = sorted(tiers, key=lambda t: (t.priority == "high", t.in_flight or 0, t.per_day or 0,
+                                              t.fast_minutes or 0), reverse=True)
+        return replace(self, jobs_in_flight=best("in_flight", self.jobs_in_flight),
+                       jobs_per_day=best("per_day", self.jobs_per_day),
+                       fast_minutes=best("fast_minutes", self.fast_minutes),
+                       priority="high" if any(t.priority == "high" for t in tiers) else "normal",
+                       tier=ranked[0].role_name or ranked[0].role_id)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where and how a member asks: the server (None in DMs), their role ids there (Discord
+    sends them with every interaction) and the lane they asked for."""
+
+    guild_id: str | None = None
+    role_ids: tuple[str, ...] = ()
+    lane: str = "fast"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A counted job: its lane (relax when the fast time was spent: `moved` says whose,
+    "member" or "server"), the member's limits and the server's weight in the fair queue."""
+
+    lane: str
+    limits: Limits
+    weight: float = 1.0
+    moved: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +107,14 @@ class Usage:
     left_today: int
     cooldown_left: float
     banned: bool
+    limits: Limits = Limits()
+    fast_used_s: float = 0.0  # GPU seconds of today's finished fast clips in this server
+
+    @property
+    def fast_left_s(self) -> float | None:
+        if self.limits.fast_minutes is None:
+            return None
+        return max(0.0, self.limits.fast_minutes * 60 - self.fast_used_s)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -102,32 +171,90 @@ def _take_statement():
 _TAKE = _take_statement()
 
 
+def _midnight(now: datetime) -> datetime:
+    return datetime.combine(now.date(), time.min, timezone.utc)
+
+
+def _fast_spent(member_id: str | None, guild_id: str | None, since: datetime):
+    """GPU seconds of finished fast clips since `since`, of one member (in one server, or in
+    DMs) or, with no member, of the whole server."""
+    c = Clip.__table__.c
+    query = select(func.coalesce(func.sum(c.gpu_seconds), 0.0)).where(
+        c.lane == "fast", c.status == "done", c.created_at >= since)
+    if member_id is not None:
+        query = query.where(c.author_id == member_id)
+    return query.where(c.guild_id == guild_id if guild_id is not None else c.guild_id.is_(None))
+
+
+_TIERS = select(Tier.__table__).where(Tier.__table__.c.guild_id == bindparam("guild_id"),
+                                      Tier.__table__.c.role_id.in_(bindparam("role_ids", expanding=True)))
+_PLAN = select(GuildSettings.__table__.c.weight, GuildSettings.__table__.c.fast_gpu_hours_per_day).where(
+    GuildSettings.__table__.c.guild_id == bindparam("guild_id"))
+
+
 class MemberLimits:
     def __init__(self, session: async_sessionmaker, limits: Limits):
         self.session = session
         self.limits = limits
 
-    async def reserve(self, member_id: str, name: str | None = None, now: datetime | None = None) -> Refusal | None:
+    async def reserve(self, member_id: str, name: str | None = None, now: datetime | None = None,
+                      where: Where = Where()) -> Refusal | None:
         """Count one job for the member, or say which limit stops it. None means go ahead."""
         now = now or datetime.now(timezone.utc)
         async with self.session.begin() as s:
-            if await self.take(s, member_id, name, now):
+            if await self.take(s, member_id, name, now, where):
                 return None
-        return await self.explain(member_id, now)
+        return await self.explain(member_id, now, where)
+
+    async def effective(self, session: AsyncSession | AsyncConnection, where: Where) -> Limits:
+        """The member's limits in that server: the best of their roles' tiers (the server's
+        own id is its @everyone role), else the defaults."""
+        if where.guild_id is None:
+            return self.limits
+        ids = [*where.role_ids, where.guild_id]
+        tiers = (await session.execute(_TIERS, {"guild_id": where.guild_id, "role_ids": ids})).all()
+        return self.limits.with_tiers(list(tiers))
 
     async def take(self, session: AsyncSession | AsyncConnection, member_id: str, name: str | None,
-                   now: datetime) -> bool:
+                   now: datetime, where: Where = Where()) -> Grant | None:
         """`reserve` inside the caller's transaction (a session or a Core connection), so the
-        job's own record can be written in the same commit: True when the job was counted.
-        Refused: `explain` says why."""
-        limits = self.limits
+        job's own record can be written in the same commit: the grant when the job was counted
+        (its lane decided by the fast time left). Refused (None): `explain` says why."""
         lock = _LOCK_PG if dialect_of(session) == "postgresql" else _LOCK_SQLITE
         await session.execute(lock, {"id": member_id, "name": (name or None) and name[:100], "created_at": now})
+        limits = await self.effective(session, where)
+        # No cooldown: commands at the same moment commit in any order, and one whose clock read came
+        # a moment before the last commit's must not look "too soon".
+        cooled = now - timedelta(seconds=limits.cooldown_seconds) if limits.cooldown_seconds > 0 else \
+            now + timedelta(days=1)
         result = await session.execute(_TAKE, {
             "member_id": member_id, "today": now.date(), "now": now, "per_day": limits.jobs_per_day,
-            "cooled": now - timedelta(seconds=limits.cooldown_seconds), "in_flight": limits.jobs_in_flight,
+            "cooled": cooled, "in_flight": limits.jobs_in_flight,
         })
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return None
+        plan = None
+        if where.guild_id is not None:
+            plan = (await session.execute(_PLAN, {"guild_id": where.guild_id})).first()
+        weight = plan.weight if plan is not None and plan.weight else 1.0
+        if where.lane != "fast":
+            return Grant("relax", limits, weight)
+        moved = await self._fast_spent_by(session, member_id, where.guild_id, limits, plan, now)
+        return Grant("relax" if moved else "fast", limits, weight, moved)
+
+    async def _fast_spent_by(self, session, member_id: str, guild_id: str | None, limits: Limits, plan,
+                             now: datetime) -> str | None:
+        """"member" or "server" when that one's fast time for today is spent, else None."""
+        since = _midnight(now)
+        if limits.fast_minutes is not None:
+            used = await session.scalar(_fast_spent(member_id, guild_id, since))
+            if used >= limits.fast_minutes * 60:
+                return "member"
+        if plan is not None and plan.fast_gpu_hours_per_day is not None:
+            used = await session.scalar(_fast_spent(None, guild_id, since))
+            if used >= plan.fast_gpu_hours_per_day * 3600:
+                return "server"
+        return None
 
     async def release(self, member_id: str, now: datetime | None = None) -> None:
         """Give back a reservation whose job never got queued (so it costs nothing)."""
@@ -140,14 +267,17 @@ class MemberLimits:
                 .execution_options(synchronize_session=False)
             )
 
-    async def usage(self, member_id: str, now: datetime | None = None) -> Usage:
+    async def usage(self, member_id: str, now: datetime | None = None, where: Where = Where()) -> Usage:
         now = now or datetime.now(timezone.utc)
         async with self.session() as s:
             member = await s.get(Member, member_id)
             in_flight = await s.scalar(_in_flight(member_id))
+            limits = await self.effective(s, where)
+            fast_used = await s.scalar(_fast_spent(member_id, where.guild_id, _midnight(now)))
         today = _jobs_today(member, now.date())
-        return Usage(in_flight=in_flight or 0, today=today, left_today=max(0, self.limits.jobs_per_day - today),
-                     cooldown_left=self._cooldown_left(member, now), banned=bool(member and member.banned))
+        return Usage(in_flight=in_flight or 0, today=today, left_today=max(0, limits.jobs_per_day - today),
+                     cooldown_left=self._cooldown_left(member, now), banned=bool(member and member.banned),
+                     limits=limits, fast_used_s=float(fast_used or 0.0))
 
     def _cooldown_left(self, member: Member | None, now: datetime) -> float:
         last = _utc(member.last_job_at) if member else None
@@ -155,11 +285,11 @@ class MemberLimits:
             return 0.0
         return max(0.0, self.limits.cooldown_seconds - (now - last).total_seconds())
 
-    async def explain(self, member_id: str, now: datetime | None = None) -> Refusal:
+    async def explain(self, member_id: str, now: datetime | None = None, where: Where = Where()) -> Refusal:
         """Which limit refused the member, in words they understand."""
         now = now or datetime.now(timezone.utc)
-        usage = await self.usage(member_id, now)
-        limits = self.limits
+        usage = await self.usage(member_id, now, where)
+        limits = usage.limits
         if usage.banned:
             return Refusal("banned", "You can't make clips with Reelbot: its operator has blocked you.")
         if usage.in_flight >= limits.jobs_in_flight:
@@ -189,3 +319,100 @@ def _duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+# --- Tiers and server plans ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TierSpec:
+    """A tier as read back or asked for: None leaves that limit at the server's default."""
+
+    role_id: str
+    role_name: str | None = None
+    in_flight: int | None = None
+    per_day: int | None = None
+    fast_minutes: int | None = None
+    priority: str = "normal"
+
+    def describe(self) -> str:
+        parts = [f"{self.in_flight} in flight" if self.in_flight is not None else None,
+                 f"{self.per_day} a day" if self.per_day is not None else None,
+                 f"{self.fast_minutes} fast min a day" if self.fast_minutes is not None else None,
+                 "priority high" if self.priority == "high" else None]
+        return ", ".join(p for p in parts if p) or "the server's defaults"
+
+
+def _spec(row) -> TierSpec:
+    return TierSpec(row.role_id, row.role_name, row.in_flight, row.per_day, row.fast_minutes, row.priority)
+
+
+async def list_tiers(session: async_sessionmaker, guild_id: str) -> list[TierSpec]:
+    async with session() as s:
+        rows = await s.scalars(select(Tier).where(Tier.guild_id == guild_id).order_by(Tier.role_name, Tier.role_id))
+        return [_spec(row) for row in rows]
+
+
+async def set_tier(session: async_sessionmaker, guild_id: str, spec: TierSpec, by: str) -> TierSpec:
+    """Create or change a role's tier (the fields given; the others keep their value, or the
+    default on a new tier); logged in the same commit. Returns the tier as it now is."""
+    async with session.begin() as s:
+        row = await s.scalar(select(Tier).where(Tier.guild_id == guild_id, Tier.role_id == spec.role_id)
+                             .with_for_update())
+        if row is None:
+            row = Tier(guild_id=guild_id, role_id=spec.role_id, priority="normal")
+            s.add(row)
+        row.role_name = spec.role_name or row.role_name
+        for field in ("in_flight", "per_day", "fast_minutes"):
+            if getattr(spec, field) is not None:
+                setattr(row, field, getattr(spec, field))
+        row.priority = spec.priority or row.priority
+        row.set_by, row.updated_at = by, utcnow()
+        now = _spec(row)
+        await audit.record(s, audit.Action.TIER_SET, guild_id=guild_id, actor=by,
+                           reason=f"@{now.role_name or now.role_id}: {now.describe()}")
+    return now
+
+
+async def remove_tier(session: async_sessionmaker, guild_id: str, role_id: str, by: str) -> TierSpec | None:
+    """The removed tier (logged), or None when the role had none."""
+    async with session.begin() as s:
+        row = await s.scalar(select(Tier).where(Tier.guild_id == guild_id, Tier.role_id == role_id))
+        if row is None:
+            return None
+        gone = _spec(row)
+        await s.execute(delete(Tier).where(Tier.guild_id == guild_id, Tier.role_id == role_id))
+        await audit.record(s, audit.Action.TIER_REMOVED, guild_id=guild_id, actor=by,
+                           reason=f"@{gone.role_name or gone.role_id}")
+    return gone
+
+
+@dataclass(frozen=True)
+class Plan:
+    weight: float = 1.0
+    fast_gpu_hours_per_day: float | None = None
+
+
+async def server_plan(session: async_sessionmaker, guild_id: str) -> Plan:
+    async with session() as s:
+        row = (await s.execute(_PLAN, {"guild_id": guild_id})).first()
+    return Plan(row.weight, row.fast_gpu_hours_per_day) if row is not None else Plan()
+
+
+async def set_server_plan(session: async_sessionmaker, guild_id: str, *, weight: float | None = None,
+                          fast_gpu_hours_per_day: float | None = None, no_fast_cap: bool = False,
+                          by: str = audit.OPERATOR) -> Plan:
+    """The operator's plan for a server (`reelbot server-plan`): fields not given keep their value."""
+    async with session.begin() as s:
+        await s.execute(insert_ignoring(dialect_of(s), GuildSettings, ["guild_id"], guild_id=guild_id, paused=False,
+                                        banned_terms=[], allowed_channel_ids=[], weight=1.0, updated_at=utcnow()))
+        row = await s.scalar(select(GuildSettings).where(GuildSettings.guild_id == guild_id).with_for_update())
+        if weight is not None:
+            row.weight = weight
+        if fast_gpu_hours_per_day is not None or no_fast_cap:
+            row.fast_gpu_hours_per_day = None if no_fast_cap else fast_gpu_hours_per_day
+        row.updated_at = utcnow()
+        plan = Plan(row.weight, row.fast_gpu_hours_per_day)
+        hours = "no cap" if plan.fast_gpu_hours_per_day is None else f"{plan.fast_gpu_hours_per_day:g} h"
+        await audit.record(s, audit.Action.SERVER_PLAN, guild_id=guild_id, actor=by,
+                           reason=f"weight {plan.weight:g}, fast GPU time a day: {hours}")
+    return plan

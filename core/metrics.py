@@ -1,9 +1,11 @@
 """Queue metrics any process can read, and the small HTTP side every process serves.
 
-arq keeps each model's queue as a Redis sorted set (`reelbot:queue:<model>`) scored by the
-enqueue time in milliseconds, and leaves a job in that set while it runs (a worker marks it
-with arq's in-progress key, core.queue.IN_PROGRESS_PREFIX). So one read gives what operators
-and the autoscaler need: depth (waiting + running), how many run, and how long the oldest waiting job has waited.
+arq keeps each model's queue as a Redis sorted set (`reelbot:queue:<model>`) and leaves a
+job in it while it runs (a worker marks it with arq's in-progress key). Its scores are fair
+tags, not enqueue times (core/fair.py), so one walk of the queue in the order workers take
+it (core.queue.queue_view) gives what operators and the autoscaler need: depth (waiting +
+running), how many run, how many wait in each lane (a relax-only backlog can be told apart),
+and how long the oldest waiting clip has waited since it was queued.
 
 `reelbot exporter` serves these for every model queue from a process that is always up,
 which is what lets KEDA scale a model's workers from zero: a worker that does not exist
@@ -26,37 +28,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.backoff import DEPENDENCY_UP, OUTAGES
-from core.contract import QUEUE_PREFIX, WORKERS_KEY, queue_name
+from core.contract import QUEUE_PREFIX, WORKERS_KEY
 from core.db import ping
 from core.logging import get_logger
-from core.queue import IN_PROGRESS_PREFIX
+from core.queue import queue_view
 
 log = get_logger("metrics")
 
 # `reelbot exporter` listens here unless REELBOT_METRICS_PORT says otherwise.
 DEFAULT_EXPORTER_PORT = 9100
-
-# How far into a queue one read looks for running jobs. They sit at its head (the oldest
-# scores), one per busy worker, so the count is exact up to this many workers per model.
-HEAD_SCAN = 512
-
-# Depth, running count among the head, and the score of the oldest job not running, in one
-# atomic call: arq may start a job between two separate reads and make them disagree.
-_QUEUE_STATS = """
-local depth = redis.call('ZCARD', KEYS[1])
-local head = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
-local running = 0
-local oldest = false
-for i = 1, #head, 2 do
-  if redis.call('EXISTS', ARGV[1] .. head[i]) == 1 then
-    running = running + 1
-  elseif not oldest then
-    oldest = head[i + 1]
-  end
-end
-return {depth, running, oldest}
-"""
-
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -64,19 +44,20 @@ class QueueStats:
     depth: int  # jobs in the sorted set: waiting + running
     running: int
     waiting: int
-    oldest_age_s: float  # how long the oldest waiting job has waited; 0 when none waits
+    oldest_age_s: float  # how long the oldest waiting job has waited since it was queued; 0 when none waits
+    waiting_fast: int = 0
+    waiting_relax: int = 0
 
     def as_json(self) -> dict:
         return asdict(self)
 
 
 async def queue_stats(redis: Redis, model: str, now: float | None = None) -> QueueStats:
-    depth, running, oldest = await redis.eval(_QUEUE_STATS, 1, queue_name(model), IN_PROGRESS_PREFIX, HEAD_SCAN)
-    now_ms = (time.time() if now is None else now) * 1000
-    # A retried job is re-scored into the future (arq's defer): it is not waiting yet.
-    age = max(0.0, (now_ms - float(oldest)) / 1000) if oldest else 0.0
-    depth, running = int(depth), int(running)
-    return QueueStats(model=model, depth=depth, running=running, waiting=max(0, depth - running), oldest_age_s=age)
+    now = time.time() if now is None else now
+    seen = await queue_view(redis, model, now=now)
+    age = max(0.0, now - seen.oldest_queued_ms / 1000) if seen.oldest_queued_ms is not None else 0.0
+    return QueueStats(model=model, depth=seen.depth, running=seen.running, waiting=seen.waiting, oldest_age_s=age,
+                      waiting_fast=seen.fast, waiting_relax=seen.relax)
 
 
 async def queued_models(redis: Redis) -> set[str]:
@@ -137,12 +118,17 @@ class QueueCollector:
                                               "How long the oldest waiting job has waited", labels=["model"]),
         }
         workers = GaugeMetricFamily("reelbot_queue_workers", "Workers online serving the model", labels=["model"])
+        lanes = GaugeMetricFamily("reelbot_queue_lane_waiting", "Jobs of the model's queue not started yet, per "
+                                  "lane (fast, relax)", labels=["model", "lane"])
         for model, stats in self.stats.items():
             for field, family in families.items():
                 family.add_metric([model], getattr(stats, field))
+            lanes.add_metric([model, "fast"], stats.waiting_fast)
+            lanes.add_metric([model, "relax"], stats.waiting_relax)
         for model in sorted(self.models | set(self.workers)):
             workers.add_metric([model], self.workers.get(model, 0))
         yield from families.values()
+        yield lanes
         yield workers
 
 

@@ -3,11 +3,24 @@ the worker side of arq's queue (leases, admission).
 
 The arq job id is the clip id, so arq itself refuses to queue the same clip twice.
 
+The order is fair, not first come first served: a clip's arq score is its fair-queuing
+tag (core/fair.py), computed once at enqueue.
+
 This is the one module that relies on arq's internals, so an arq upgrade means reading
-this file (and pyproject.toml pins arq to the version it was read against):
+this file (and pyproject.toml pins arq to the version it was read against; tests/test_fair.py
+checks what is relied on here, and open PR python-arq/arq#524, which splits a queue into
+ready and deferred sets, would break it):
+- a queue is one sorted set per model, and a worker's poll takes `ZRANGEBYSCORE queue -inf
+  now`, lowest score first; `enqueue_job(_defer_until=…)` writes that score. The fair score
+  is always in (0, now], so every waiting clip can be taken at once (a GPU never idles
+  while one waits), and `_expires` is passed so that a score in the past never makes the
+  job's data TTL (score - now + 1 day) short or negative (arq #447);
+- a job handed back (a worker stopped or killed: its in-progress key expires) and a
+  `Retry()` without defer keep their score, so they keep their place; `Retry(defer=…)`
+  would re-score the job to now + defer, the back of the queue (`retry_in_place`);
 - the Redis key prefixes of `arq.constants`, used in the Lua scripts below (cancel, and
   the reconciler's `live_jobs`, `requeue` and `drop_dead`: a job's data, in-progress, result
-  and retry keys) and in core/metrics.py's queue-stats script (through IN_PROGRESS_PREFIX);
+  and retry keys) and in core/fair.py's scripts (IN_PROGRESS_PREFIX, passed in);
 - the in-progress key a worker sets when it picks a job up, which `renew_lease` keeps
   alive, and `Worker.in_progress_timeout_s`, its first lifetime;
 - `Worker.start_jobs`, `Worker.tasks`, `Worker.job_counter` and `Worker.sem`, through
@@ -18,22 +31,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
-from arq.worker import Worker
+from arq.constants import (expires_extra_ms, in_progress_key_prefix, job_key_prefix, result_key_prefix,
+                           retry_key_prefix)
+from arq.worker import Retry, Worker
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 
-from core import sentinel
+from core import fair, sentinel
 from core.contract import WORKERS_KEY, RenderJob, cancel_key, outcome_key, queue_name
 
 RENDER_FUNCTION = "render_clip"
 IN_PROGRESS_PREFIX = in_progress_key_prefix
 RESULT_PREFIX = result_key_prefix
+# How long a queued job's data lives (arq's own default from now, passed explicitly: see above).
+JOB_EXPIRES = timedelta(milliseconds=expires_extra_ms)
 
 # Remove a queued job unless a worker already holds it; atomic against arq's pick-up. A
 # clip whose outcome is already published is past cancelling: say so instead (ARGV[2]).
@@ -112,11 +129,19 @@ def lazy_pool(url: str) -> ArqRedis:
                                 password=target.password)
 
 
-async def enqueue(redis: ArqRedis, job: RenderJob) -> bool:
-    """Queue a render. False when a job with this clip id is already queued, running or done."""
-    queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"),
-                                     _job_id=job.clip_id, _queue_name=queue_name(job.model))
-    return queued is not None
+async def enqueue(redis: ArqRedis, job: RenderJob, policy: fair.Policy = fair.Policy()) -> bool:
+    """Queue a render at its fair place (a clip queued before gets its own place back). False
+    when a job with this clip id is already queued, running or done."""
+    placed = await fair.tag(redis, job.model, job.clip_id, job.member_id, job.ticket, policy, IN_PROGRESS_PREFIX)
+    at = datetime.fromtimestamp(placed.score / 1000, timezone.utc)
+    queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"), _job_id=job.clip_id,
+                                     _queue_name=queue_name(job.model), _defer_until=at, _expires=JOB_EXPIRES)
+    if queued is None:
+        if not placed.again:  # a job of this id was there before its tag: leave that one be
+            await fair.forget(redis, job.model, job.clip_id, IN_PROGRESS_PREFIX)
+        return False
+    await fair.settle(redis, job.model, job.clip_id)
+    return True
 
 
 async def live_jobs(redis: Redis, clip_ids: list[str]) -> set[str]:
@@ -155,14 +180,18 @@ async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:
     return "unqueued" if answer else "signalled"
 
 
-async def position(redis: Redis, clip_id: str, model: str) -> int | None:
-    """1-based place in the model's queue (1 = next or running), None when not queued."""
-    rank = await redis.zrank(queue_name(model), clip_id)
-    return None if rank is None else rank + 1
+async def queue_view(redis: Redis, model: str, clip_ids: list[str] = (), *, typical_s: float = 30.0,
+                     policy: fair.Policy = fair.Policy(), now: float | None = None) -> fair.View:
+    """The model's queue as workers will take it: depth, running, waiting per lane, the oldest
+    waiting clip's enqueue time, and where each of `clip_ids` stands (clips ahead now, and how
+    many more other servers may still put ahead of it)."""
+    return await fair.view(redis, model, IN_PROGRESS_PREFIX, list(clip_ids), typical_s=typical_s, policy=policy,
+                           now=now)
 
 
-async def depth(redis: Redis, model: str) -> int:
-    return await redis.zcard(queue_name(model))
+async def finished(redis: Redis, model: str, clip_id: str) -> None:
+    """The clip is final: the fair order forgets it."""
+    await fair.forget(redis, model, clip_id, IN_PROGRESS_PREFIX)
 
 
 async def workers_online(redis: Redis, max_age_s: float = 30.0) -> list[dict]:
@@ -187,6 +216,7 @@ async def cancel(redis: Redis, store, clip_id: str, model: str) -> str:
         return clip.status
     how = await request_cancel(redis, clip_id, model)
     if how == "unqueued":
+        await fair.forget(redis, model, clip_id, IN_PROGRESS_PREFIX, refund=True)
         outcome = Outcome(clip_id=clip_id, status=Status.CANCELLED, model=model)
         if await publish_outcome(redis, outcome):
             await store.record_outcome(outcome)
@@ -194,6 +224,18 @@ async def cancel(redis: Redis, store, clip_id: str, model: str) -> str:
 
 
 # --- the worker side ---------------------------------------------------------------------------
+
+
+async def started(redis: Redis, model: str, clip_id: str) -> None:
+    """A worker took the clip: the queue's virtual time moves up to its tag (core/fair.py)."""
+    await fair.started(redis, model, clip_id)
+
+
+def retry_in_place() -> Retry:
+    """The exception that runs the job again at its own place in the queue: arq keeps the
+    score of a job retried without a defer (a defer would re-score it to now + defer, behind
+    every clip queued meanwhile)."""
+    return Retry()
 
 
 async def renew_lease(redis: Redis, job_id: str, lease_ms: int) -> None:

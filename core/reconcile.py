@@ -17,7 +17,8 @@ be between recording and enqueueing right now) and, for those arq holds no job f
 1. an outcome was published (a worker finished, the record lagged): the record catches up;
 2. the member asked to cancel: the cancel is reported;
 3. young enough (REELBOT_REQUEUE_WITHIN_SECONDS) and its model is still in the catalog:
-   the same job (clip id, prompt, flags, seed, inputs) goes on the queue again;
+   the same job (clip id, prompt, flags, seed, inputs) goes on the queue again, at the fair
+   place it had (core/fair.py keeps each clip's tag until the clip is final);
 4. otherwise: a failure outcome in plain words goes on the outcomes stream, so the bot posts
    it exactly once, and the record turns final, which frees the member's slot.
 A pass also looks at the other end: clips whose record is final but that were never posted
@@ -48,7 +49,7 @@ from core.events import publish_outcome, published_outcome
 from core.jobs import job_of, outcome_of
 from core.leader import Leader
 from core.logging import get_logger
-from core.queue import drop_dead, live_jobs, requeue
+from core.queue import drop_dead, finished, live_jobs, requeue
 from core.tables import Clip
 
 log = get_logger("reconcile")
@@ -167,6 +168,7 @@ class Reconciler:
         earlier = await published_outcome(self.redis, clip.id)
         if earlier is not None:
             await self.store.record_outcome(earlier)
+            await finished(self.redis, clip.model, clip.id)
             done.settled.append(clip.id)
             return
         if await self.redis.exists(cancel_key(clip.id)):
@@ -197,3 +199,5 @@ class Reconciler:
         if not await publish_outcome(self.redis, outcome):
             outcome = await published_outcome(self.redis, outcome.clip_id) or outcome
         await self.store.record_outcome(outcome)
+        if outcome.model:
+            await finished(self.redis, outcome.model, outcome.clip_id)

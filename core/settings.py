@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     jobs_in_flight: int = Field(2, ge=1)
     jobs_per_day: int = Field(50, ge=1)
     cooldown_seconds: float = Field(5.0, ge=0)
+    # Fast GPU time a member may use a day in a server, in minutes (unset: no cap); a role's
+    # tier (/admin tier) may give more. Spent, their clips go to the relax lane (core/limits.py).
+    fast_minutes_per_day: int | None = Field(None, ge=0)
+    # The fair queue (core/fair.py): a relax clip lets fast clips arriving after it go first
+    # for this many clips' worth of work, then runs; a priority:high tier's clip starts this
+    # many clips' worth ahead of its fair place.
+    relax_behind_clips: float = Field(8.0, ge=0, le=1000)
+    priority_head_start_clips: float = Field(2.0, ge=0, le=100)
     banned_terms: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Attachments, checked by decoding them (bot/attachments.py); PRODUCT.md's limits.
     image_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)

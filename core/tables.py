@@ -1,5 +1,6 @@
 """The SQL schema: clips, members, votes, members' reactions, per-server settings, per-server
-bans, reports, the moderation audit log and themes with their entries (SQLAlchemy 2 declarative)."""
+bans, reports, role tiers, the moderation audit log and themes with their entries (SQLAlchemy 2
+declarative)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ class Clip(Base):
     # When the member asked (the interaction's time) and when the clip was posted: what they waited.
     requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The lane it was queued in, "fast" or "relax" (after a spent fast budget moved it), 0010:
+    # fast clips' GPU seconds are what fast budgets and `reelbot usage` count.
+    lane: Mapped[str | None] = mapped_column(String(8))
 
     video_key: Mapped[str | None] = mapped_column(String(200))
     poster_key: Mapped[str | None] = mapped_column(String(200))
@@ -97,6 +101,8 @@ class Clip(Base):
         Index("ix_clips_gallery_remixes", "parent_id", "private", "deleted", "status", "created_at", "id"),
         Index("ix_clips_author_created", "author_id", "created_at"),
         Index("ix_clips_model_created", "model", "created_at"),  # `reelbot quality`, model medians
+        # A server's fast time today and `reelbot usage --guild` (0010).
+        Index("ix_clips_guild_created", "guild_id", "created_at"),
     )
 
 
@@ -148,6 +154,28 @@ class GuildSettings(Base):
     gallery_channel_id: Mapped[str | None] = mapped_column(String(32))
     allowed_channel_ids: Mapped[list] = mapped_column(JSON, default=list)
     mod_channel_id: Mapped[str | None] = mapped_column(String(32))  # where reports go (/admin mod-channel), 0005
+    # The operator's plan for the server (`reelbot server-plan`, 0010): its weight in the fair
+    # queue, and the fast GPU hours its members may use a day together (None: no cap).
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    fast_gpu_hours_per_day: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Tier(Base):
+    """What a role gives its members in one server (`/admin tier`, core/limits.py): a member
+    gets the best of their roles' tiers; a limit a tier leaves unset (None) is the server's
+    default. The server's own id is its @everyone role, so a tier on it changes the defaults."""
+
+    __tablename__ = "tiers"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role_name: Mapped[str | None] = mapped_column(String(100))
+    in_flight: Mapped[int | None] = mapped_column(Integer)
+    per_day: Mapped[int | None] = mapped_column(Integer)
+    fast_minutes: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(8), default="normal")  # normal | high
+    set_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 

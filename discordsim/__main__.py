@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 
-from .sandbox import DEFAULT_MEMBERS, SandboxPage, SeededMember, seed
+from .sandbox import DEFAULT_MEMBERS, SandboxPage, SeededMember, seed, seed_like
 from .sim import MiB, DiscordSim
 
 
@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token", default="sim-token")
     parser.add_argument("--application-id", type=int, default=None)
     parser.add_argument("--shards", type=int, default=1)
-    parser.add_argument("--guild", default="Test Server")
+    parser.add_argument("--guild", action="append", default=None,
+                        help="server names (repeatable; the same channels and members in each); default: Test Server")
     parser.add_argument("--channel", action="append", default=None, help="channel names (repeatable); default: general")
     parser.add_argument("--member", action="append", default=None,
                         help="member names (repeatable); default: alice, plus mod and admin")
@@ -37,9 +38,11 @@ async def serve(args: argparse.Namespace) -> None:
     sim = DiscordSim(token=args.token, application_id=args.application_id, strict=not args.lenient,
                      host=args.host, port=args.port, shard_count=args.shards)
     members = tuple(SeededMember(name) for name in args.member) if args.member else DEFAULT_MEMBERS
-    guild = seed(sim, args.guild, tuple(args.channel or ["general"]), members,
+    names = args.guild or ["Test Server"]
+    guild = seed(sim, names[0], tuple(args.channel or ["general"]), members,
                  upload_limit=int(args.upload_limit_mib * MiB))
-    page = SandboxPage(sim, guild)
+    more = tuple(seed_like(sim, guild, name) for name in names[1:])
+    page = SandboxPage(sim, guild, more=more)
     await sim.start()
     channel = next(iter(guild.channels.values()))
     print(f"discordsim page={page.url}", flush=True)
@@ -50,6 +53,9 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"REELBOT_DISCORD_TOKEN={sim.token}", flush=True)
     print(f"discordsim guild={guild.id} channel={channel.id} members="
           + ",".join(f"{m.name}:{m.id}" for m in guild.members.values() if not m.user.bot), flush=True)
+    for other in more:
+        print(f"discordsim guild={other.id} channel={next(iter(other.channels.values())).id} name={other.name}",
+              flush=True)
     print(f"discordsim control={sim.base_url}/_sim/state", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

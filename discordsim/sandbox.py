@@ -12,11 +12,16 @@ Routes (same origin as the attachments the page plays):
     GET  /sandbox/state?member=ID       guild, members, channels and threads, the member's DMs,
                                         the commands as the bot registered them, violations
     GET  /sandbox/channels/ID/messages?member=ID
-    GET  /sandbox/events?member=ID      server-sent events: message, delete, channels, commands,
-                                        violation, status (is the bot online)
+    GET  /sandbox/events?member=ID&guild=ID   server-sent events: message, delete, channels,
+                                        commands, violation, status (is the bot online)
     POST /sandbox/slash                 JSON, or multipart with a "payload" part and one file
                                         part per attachment option
     POST /sandbox/click | /sandbox/modal | /sandbox/autocomplete | /sandbox/app | /sandbox/dm
+    POST /sandbox/servers {"name": …}   one more server, with the same channels and members
+
+Several servers: the page shows one at a time and switches between them (`guild=ID` on the
+state and the events; everything else follows from the channel acted in). The seeded people
+are members of every server, so a member keeps their DMs across them.
 
 The page runs only its own script (a strict Content-Security-Policy), fetches only this
 origin, and puts every string it shows into the page as text, never as markup. POSTs need
@@ -71,15 +76,26 @@ DEFAULT_MEMBERS = (SeededMember("alice"), SeededMember("mod", manage_messages=Tr
 
 
 def seed(sim: "DiscordSim", guild_name: str = "Sandbox", channels: tuple[str, ...] = ("general",),
-         members: tuple[SeededMember, ...] = DEFAULT_MEMBERS, *, upload_limit: int = 10 * 1024 * 1024) -> model.Guild:
-    """A guild with its channels and members, for the standalone sim and `reelbot sandbox`."""
+         members: tuple[SeededMember, ...] = DEFAULT_MEMBERS, *, upload_limit: int = 10 * 1024 * 1024,
+         like: model.Guild | None = None) -> model.Guild:
+    """A guild with its channels and members, for the standalone sim and `reelbot sandbox`.
+    `like`: an earlier seeded guild whose people (the same users) join this one too."""
     guild = sim.add_guild(guild_name, attachment_size_limit=upload_limit)
     for name in channels:
         sim.add_channel(guild, name)
+    people = {m.name: m.user for m in like.members.values() if not m.user.bot} if like is not None else {}
     for member in members:
         sim.add_member(guild, member.name, manage_messages=member.manage_messages,
-                       manage_guild=member.manage_guild)
+                       manage_guild=member.manage_guild, user=people.get(member.name))
     return guild
+
+
+def seed_like(sim: "DiscordSim", first: model.Guild, name: str) -> model.Guild:
+    """One more server like `first`: its text channels' names, its people with the same powers."""
+    channels = tuple(c.name for c in first.channels.values() if not c.is_thread)
+    members = tuple(SeededMember(m.name, m.manage_messages, m.manage_guild)
+                    for m in first.members.values() if not m.user.bot)
+    return seed(sim, name, channels, members, upload_limit=first.attachment_size_limit, like=first)
 
 
 class SandboxPage:
@@ -92,17 +108,40 @@ class SandboxPage:
 
     def __init__(self, sim: "DiscordSim", guild: model.Guild, *, title: str = "Sandbox",
                  video_notice: str | None = None, welcome: tuple[str, ...] = (),
-                 links: tuple[tuple[str, str], ...] = ()) -> None:
+                 links: tuple[tuple[str, str], ...] = (), more: tuple[model.Guild, ...] = ()) -> None:
         self.sim = sim
-        self.guild = guild
+        self.guild = guild  # the first server, shown unless the page asks for another
         self.title = title
         self.video_notice = video_notice
         self.welcome = welcome
         self.links = links
-        self.view = MemberView(sim, guild)
-        self.live = LiveUpdates(self.view)
+        self.views: dict[int, MemberView] = {}
+        self.lives: dict[int, LiveUpdates] = {}
+        for server in (guild, *more):
+            self.add_server(server)
+        self.view, self.live = self.views[guild.id], self.lives[guild.id]
         sim.extensions.append(self.install)
-        sim.listeners.append(self.live.changed)
+
+    def add_server(self, guild: model.Guild) -> None:
+        """Show `guild` on the page too (its members act there as in the first one)."""
+        if guild.id in self.views:
+            return
+        self.views[guild.id] = view = MemberView(self.sim, guild)
+        self.lives[guild.id] = live = LiveUpdates(view)
+        self.sim.listeners.append(live.changed)
+
+    def _view(self, guild: Any = None, channel: Any = None) -> MemberView:
+        """The view of the server a channel belongs to, or named by id; the first server's
+        for a DM, or when none is named."""
+        found = None
+        try:
+            where = self.sim.channels.get(int(channel)) if channel not in (None, "") else None
+            found = where.guild if where is not None else None
+            if found is None and guild not in (None, ""):
+                found = self.sim.guilds.get(int(guild))
+        except (TypeError, ValueError):
+            found = None
+        return self.views.get(found.id) if found is not None and found.id in self.views else self.view
 
     @property
     def url(self) -> str:
@@ -121,11 +160,16 @@ class SandboxPage:
             ("POST", "/sandbox/app", self._app_command),
             ("POST", "/sandbox/dm", self._open_dm),
             ("POST", "/sandbox/say", self._say),
+            ("POST", "/sandbox/servers", self._add_server),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, self._guarded(handler))
         app.router.add_get("/sandbox/events", self._events)
-        app.on_shutdown.append(self.live.close)
+        app.on_shutdown.append(self._close_streams)
+
+    async def _close_streams(self, app: web.Application) -> None:
+        for live in self.lives.values():
+            await live.close(app)
 
     # ---- who and what ----------------------------------------------------------------------
 
@@ -133,11 +177,12 @@ class SandboxPage:
         refused = self._refuse_host(request)
         if refused is not None:
             return refused
+        view = self._view(guild=request.query.get("guild"))
         try:
-            member = self.view.member(request.query.get("member"))
+            member = view.member(request.query.get("member"))
         except ValueError as exc:
             return _json(400, {"error": str(exc)})
-        return await self.live.stream(request, member.id, SECURITY_HEADERS)
+        return await self.lives[view.guild.id].stream(request, member.id, SECURITY_HEADERS)
 
     # ---- the page's files ------------------------------------------------------------------
 
@@ -182,39 +227,54 @@ class SandboxPage:
         return run
 
     async def _state(self, request: web.Request) -> Any:
-        state = self.view.state(self.view.member(request.query.get("member")))
+        view = self._view(guild=request.query.get("guild"))
+        state = view.state(view.member(request.query.get("member")))
         return {**state, "title": self.title, "video_notice": self.video_notice, "welcome": list(self.welcome),
-                "links": [{"label": label, "url": url} for label, url in self.links]}
+                "links": [{"label": label, "url": url} for label, url in self.links],
+                "servers": [{"id": str(v.guild.id), "name": v.guild.name} for v in self.views.values()]}
+
+    async def _add_server(self, request: web.Request) -> Any:
+        """One more server like the first: its channels, its people (a test of fairness between servers)."""
+
+        body = await request.json()
+        name = " ".join(str(body.get("name") or "").split())[:100] or f"Server {len(self.views) + 1}"
+        guild = seed_like(self.sim, self.guild, name)
+        self.add_server(guild)
+        return {"id": str(guild.id), "name": guild.name}
 
     async def _messages(self, request: web.Request) -> Any:
-        member = self.view.member(request.query.get("member"))
-        channel = self.view.channel(request.match_info["channel_id"], member)
+        view = self._view(channel=request.match_info["channel_id"])
+        member = view.member(request.query.get("member"))
+        channel = view.channel(request.match_info["channel_id"], member)
         shown = self.sim.messages(channel, member=member)[-MESSAGES_SHOWN:]
-        return [self.view.message_json(m) for m in shown]
+        return [view.message_json(m) for m in shown]
 
     async def _open_dm(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self.view.member(body.get("member"))
-        return self.view.channel_json(self.sim.dm_channel(member))
+        view = self._view(guild=body.get("guild"))
+        member = view.member(body.get("member"))
+        return view.channel_json(self.sim.dm_channel(member))
 
     async def _say(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self.view.member(body.get("member"))
-        channel = self.view.channel(body.get("channel"), member)
+        view = self._view(channel=body.get("channel"))
+        member = view.member(body.get("member"))
+        channel = view.channel(body.get("channel"), member)
         content = str(body.get("content") or "")
         if not content.strip() or len(content) > 2000:
             raise ValueError("a message is 1 to 2000 characters")
         return {"message": str((await self.sim.say(member, channel, content)).id)}
 
-    def _online_or_refuse(self) -> None:
-        if not self.view.bot_online():
+    def _online_or_refuse(self, view: MemberView | None = None) -> None:
+        if not (view or self.view).bot_online():
             raise RuntimeError(f"{self.sim.bot_user.name} is offline right now (starting or restarting); "
                                "try again in a few seconds")
 
     def _command(self, body: dict[str, Any]) -> tuple[model.Member, model.Channel, str, dict[str, Any], str | None]:
         """Who types which command where, from a page's request; ValueError for one not registered here."""
-        member = self.view.member(body.get("member"))
-        channel = self.view.channel(body.get("channel"), member)
+        view = self._view(channel=body.get("channel"))
+        member = view.member(body.get("member"))
+        channel = view.channel(body.get("channel"), member)
         name = str(body.get("command") or "")
         definition = self.sim.registry.find(channel.guild_id, name)
         if definition is None:
@@ -225,7 +285,7 @@ class SandboxPage:
         body, files = await _read_command(request)
         member, channel, name, definition, subcommand = self._command(body)
         options, attachments = self._options(definition, subcommand, body.get("options") or {}, files, channel)
-        self._online_or_refuse()
+        self._online_or_refuse(self._view(channel=channel.id))
         ix = await self.sim.slash(member, channel, name, options, attachments=attachments, subcommand=subcommand)
         return await self._answer(ix)
 
@@ -234,7 +294,7 @@ class SandboxPage:
         member, channel, name, definition, subcommand = self._command(body)
         typed = {k: v for k, v in (body.get("options") or {}).items() if not isinstance(v, dict)}
         options, _ = self._options(definition, subcommand, typed, {}, channel)
-        self._online_or_refuse()
+        self._online_or_refuse(self._view(channel=channel.id))
         ix = await self.sim.autocomplete(member, channel, name, options, str(body.get("focused")),
                                          subcommand=subcommand)
         try:
@@ -245,11 +305,12 @@ class SandboxPage:
 
     async def _click(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self.view.member(body.get("member"))
         message = self.sim.message(int(body.get("message")))
-        if message is None or message.deleted or not self.view.can_see(message, member.id):
+        view = self._view(channel=message.channel_id if message is not None else None)
+        member = view.member(body.get("member"))
+        if message is None or message.deleted or not view.can_see(message, member.id):
             raise ValueError("that message is gone")
-        self._online_or_refuse()
+        self._online_or_refuse(view)
         values = body.get("values")
         ix = await self.sim.click(member, message, str(body.get("custom_id")),
                                   values=[str(v) for v in values] if isinstance(values, list) else None)
@@ -257,11 +318,12 @@ class SandboxPage:
 
     async def _modal(self, request: web.Request) -> Any:
         body = await request.json()
-        member = self.view.member(body.get("member"))
         shown = self.sim.interaction_by_id(int(body.get("interaction")))
         if shown is None:
             raise ValueError("that dialog is gone")
-        self._online_or_refuse()
+        view = self._view(channel=shown.channel.id if shown.channel is not None else None)
+        member = view.member(body.get("member"))
+        self._online_or_refuse(view)
         values = {str(k): v if isinstance(v, list) else str(v) for k, v in (body.get("values") or {}).items()}
         ix = await self.sim.submit_modal(member, shown, values)
         return await self._answer(ix)
@@ -269,11 +331,12 @@ class SandboxPage:
     async def _app_command(self, request: web.Request) -> Any:
         """A message's (or member's) Apps menu entry: a context-menu command the bot registered."""
         body = await request.json()
-        member = self.view.member(body.get("member"))
         message = self.sim.message(int(body.get("message")))
-        if message is None or message.deleted or not self.view.can_see(message, member.id):
+        view = self._view(channel=message.channel_id if message is not None else None)
+        member = view.member(body.get("member"))
+        if message is None or message.deleted or not view.can_see(message, member.id):
             raise ValueError("that message is gone")
-        self._online_or_refuse()
+        self._online_or_refuse(view)
         ix = await self.sim.message_command(member, message, str(body.get("command")))
         return await self._answer(ix)
 
@@ -321,10 +384,11 @@ class SandboxPage:
                 return float(value)
             if kind == BOOLEAN:
                 return value is True or str(value).lower() in ("true", "1", "yes")
-            if kind in (USER, MENTIONABLE) and int(value) in self.guild.members:
-                return self.guild.members[int(value)]
-            if kind in (ROLE, MENTIONABLE) and int(value) in self.guild.roles:
-                return self.guild.roles[int(value)]
+            guild = channel.guild or self.guild
+            if kind in (USER, MENTIONABLE) and int(value) in guild.members:
+                return guild.members[int(value)]
+            if kind in (ROLE, MENTIONABLE) and int(value) in guild.roles:
+                return guild.roles[int(value)]
             if kind == CHANNEL and int(value) in self.sim.channels:
                 return self.sim.channels[int(value)]
         except (TypeError, ValueError):

@@ -189,6 +189,19 @@ class DiscordSim:
                               guild_id=guild.id, intent=gw.GUILDS)
         return role
 
+    def add_role(self, guild: model.Guild, name: str, *, permissions: int = 0) -> model.Role:
+        """A role of `guild` (one named so already is returned as it is), e.g. a supporter role to tier."""
+        return self._role(guild, name, permissions)
+
+    def assign_role(self, member: model.Member, role: model.Role) -> model.Member:
+        """Give `member` the role (GUILD_MEMBER_UPDATE, as Discord sends when a manager does it)."""
+        assert member.guild is not None and role.id in member.guild.roles
+        if role.id not in member.role_ids:
+            member.role_ids.append(role.id)
+            self.gateway.dispatch("GUILD_MEMBER_UPDATE", payloads.member(member) | {"guild_id": str(member.guild.id)},
+                                  guild_id=member.guild.id, intent=gw.GUILD_MEMBERS)
+        return member
+
     def bot_role(self, guild: model.Guild) -> model.Role:
         return next(r for r in guild.roles.values() if r.managed)
 

@@ -181,6 +181,18 @@ def cmd_quality(args) -> int:
     return run(_settings(), args.since, args.model, args.html, args.canary)
 
 
+def cmd_usage(args) -> int:
+    from reelbot.usage import print_usage
+
+    return print_usage(_settings(), args.since, args.guild)
+
+
+def cmd_server_plan(args) -> int:
+    from reelbot.usage import server_plan
+
+    return server_plan(_settings(), args.guild_id, args.weight, args.fast_gpu_hours_per_day, args.no_fast_cap)
+
+
 def cmd_up(args) -> int:
     from reelbot.up import up
 
@@ -191,6 +203,26 @@ def cmd_sandbox(args) -> int:
     from reelbot.up import up
 
     return up(_settings(), args, sandbox=True)
+
+
+def _number(value: str, low: float, strict: bool) -> float:
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < low or (strict and number == low) or number > 1e6:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number {'above' if strict else 'from'} {low:g}")
+    return number
+
+
+def _positive(value: str) -> float:
+    return _number(value, 0, strict=True)
+
+
+def _not_negative(value: str) -> float:
+    return _number(value, 0, strict=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compare the canary's candidate with the default model (REELBOT_CANARY): "
                          "promote, hold or roll back")
     quality.set_defaults(run=cmd_quality)
+    usage = sub.add_parser("usage", help="GPU time per server, member and model (clips, GPU hours, fast vs relax)")
+    usage.add_argument("--since", type=since, help="a span (30m, 12h, 7d, 2w) or a date (2026-11-20); default: all")
+    usage.add_argument("--guild", type=snowflake, help="one server's id (default: every server)")
+    usage.set_defaults(run=cmd_usage)
+    plan = sub.add_parser("server-plan", help="a server's weight in the fair queue and its fast GPU hours a day "
+                          "(no option: print them)")
+    plan.add_argument("guild_id", type=snowflake, help="the server's id")
+    plan.add_argument("--weight", type=_positive, help="its share of the GPUs against other servers (default 1)")
+    plan.add_argument("--fast-gpu-hours-per-day", type=_not_negative,
+                      help="fast GPU hours its members may use a day together; spent, clips go to the relax lane")
+    plan.add_argument("--no-fast-cap", action="store_true", help="no cap on the server's fast GPU hours")
+    plan.set_defaults(run=cmd_server_plan)
 
     up = sub.add_parser("up", help="the whole stack on this machine (the sandbox when no Discord token is set)")
     up.add_argument("--workers", type=int, default=1, help="worker processes to start")

@@ -50,6 +50,7 @@ TINY_DEFAULT = "ltx-tiny"
 TINY_EDIT = "lucy-edit-tiny"
 TINY_SOUND = "ltx2-tiny"
 SANDBOX_GUILD = "Reelbot sandbox"
+SANDBOX_SECOND_GUILD = "Second server"  # fairness between servers is there to try (the page switches servers)
 SANDBOX_CHANNELS = ("general", "showcase")
 
 
@@ -142,18 +143,19 @@ def welcome_lines(plan: ModelPlan) -> tuple[str, ...]:
 
 async def open_sandbox(settings: Settings, plan: ModelPlan, gallery_url: str):
     from discordsim import DiscordSim
-    from discordsim.sandbox import SandboxPage, seed
+    from discordsim.sandbox import SandboxPage, seed, seed_like
 
     sim = DiscordSim(token=secrets.token_urlsafe(32), host="127.0.0.1", port=settings.sandbox_port,
                      bot_name="Reelbot")
     guild = seed(sim, SANDBOX_GUILD, SANDBOX_CHANNELS, upload_limit=settings.attachment_size_limit)
+    second = seed_like(sim, guild, SANDBOX_SECOND_GUILD)
     notice = None
     if plan.all_tiny:
         have = "has" if len(plan.served) == 1 else "have"
         notice = (f"Noise from a test model: {', '.join(plan.served)} {have} random weights, so this clip is not "
                   "a picture.")
     page = SandboxPage(sim, guild, title="Reelbot sandbox", video_notice=notice, welcome=welcome_lines(plan),
-                       links=(("Web gallery", gallery_url),))
+                       links=(("Web gallery", gallery_url),), more=(second,))
     try:
         await sim.start()
     except OSError:

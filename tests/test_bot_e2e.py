@@ -86,7 +86,8 @@ async def test_create_posts_the_clip_in_a_thread_with_its_buttons(world):
     alice = world.member("alice")
     ix, status = await world.create(alice, f"a fox running through snow -ar 9:16 {SHORT} -seed 7")
     assert not ix.response.ephemeral and ix.response.latency < 3
-    assert re.fullmatch(r"Queued · position \d+ · ETA ~\d+ (s|min)", status.content)
+    assert re.fullmatch(r"Queued · position (\d+) · \d+ clips? ahead · ETA ~\d+ (s|min)(–\d+ (s|min))?",
+                        status.content)
     assert status.custom_ids == [custom_id("cancel", clip_id_of(status))]
     clip_id = clip_id_of(status)
     thread = await world.sim.wait_for(lambda: world.sim.thread_of(status), 10)

@@ -28,10 +28,17 @@ def test_progress_bar(fraction, bar):
 
 
 def test_status_lines():
-    assert messages.status_queued(3, 40) == "Queued · position 3 · ETA ~40 s"
-    assert messages.status_queued(1, 150) == "Queued · position 1 · ETA ~2 min"
+    assert messages.status_queued(3, 40) == "Queued · position 3 · 2 clips ahead · ETA ~40 s"
+    assert messages.status_queued(1, 150) == "Queued · position 1 · 0 clips ahead · ETA ~2 min"
+    assert messages.status_queued(2, 40, eta_high=130) == "Queued · position 2 · 1 clip ahead · ETA ~40 s–2 min"
     assert messages.status_queued(None, None) == "Queued · starting soon"
-    assert messages.status_queued(2, None, waiting=True) == "Queued · position 2 · waiting for a worker"
+    assert messages.status_queued(2, None, waiting=True) == "Queued · position 2 · 1 clip ahead · waiting for a worker"
+    assert messages.status_queued(4, 40, lane="relax") == "Queued · relax · position 4 · 3 clips ahead · ETA ~40 s"
+    moved = messages.status_queued(4, 40, lane="relax", moved="server")
+    assert moved.startswith("Queued · relax lane: this server's fast hours for today are used up")
+    rose = messages.status_queued(6, 40, rose_from=4)
+    assert rose.endswith("· 2 more ahead than before: the fair queue put quieter servers' or members' clips first")
+    assert "more ahead" not in messages.status_queued(3, 40, rose_from=4)  # fell back: nothing to explain
     assert messages.status_rendering(0.6) == "Rendering ▰▰▰▱▱ 60%"
     assert messages.status_done(12.34) == "Done in 12.3 s · the clip is below"
     assert messages.status_failed(None).startswith("Failed · ")
@@ -233,6 +240,7 @@ def test_queue_positions_are_edited_sparingly_and_progress_always():
     assert worth_editing(near, "Queued · position 3 · ETA ~90 s", 3)
     assert worth_editing(w, "Rendering ▰▱▱▱▱ 20%", None)
     assert not worth_editing(w, None, None)
+    assert worth_editing(w, "Queued · position 41 · 40 clips ahead · ETA ~20 min · 1 more ahead than before", 41)
 
 
 def test_shard_settings_are_checked():

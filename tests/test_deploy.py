@@ -589,3 +589,10 @@ def test_dashboard_uses_only_series_that_exist():
                    "reelbot_worker_spooled_clips", "reelbot_quality_motion_bucket", "reelbot_quality_flicker_bucket",
                    "reelbot_quality_adherence_bucket", "reelbot_quality_broken_total"):
         assert series in used, series
+
+
+def test_dashboard_shows_the_lanes_and_gpu_time_per_server():
+    dashboard = json.loads((DEPLOY / "grafana" / "reelbot.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    assert "reelbot_queue_lane_waiting" in exprs and "by (model, lane)" in exprs
+    assert "reelbot_worker_gpu_seconds_total" in exprs and "by (guild, lane)" in exprs

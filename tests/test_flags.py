@@ -386,7 +386,7 @@ def test_to_dict_is_json_safe_and_loads_back():
     assert data == {
         "ar": [9, 16], "fps": 12, "length": 2.5, "motion": None, "gs": None, "neg": "blurry",
         "seed": 7, "camera": "pan up left", "model": None, "private": True, "sound": False, "mute": False,
-        "effect": None, "loop": False, "theme": False,
+        "effect": None, "loop": False, "theme": False, "lane": None,
     }
     assert Flags.from_dict(data) == flags
     assert Flags.from_dict({}) == Flags()
@@ -536,6 +536,8 @@ value_for = {
     "effect": st.sampled_from(["squish", "Cakeify", "sqush", "two words", ""]),
     "loop": st.sampled_from(["", "", "forever"]),
     "theme": st.sampled_from(["", "", "foxes"]),
+    "relax": st.sampled_from(["", "", "now"]),
+    "fast": st.just(""),
 }
 one_flag = st.sampled_from(KNOWN_FLAGS).flatmap(
     lambda name: st.builds(
@@ -617,6 +619,7 @@ valid_flags = st.builds(
     camera=st.none() | st.sampled_from(CAMERA_MOVES),
     model=st.none() | st.sampled_from(MODELS),
     private=st.booleans(),
+    lane=st.sampled_from([None, "fast", "relax"]),
 )
 
 
@@ -674,3 +677,23 @@ def test_switches_parse_to_exactly_what_was_typed(flags, prompt):
     else:
         assert (result.flags.sound, result.flags.mute) == ("sound" in names, "mute" in names)
         assert parse_prompt(result.to_text()) == result
+
+
+@pytest.mark.parametrize("text, lane", [("a fox -relax", "relax"), ("a fox --FAST -ar 9:16", "fast"),
+                                        ("a fox —relax", "relax"), ("a fox", None)])
+def test_relax_and_fast_choose_the_lane(text, lane):
+    result = parse_prompt(text)
+    assert result.flags.lane == lane
+    assert parse_prompt(result.to_text()) == result
+
+
+@pytest.mark.parametrize("text, words", [("a fox -relax -fast", "contradict"), ("a fox -fast -relax", "contradict"),
+                                         ("a fox -relax please", "takes no value"), ("a fox -relx", "-relax")])
+def test_a_bad_lane_is_refused(text, words):
+    result = parse_prompt(text)
+    assert isinstance(result, FlagError) and words in str(result)
+
+
+def test_a_lane_typed_wins_over_the_default_lane():
+    assert Flags(lane="fast").merged_over(Flags(lane="relax")).lane == "fast"
+    assert Flags().merged_over(Flags(lane="relax")).lane == "relax"

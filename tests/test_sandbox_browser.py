@@ -200,6 +200,9 @@ async def test_the_command_list_is_what_the_bot_registered(sandbox):
     state = await page.evaluate("fetch('/sandbox/state').then(r => r.json())")
     registered = sorted(c["name"] for c in state["commands"] if c["type"] == 1)
     assert {"create", "animate", "extend", "help", "queue"} <= set(registered)
+    # Two servers to try the fair queue between them; the page switches servers.
+    assert [s["name"] for s in state["servers"]] == ["Reelbot sandbox", "Second server"]
+    await expect(page.locator("#server option")).to_have_count(2)
     for_alice = sorted(c["name"] for c in state["commands"]
                        if c["type"] == 1 and c.get("default_member_permissions") is None)
     await page.locator("#input").click()

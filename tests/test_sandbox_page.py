@@ -190,3 +190,32 @@ async def test_a_message_command_from_the_apps_menu(world):
     private = tab.locator("#messages li.msg.ephemeral", has_text="Pinned:")
     await expect(private).to_contain_text("Pinned: Painted with a thin stroke")
     await expect(private.locator(".used")).to_have_text("alice used Pin it")
+
+
+async def test_the_page_adds_a_server_and_switches_between_servers(world):
+    sim, tree, tab = world
+    first = next(iter(sim.guilds.values()))
+    await expect(tab.locator("#server option")).to_have_text(["Paint club"])
+    await tab.locator("#add-server").click()
+    await expect(tab.locator("#server option")).to_have_text(["Paint club", "Server 2"])
+    await expect(tab.locator("#guild-name")).to_have_text("Server 2")  # it opened the new one
+    second = next(g for g in sim.guilds.values() if g.name == "Server 2")
+    assert {m.name for m in second.members.values() if not m.user.bot} == {"alice", "mod", "admin"}
+    assert {m.id for m in second.members.values()} == {m.id for m in first.members.values()}  # the same people
+    await expect(tab.locator("#messages li.msg")).to_have_count(0)  # its own #general, empty
+
+    box = tab.locator("#input")
+    await box.fill("")
+    await box.press_sequentially("/paint ")
+    await tab.locator("#options input[name=size]").fill("2")
+    await tab.locator("#options select[name=colour]").select_option("red")
+    await box.press("Enter")
+    await expect(tab.locator("#messages li.msg").last.locator(".embed-title")).to_have_text("A red painting")
+    [general2] = [c for c in second.channels.values() if c.name == "general"]
+    [painted] = [m for m in sim.messages(general2) if m.embeds]
+    assert painted.guild_id == second.id and painted.embeds[0]["title"] == "A red painting"
+
+    await tab.locator("#server").select_option(str(first.id))  # back: the first server's messages
+    await expect(tab.locator("#guild-name")).to_have_text("Paint club")
+    await expect(tab.locator("#messages li.msg .embed-title").first).to_have_text("A blue painting")
+    await expect(tab.locator("#messages li.msg", has_text="A red painting")).to_have_count(0)

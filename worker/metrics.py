@@ -34,6 +34,9 @@ RENDER_SECONDS = Histogram("reelbot_worker_render_seconds", "Seconds a job spent
 STEPS_PER_SECOND = Histogram("reelbot_worker_steps_per_second", "Denoising steps per second of each render",
                              ["model"], buckets=STEP_RATE_BUCKETS)
 MODEL_LOADED = Gauge("reelbot_worker_model_loaded", "1 once the model is loaded and can render", ["model"])
+GPU_SECONDS = Counter("reelbot_worker_gpu_seconds", "GPU seconds of finished clips, by model, server (guild; "
+                      "\"-\" for DMs) and lane: what fast budgets charge and operators account",
+                      ["model", "guild", "lane"])
 BUSY = Gauge("reelbot_worker_busy", "Jobs of the model this worker holds: 1 while it renders, 2 while a "
              "pipelined next job waits for the GPU", ["model"])
 SPOOLED = Gauge("reelbot_worker_spooled_clips", "Encoded clips in the spool, waiting for storage (worker/spool.py)")
@@ -107,6 +110,10 @@ def record_render(model: str, timings: Timings, clock: StepClock) -> None:
         RENDER_SECONDS.labels(model, stage).observe(seconds)
     if clock.steps:
         STEPS_PER_SECOND.labels(model).observe(clock.steps_per_second)
+
+
+def record_gpu(model: str, guild_id: str | None, lane: str, seconds: float) -> None:
+    GPU_SECONDS.labels(model, guild_id or "-", lane).inc(max(0.0, seconds))
 
 
 def record_outcome(model: str, outcome: str) -> None:

@@ -21,13 +21,11 @@ import contextlib
 import sys
 import time
 
-from arq import Retry
-
 from core.catalog import get_model
 from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_key, poster_key, video_key
 from core.events import publish_done, publish_outcome, published_outcome, report_progress
 from core.logging import bind_job, get_logger
-from core.queue import renew_lease
+from core.queue import finished, renew_lease, retry_in_place, started
 from inference.encode import EncodeError
 from worker import metrics, quality, safety
 from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input, sound_source
@@ -38,6 +36,7 @@ from worker.spool import Encoded
 from worker.upload import encode_clip, remove_media, store_clip
 
 log = get_logger("worker")
+RETRY_PAUSE_S = 1.0
 
 
 class MemberError(Exception):
@@ -84,6 +83,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
                                                  "Please try again, or try a shorter clip."))
     if await _cancel_asked(rt, job):
         return await _cancelled(rt, job, "before it started")
+    # The queue's virtual time moves up to this clip's fair tag (core/fair.py).
+    await until_up(rt.watch, lambda: started(rt.redis, job.model, job.clip_id), "noting the start")
     spooled = await asyncio.to_thread(rt.spool.get, job.clip_id)
     if spooled is not None:
         # A try that died waiting for storage left the clip encoded on the shared models volume.
@@ -167,7 +168,8 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         if job_try < rt.settings.max_tries:
             await rt.store.transition(job.clip_id, Status.QUEUED, error=None)
             metrics.record_outcome(job.model, "retried")
-            raise Retry(defer=1) from exc
+            await asyncio.sleep(RETRY_PAUSE_S)  # a storage or network blip: give it a moment
+            raise retry_in_place() from exc  # at its own place in the queue, not the back
         return await _finish(rt, _failed(rt, job, "The render failed on the worker after several tries. "
                                                  "Please try again in a moment."))
 
@@ -176,6 +178,7 @@ async def _render(rt: Runtime, job: RenderJob, job_try: int) -> str:
         log.info("render done", seconds=round(timings.total, 3), model_seconds=round(out.model_seconds, 3),
                  adapters=out.adapters, conditioning=out.conditioning, seam=out.seam.summary() if out.seam else None)
         metrics.record_render(job.model, timings, clock)
+        metrics.record_gpu(job.model, job.ticket.guild_id, job.ticket.lane, timings.gpu)
     return status
 
 
@@ -324,6 +327,8 @@ async def _finish(rt: Runtime, outcome: Outcome, published: bool | None = None) 
                                  "reading the outcome") or outcome
     await rt.store.record_outcome(outcome)
     await asyncio.to_thread(rt.spool.remove, outcome.clip_id)  # stored, or never to be
+    if outcome.model:
+        await until_up(rt.watch, lambda: finished(rt.redis, outcome.model, outcome.clip_id), "leaving the queue")
     done = int(outcome.status is Status.DONE)
     final = Progress(clip_id=outcome.clip_id, step=done, total=1, status=outcome.status)
     await until_up(rt.watch, lambda: report_progress(rt.redis, final), "reporting the final status")

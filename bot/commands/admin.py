@@ -1,8 +1,8 @@
 """/admin: for server managers (the Manage Server permission). Pause and resume making
 clips, ban and unban members here (an operator-wide ban is `reelbot ban`), the server's
 banned terms, the channels Reelbot works in, the moderators' channel where reports go, the
-audit log of moderation decisions, and themes (start and end one: bot/commands/theme/).
-Every decision is logged (core/audit.py)."""
+audit log of moderation decisions, themes (start and end one: bot/commands/theme/) and role
+tiers (bot/commands/tiers.py). Every decision is logged (core/audit.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from discord.ext import commands
 
 from bot import records, showcase
 from bot.answers import reply_private, services_of
+from bot.commands import tiers
 from bot.messages import CONTENT_MAX, code, truncate
 from bot.metrics import COMMANDS
 from core import audit, bans, themes
+from core.limits import PRIORITIES
 from core.moderation import MAX_TERM_CHARS
 
 AUDIT_SHOWN = 15
@@ -134,6 +136,30 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Reelbot se
     @theme.command(name="end", description="End the running theme now and post its results")
     async def theme_end(self, interaction: discord.Interaction) -> None:
         await self.bot.get_cog("Theme").end(interaction)
+
+    @app_commands.command(name="tier", description="What a role gives its members: limits, fast time, priority")
+    @app_commands.describe(role="The role (@everyone: this server's defaults)", in_flight="Clips queued or "
+                           "rendering at once", per_day="Clips a day", fast_minutes="Fast GPU minutes a day "
+                           "(then clips go to the relax lane)", priority="high: a bounded head start in the queue")
+    @app_commands.choices(priority=[app_commands.Choice(name=p, value=p) for p in PRIORITIES])
+    async def tier(self, interaction: discord.Interaction, role: discord.Role,
+                   in_flight: app_commands.Range[int, 1, 50] | None = None,
+                   per_day: app_commands.Range[int, 1, 10000] | None = None,
+                   fast_minutes: app_commands.Range[int, 0, 1440] | None = None, priority: str | None = None) -> None:
+        if priority is not None and priority not in PRIORITIES:
+            COMMANDS.labels("admin tier", "refused").inc()
+            return await reply_private(interaction, "`priority` is `normal` or `high`.")
+        await _done(interaction, await tiers.set_role_tier(interaction, role, in_flight, per_day, fast_minutes,
+                                                           priority))
+
+    @app_commands.command(name="tiers", description="The roles' tiers on this server")
+    async def tiers_list(self, interaction: discord.Interaction) -> None:
+        await _done(interaction, await tiers.tiers_text(interaction))
+
+    @app_commands.command(name="tier-remove", description="Remove a role's tier (its members get the defaults)")
+    @app_commands.describe(role="The role")
+    async def tier_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await _done(interaction, await tiers.remove_role_tier(interaction, role))
 
     @terms.command(name="add", description="Block prompts containing this word or phrase")
     @app_commands.describe(term="A word or phrase (matched whole-word, ignoring case and accents)")

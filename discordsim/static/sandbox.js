@@ -7,6 +7,7 @@ import { el, keepMedia, listItem, markdown, message } from "./render.js";
 const app = {
   state: null,
   me: null,
+  guild: null, // the server shown (several: the switcher at the top left)
   current: null,
   messages: [],
   unread: new Set(),
@@ -66,7 +67,8 @@ function memberName(id) {
 }
 
 async function loadState() {
-  const state = await get("/sandbox/state?" + q({ member: app.me || hashParam("member") || "" }));
+  const state = await get("/sandbox/state?" + q({ member: app.me || hashParam("member") || "",
+                                                   guild: app.guild || hashParam("server") || "" }));
   if (state.error) {
     toast(state.error, true);
     if (!app.me && hashParam("member")) {
@@ -77,8 +79,10 @@ async function loadState() {
   }
   app.me = state.me;
   app.state = state;
+  app.guild = state.guild.id;
   document.title = `${state.title} · ${state.guild.name}`;
   $("guild-name").textContent = state.guild.name;
+  drawServers();
   drawMembers();
   drawChannels();
   drawViolations();
@@ -100,7 +104,29 @@ function hashParam(name) {
 
 function saveHash() {
   const me = app.state?.members.find((m) => m.id === app.me);
-  history.replaceState(null, "", "#" + q({ member: me ? me.name : app.me, channel: app.current }));
+  history.replaceState(null, "", "#" + q({ member: me ? me.name : app.me, channel: app.current, server: app.guild }));
+}
+
+function drawServers() {
+  const select = $("server");
+  select.replaceChildren();
+  for (const server of app.state.servers || []) {
+    const option = el("option", null, server.name);
+    option.value = server.id;
+    option.selected = server.id === app.guild;
+    select.append(option);
+  }
+}
+
+async function switchServer(id) {
+  if (id === app.guild) return;
+  app.guild = id;
+  const channel = currentChannel();
+  app.current = channel && channel.type === 1 ? channel.id : null; // DMs follow the member across servers
+  app.messages = [];
+  connect();
+  await loadState();
+  if (app.current) await openChannel(app.current);
 }
 
 // ---- the sidebar ----------------------------------------------------------------------
@@ -487,7 +513,7 @@ function toast(text, error = false) {
 
 function connect() {
   if (app.source) app.source.close();
-  const source = new EventSource("/sandbox/events?" + q({ member: app.me }));
+  const source = new EventSource("/sandbox/events?" + q({ member: app.me, guild: app.guild || "" }));
   app.source = source;
   let opened = false;
   source.addEventListener("open", () => {
@@ -528,6 +554,15 @@ $("member").addEventListener("change", async (event) => {
   connect();
   await loadState();
   if (app.current) await openChannel(app.current);
+});
+
+$("server").addEventListener("change", (event) => switchServer(event.target.value));
+
+$("add-server").addEventListener("click", async () => {
+  const added = await post("/sandbox/servers", {});
+  if (added.error) return toast(added.error, true);
+  toast(`${added.name} added: same channels and members, the bot joined it`);
+  await switchServer(added.id);
 });
 
 $("violations-toggle").addEventListener("click", () => $("app").classList.toggle("no-violations-panel"));

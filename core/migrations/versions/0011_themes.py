@@ -6,7 +6,7 @@ withdraws it, and its `final_votes` are written when the theme closes. Nothing e
 changes, so a downgrade only drops the two tables.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-09
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
