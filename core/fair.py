@@ -28,11 +28,11 @@ score. Here the score is a fair-queuing tag instead of the enqueue time:
 - What the worker, a cancel and the reconciler need is kept per clip in a hash (its lane,
   server, member, tag, offset, cost, enqueue time): a re-queued clip gets its tag back
   (`tag` finds it), a cancelled waiting clip gives its share back (`forget(refund=True)`),
-  and the queue's readers (`VIEW`) tell lanes and real waiting times apart.
+  and the queue's readers (`counts`, `standings`) tell lanes and real waiting times apart.
 
 Keys (per model): `reelbot:fair:<model>` (V and the flows' tags), `…:jobs` (the clips),
 `…:srv:<lane>:<server>` (a server's waiting clips by member tag), `…:active` (flows by
-last enqueue, for the ETA's high end). The scripts name the per-server keys themselves, so
+last enqueue, for the ETA's high end), `…:running` (the clips workers took, for standings). The scripts name the per-server keys themselves, so
 this needs one Redis (or Sentinel), not a Redis Cluster. No arq here: core/queue.py passes
 in its key prefixes.
 """
