@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.bot_load import pct  # noqa: E402 (the same percentile as the other benches)
+
 MODEL = "ltx-tiny"
 PROMPT = "a fox running through snow -len 2 -fps 8"
 CAP = 2
@@ -74,14 +76,6 @@ class Mode:
     outcomes: dict[str, object] = field(default_factory=dict)
     waiting_samples: int = 0
     idle_samples: int = 0
-
-
-def pct(values: list[float], q: int) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def jain(values: list[float]) -> float:

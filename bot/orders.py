@@ -32,11 +32,11 @@ from core.catalog import AdapterKind, Task, adapters_of, models_for_task
 from core.contract import QueueTicket, Status, input_key, new_clip_id
 from core.flags import FlagError, Flags, Request, parse_prompt
 from core.jobs import new_job
-from core.limits import Where
+from core.limits import Plan, Where
 from core.logging import get_logger
 from core.media import upload_limit
 from core.moderation import find_banned
-from core.queue import enqueue, queue_view
+from core.queue import enqueue, standings
 
 log = get_logger("bot")
 THREAD_ARCHIVE_MINUTES = 1440
@@ -206,7 +206,8 @@ async def submit(services, order: Order) -> Queued | Refused:
             return Refused(checked.message, "attachment")
         media[checked.kind if kind == "face" else name] = checked
     return await _record_and_queue(services, order, Request(prompt=parsed.prompt, flags=flags), model, media,
-                                   theme, arm)
+                                   Plan.of(guild), tiered=guild is not None and bool(guild.has_tiers), theme=theme,
+                                   arm=arm)
 
 
 def _able(catalog: dict, order: Order, flags: Flags, pictures: int, model: str) -> bool:
@@ -236,7 +237,7 @@ def _capable(catalog: dict, order: Order, model: str, flags: Flags, pictures: in
 
 
 async def _record_and_queue(services, order: Order, request: Request, model: str, media: dict,
-                            theme=None, arm: str | None = None) -> Queued | Refused:
+                            plan: Plan, tiered: bool = True, theme=None, arm: str | None = None) -> Queued | Refused:
     clip_id = new_clip_id()
     # -theme: the entry is written with the clip's record, or neither is (core/themes.py).
     entering = themes.Entering(theme.id, clip_id, order.member_id) if theme is not None else None
@@ -259,7 +260,7 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
     )
     # The member's quota (their tier's) and the clip's record in one commit: a refused request
     # writes nothing, and a counted job always has its record (the worker and /me see it at once).
-    where = Where(order.guild_id, order.role_ids, request.flags.lane or "fast")
+    where = Where(order.guild_id, order.role_ids, request.flags.lane or "fast", plan, tiered)
     try:
         grant = await records.take_and_record(services.store, services.limits, order.member_id,
                                               order.member_name, record, where, also=entering)
@@ -279,7 +280,7 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         if order.speech:
             await asyncio.to_thread(services.storage.put, keys["speech"], order.speech.encode(),
                                     "text/plain; charset=utf-8")
-        if not await enqueue(services.redis, job, services.policy):
+        if not await enqueue(services.redis, job, services.policy, settle=False):  # settled by `standings` below
             raise RuntimeError(f"clip id {clip_id} already on the queue")
     except Exception:
         log.exception("could not queue a clip", clip_id=clip_id, member_id=order.member_id)
@@ -288,8 +289,8 @@ async def _record_and_queue(services, order: Order, request: Request, model: str
         await services.limits.release(order.member_id)
         return Refused("Reelbot couldn't queue your clip just now, so nothing was used up. Please try again.",
                        "queue")
-    standing = (await queue_view(services.redis, model, [clip_id], typical_s=services.eta.per_clip(model),
-                                 policy=services.policy)).clips[clip_id]
+    standing = (await standings(services.redis, model, [clip_id], typical_s=services.eta.per_clip(model),
+                                policy=services.policy))[clip_id]
     place = None if standing.ahead is None else standing.ahead + 1
     workers = (await services.workers.get()).workers.get(model, 0)
     low, high = services.eta.eta_range(model, place, standing.more, workers) if workers else (None, None)

@@ -13,7 +13,7 @@ from core.clips import ClipStore
 from core.contract import UNFINISHED
 from core.db import dialect_of, insert_ignoring
 from core.flags import Flags
-from core.limits import Where, ensure_member
+from core.limits import Where, ensure_member, has_tiers
 from core.moderation import clean_term
 from core.tables import Clip, GuildSettings, Member, utcnow
 
@@ -123,7 +123,8 @@ async def take_and_record(store: ClipStore, limits, member_id: str, member_name:
 
 # --- Members -------------------------------------------------------------------------
 
-_GUILD = select(GuildSettings.__table__).where(GuildSettings.__table__.c.guild_id == bindparam("guild_id"))
+_GUILD = select(GuildSettings.__table__, has_tiers(bindparam("guild_id")).label("has_tiers")).where(
+    GuildSettings.__table__.c.guild_id == bindparam("guild_id"))
 _MEMBER = select(Member.__table__.c.defaults, Member.__table__.c.banned,
                  bans.banned_here(Member.__table__.c.id, bindparam("guild_id")).label("banned_here")).where(
     Member.__table__.c.id == bindparam("member_id"))
@@ -131,8 +132,8 @@ _MEMBER = select(Member.__table__.c.defaults, Member.__table__.c.banned,
 
 async def guild_and_member(store: ClipStore, guild_id: str | None, member_id: str) -> tuple:
     """The server's settings and the member's row (rows, either may be None), on one
-    connection. The member's row says `banned` (by the operator, everywhere) and
-    `banned_here` (by this server)."""
+    connection. The server's row says `has_tiers` (a tier exists there: limits.Where.tiered);
+    the member's row says `banned` (by the operator, everywhere) and `banned_here` (by this server)."""
     async with store.engine.connect() as conn:
         guild_row = None
         if guild_id is not None:

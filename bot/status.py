@@ -27,7 +27,7 @@ from bot.metrics import COMMANDS
 from core.contract import UPLOADING, Status, progress_key
 from core.fair import Standing
 from core.logging import get_logger
-from core.queue import cancel, queue_view
+from core.queue import cancel, standings
 
 log = get_logger("bot")
 TOKEN_LIFETIME_S = 15 * 60
@@ -118,13 +118,12 @@ class StatusBoard:
             for w in items:
                 pipe.hgetall(progress_key(w.clip_id))
             progress = await pipe.execute()
-        standings: dict[str, Standing] = {}
-        for model in {w.model for w in items}:  # one walk of each queue for all its watched clips
-            seen = await queue_view(redis, model, [w.clip_id for w in items if w.model == model],
-                                    typical_s=services.eta.per_clip(model), policy=services.policy)
-            standings.update(seen.clips)
+        where: dict[str, Standing] = {}
+        for model in {w.model for w in items}:  # one call per model for all its watched clips
+            where.update(await standings(redis, model, [w.clip_id for w in items if w.model == model],
+                                         typical_s=services.eta.per_clip(model), policy=services.policy))
         online = await services.workers.get()
-        return [self._text(w, state, standings.get(w.clip_id, Standing(None)), online.workers.get(w.model, 0))
+        return [self._text(w, state, where.get(w.clip_id, Standing(None)), online.workers.get(w.model, 0))
                 for w, state in zip(items, progress)]
 
     def _text(self, w: Watched, progress: dict, standing: Standing, workers: int) -> tuple[str | None, int | None]:

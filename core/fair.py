@@ -13,7 +13,8 @@ score. Here the score is a fair-queuing tag instead of the enqueue time:
   server's slots go to its waiting clips in the order of their member tags, so a member
   with one clip is not behind another member's many. A new clip of a member with little
   takes an earlier slot of its server and the server's later clips move back one slot
-  each (at most WINDOW of them; past that the server is served in arrival order).
+  each (only those: none when the clip goes last, as a member's own next clip does; at
+  most WINDOW of them, past that the server is served in arrival order).
 - Lanes: a relax clip's score is its slot plus RELAX_BEHIND clips' worth, so fast clips
   arriving within that go ahead of it, and no later ones: V passes it and it runs. A
   `priority:high` tier's clip is scored its HEAD_START clips' worth earlier than its slot:
@@ -27,11 +28,11 @@ score. Here the score is a fair-queuing tag instead of the enqueue time:
 - What the worker, a cancel and the reconciler need is kept per clip in a hash (its lane,
   server, member, tag, offset, cost, enqueue time): a re-queued clip gets its tag back
   (`tag` finds it), a cancelled waiting clip gives its share back (`forget(refund=True)`),
-  and the queue's readers (`VIEW`) tell lanes and real waiting times apart.
+  and the queue's readers (`counts`, `standings`) tell lanes and real waiting times apart.
 
 Keys (per model): `reelbot:fair:<model>` (V and the flows' tags), `…:jobs` (the clips),
 `…:srv:<lane>:<server>` (a server's waiting clips by member tag), `…:active` (flows by
-last enqueue, for the ETA's high end). The scripts name the per-server keys themselves, so
+last enqueue, for the ETA's high end), `…:running` (the clips workers took, for standings). The scripts name the per-server keys themselves, so
 this needs one Redis (or Sentinel), not a Redis Cluster. No arq here: core/queue.py passes
 in its key prefixes.
 """
@@ -91,6 +92,10 @@ def active_key(model: str) -> str:
     return f"reelbot:fair:{model}:active"
 
 
+def running_key(model: str) -> str:
+    return f"reelbot:fair:{model}:running"
+
+
 def server_prefix(model: str) -> str:
     return f"reelbot:fair:{model}:srv:"
 
@@ -99,9 +104,13 @@ def _cost_ms(ticket: QueueTicket) -> int:
     return max(1, int(ticket.cost_s * 1000))
 
 
-# Shared by the scripts: a tag's score, and giving a server's slots to its waiting clips in
-# member order (`extra`: a slot to add, the new clip's; `drop`: give up the server's last
-# slot, after a cancel). Returns the slot of `mine` (nil when it was not among them).
+# Shared by the scripts: a tag's score, and moving slots along a server's waiting clips.
+# A server's waiting clips, in member order (its `srv` sorted set), hold its slots in
+# ascending order. A clip put in at rank p takes the slot of the clip now after it, each
+# later clip the next one's, and the last the new slot (the server's largest): a walk of the
+# clips after it only, none when it goes last (a member's own next clip, or a newcomer among
+# newcomers). A cancelled clip's slot goes the other way: each later clip takes the one
+# before. Tails longer than the window are left as they are (served in arrival order).
 _COMMON = """
 local function score_of(tag, offset, horizon, now)
   local s = tag + offset - horizon
@@ -110,48 +119,31 @@ local function score_of(tag, offset, horizon, now)
   return math.floor(s)
 end
 
-local function reassign(srv, jobs, queue, progress, window, horizon, now, mine, mine_slot, drop)
-  local ids = redis.call('ZRANGE', srv, 0, window)
-  if #ids > window then return mine_slot end  -- too many to reorder: this clip keeps its own slot
-  local live, slots = {}, {}
-  for _, id in ipairs(ids) do
-    if id == mine then
-      live[#live + 1] = id
-      slots[#slots + 1] = mine_slot
+-- Each clip of `ids`, in that order, takes `carry` and hands its own slot on; returns the
+-- slot the last one handed on. Clips that started meanwhile leave the server's order.
+local function hand_on(srv, jobs, queue, progress, horizon, now, ids, carry, from, to, step)
+  for i = from, to, step do
+    local id = ids[i]
+    local raw = redis.call('HGET', jobs, id)
+    if not raw or redis.call('EXISTS', progress .. id) == 1 then
+      redis.call('ZREM', srv, id)
     else
-      local raw = redis.call('HGET', jobs, id)
-      local keep = raw and redis.call('EXISTS', progress .. id) == 0
-      local j = keep and cjson.decode(raw)
-      if keep and not redis.call('ZSCORE', queue, id) and now - j.e > 60000 then keep = false end
-      if keep then
-        live[#live + 1] = id
-        slots[#slots + 1] = j.t
-      else
-        redis.call('ZREM', srv, id)  -- started, finished or lost: no longer the server's to reorder
-      end
+      local j = cjson.decode(raw)
+      local own = j.t
+      j.t = carry
+      redis.call('HSET', jobs, id, cjson.encode(j))
+      redis.call('ZADD', queue, 'XX', score_of(carry, j.o, horizon, now), id)
+      carry = own
     end
   end
-  if drop then  -- the cancelled clip's slot stays with its server, which gives up its last one
-    slots[#slots + 1] = mine_slot
-    table.sort(slots)
-    slots[#slots] = nil
-  end
-  table.sort(slots)
-  local found = nil
-  for i, id in ipairs(live) do
-    local t = slots[i]
-    if id == mine then
-      found = t
-    elseif t then
-      local j = cjson.decode(redis.call('HGET', jobs, id))
-      if j.t ~= t then
-        j.t = t
-        redis.call('HSET', jobs, id, cjson.encode(j))
-        redis.call('ZADD', queue, 'XX', score_of(t, j.o, horizon, now), id)
-      end
-    end
-  end
-  return found
+  return carry
+end
+
+-- The clips after rank `rank` (at most `window` of them; nil when there are more).
+local function tail(srv, rank, window)
+  local ids = redis.call('ZRANGE', srv, rank, rank + window)
+  if #ids > window then return nil end
+  return ids
 end
 """
 
@@ -189,15 +181,15 @@ local m = math.max(vs, fm)
 redis.call('HSET', state, 'm:' .. flow .. ':' .. member, m + cost)
 redis.call('ZADD', active, now, flow)
 
-local entry = {l = lane, g = server, u = member, o = offset, e = now, c = cost, w = weight, t = slot, m = m}
-redis.call('HSET', jobs, clip, cjson.encode(entry))
 local srv = prefix .. flow
 redis.call('ZADD', srv, m, clip)
-local mine = reassign(srv, jobs, queue, progress, window, horizon, now, clip, slot, false) or slot
-if mine ~= slot then
-  entry.t = mine
-  redis.call('HSET', jobs, clip, cjson.encode(entry))
+local mine = slot
+local later = tail(srv, redis.call('ZRANK', srv, clip) + 1, window)
+if later and #later > 0 then  -- it goes before some of its server's clips: they move back a slot each
+  mine = hand_on(srv, jobs, queue, progress, horizon, now, later, slot, #later, 1, -1)
 end
+local entry = {l = lane, g = server, u = member, o = offset, e = now, c = cost, w = weight, t = mine, m = m}
+redis.call('HSET', jobs, clip, cjson.encode(entry))
 return {score_of(mine, offset, horizon, now), mine, 0}
 """
 
@@ -211,8 +203,9 @@ return redis.call('ZADD', KEYS[2], 'XX', 'CH', score_of(j.t, j.o, tonumber(ARGV[
 """
 
 # A worker started the clip: V moves up to its slot, its server's member time to its member
-# tag, and it leaves its server's reordering. KEYS: state, jobs. ARGV: clip, server prefix.
+# tag, and it leaves its server's reordering. KEYS: state, jobs, running. ARGV: clip, server prefix.
 _STARTED = """
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return 0 end
 local j = cjson.decode(raw)
@@ -226,16 +219,18 @@ return 1
 """
 
 # The clip is final (or cancelled while waiting, ARGV[3] == '1': its flows get its share back and
-# its server's later clips move up a slot). KEYS: state, jobs, queue. ARGV: clip, server prefix,
+# its server's later clips move up a slot). KEYS: state, jobs, queue, running. ARGV: clip, server prefix,
 # refund, in-progress prefix, now, horizon, window.
 _FORGET = _COMMON + """
 local state, jobs, queue = KEYS[1], KEYS[2], KEYS[3]
+redis.call('ZREM', KEYS[4], ARGV[1])
 local raw = redis.call('HGET', jobs, ARGV[1])
 if not raw then return 0 end
 local j = cjson.decode(raw)
 redis.call('HDEL', jobs, ARGV[1])
 local flow = j.l .. ':' .. j.g
 local srv = ARGV[2] .. flow
+local rank = redis.call('ZRANK', srv, ARGV[1])
 local waiting = redis.call('ZREM', srv, ARGV[1]) == 1
 if ARGV[3] == '1' and waiting then
   local V = tonumber(redis.call('HGET', state, 'V') or 0)
@@ -245,70 +240,102 @@ if ARGV[3] == '1' and waiting then
   local mkey = 'm:' .. flow .. ':' .. j.u
   local fm = tonumber(redis.call('HGET', state, mkey) or 0)
   redis.call('HSET', state, mkey, math.max(vs, fm - j.c))
-  reassign(srv, jobs, queue, ARGV[4], tonumber(ARGV[7]), tonumber(ARGV[6]), tonumber(ARGV[5]), ARGV[1], j.t, true)
+  local later = tail(srv, rank, tonumber(ARGV[7]))
+  if later then  -- the clips after it move up a slot each
+    hand_on(srv, jobs, queue, ARGV[4], tonumber(ARGV[6]), tonumber(ARGV[5]), later, j.t, 1, #later, 1)
+  end
 end
 return 1
 """
 
-# One walk over a model's queue, in the order workers take it: depth, running, waiting per
-# lane, the oldest waiting clip's enqueue time, and for each clip asked about: how many
-# waiting clips are ahead of it, whether it runs, and how many more other active servers may
-# still put ahead of it under the fair order (the ETA's high end).
-# KEYS: queue, jobs, state, active. ARGV: in-progress prefix, now (ms), limit, typical cost (ms),
-# active window (ms), relax offset per cost, clip ids…
-_VIEW = """
-local queue, jobs, state, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+# Counts of a model's queue, in one walk in the order workers take it: depth, running,
+# waiting per lane, and the oldest waiting clip's enqueue time (the exporter, KEDA, /queue).
+# KEYS: queue, jobs. ARGV: in-progress prefix, now (ms), limit.
+_COUNTS = """
+local queue, jobs = KEYS[1], KEYS[2]
 local progress, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local typical, recent, relax_clips = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local wanted = {}
-for i = 7, #ARGV do wanted[ARGV[i]] = i - 6 end
 local depth = redis.call('ZCARD', queue)
 local entries = redis.call('ZRANGE', queue, 0, limit - 1, 'WITHSCORES')
 local running, fast, relax, oldest = 0, 0, 0, false
-local found = {}
 for i = 1, #entries, 2 do
   local id, score = entries[i], tonumber(entries[i + 1])
-  local raw = redis.call('HGET', jobs, id)
-  local j = raw and cjson.decode(raw)
-  local ahead = fast + relax
   if redis.call('EXISTS', progress .. id) == 1 then
     running = running + 1
-    if wanted[id] then found[wanted[id]] = {-1, 0} end
   else
+    local raw = redis.call('HGET', jobs, id)
+    local j = raw and cjson.decode(raw)
     if j and j.l == 'relax' then relax = relax + 1 else fast = fast + 1 end
     local queued = j and j.e or score  -- a clip queued before the fair order: its score was its time
     if (j or score > now - 7 * 86400000) and (not oldest or queued < oldest) then oldest = queued end
-    if wanted[id] then found[wanted[id]] = {ahead, j} end
+  end
+end
+return {depth, running, fast, relax, oldest or -1}
+"""
+
+# Where clips stand, without walking the queue (every command asks): the clips ahead of one
+# are its rank less the running clips ranked before it (a handful, one per busy worker: the
+# workers note them, `started`, and a clip handed back stops counting as its lease ends);
+# and how many more other active servers may still put ahead of it under the fair order
+# (the ETA's high end): each can queue clips with tags up to this one's (its relax offset
+# too, for fast clips), at its weight. -2: not queued; -1: running.
+# A waiting clip's score is set to what its tag says on the way (the bot's `settle`).
+# KEYS: queue, jobs, state, active, running. ARGV: in-progress prefix, now (ms), typical cost
+# (ms), active window (ms), relax offset in clips, horizon (ms), clip ids…
+_STANDING = _COMMON + """
+local queue, jobs, state, active, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local progress, now = ARGV[1], tonumber(ARGV[2])
+local typical, recent, relax_clips = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local horizon = tonumber(ARGV[6])
+local busy = {}
+for _, id in ipairs(redis.call('ZRANGE', running, 0, -1)) do
+  local score = redis.call('ZSCORE', queue, id)
+  if score and redis.call('EXISTS', progress .. id) == 1 then
+    busy[#busy + 1] = {id, tonumber(score)}
+  else
+    redis.call('ZREM', running, id)  -- finished, or handed back: it waits again (or is gone)
   end
 end
 local V = tonumber(redis.call('HGET', state, 'V') or 0)
-local flows = redis.call('ZRANGEBYSCORE', active, now - recent, '+inf')
-local out = {depth, running, fast, relax, oldest or -1}
-for k = 1, #ARGV - 6 do
-  local f = found[k]
-  if not f then
+local flows = nil
+local out = {}
+for i = 7, #ARGV do
+  local id = ARGV[i]
+  local score = redis.call('ZSCORE', queue, id)
+  if not score then
     out[#out + 1] = -2; out[#out + 1] = 0
-  elseif f[1] == -1 then
+  elseif redis.call('EXISTS', progress .. id) == 1 then
     out[#out + 1] = -1; out[#out + 1] = 0
   else
+    score = tonumber(score)
+    local raw = redis.call('HGET', jobs, id)
+    local j = raw and cjson.decode(raw)
+    if j then  -- its score as its tag says (another clip of its server may have moved it since arq wrote it)
+      local due = score_of(j.t, j.o, horizon, now)
+      if due ~= score then
+        redis.call('ZADD', queue, 'XX', due, id)
+        score = due
+      end
+    end
+    local ahead = redis.call('ZRANK', queue, id)
+    for _, b in ipairs(busy) do
+      if b[2] < score or (b[2] == score and b[1] < id) then ahead = ahead - 1 end
+    end
     local more = 0
-    local j = f[2]
     if j and typical > 0 then
+      flows = flows or redis.call('ZRANGEBYSCORE', active, now - recent, '+inf')
       for _, flow in ipairs(flows) do
         local lane, server = string.match(flow, '^([^:]+):(.*)$')
-        if server ~= j.g then
+        if server ~= j.g and (lane == j.l or lane == 'fast') then
           local reach = j.t
           if lane == 'fast' and j.l == 'relax' then reach = j.t + relax_clips * j.c end
-          if lane == j.l or lane == 'fast' then
-            local fs = tonumber(redis.call('HGET', state, 's:' .. flow) or 0)
-            local w = tonumber(redis.call('HGET', state, 'w:' .. flow) or 1)
-            local room = reach - math.max(V, fs)
-            if room > 0 then more = more + math.floor(room * w / typical) end
-          end
+          local fs = tonumber(redis.call('HGET', state, 's:' .. flow) or 0)
+          local w = tonumber(redis.call('HGET', state, 'w:' .. flow) or 1)
+          local room = reach - math.max(V, fs)
+          if room > 0 then more = more + math.floor(room * w / typical) end
         end
       end
     end
-    out[#out + 1] = f[1]; out[#out + 1] = more
+    out[#out + 1] = math.max(0, ahead); out[#out + 1] = more
   end
 end
 return out
@@ -336,13 +363,15 @@ async def settle(redis: Redis, model: str, clip_id: str, now: float | None = Non
 
 
 async def started(redis: Redis, model: str, clip_id: str) -> None:
-    await redis.eval(_STARTED, 2, state_key(model), jobs_key(model), clip_id, server_prefix(model))
+    await redis.eval(_STARTED, 3, state_key(model), jobs_key(model), running_key(model), clip_id,
+                     server_prefix(model))
 
 
 async def forget(redis: Redis, model: str, clip_id: str, progress_prefix: str, refund: bool = False,
                  now: float | None = None) -> bool:
     """Drop the clip's record (it is final); `refund`: it was cancelled before it started."""
-    done = await redis.eval(_FORGET, 3, state_key(model), jobs_key(model), queue_name(model), clip_id,
+    done = await redis.eval(_FORGET, 4, state_key(model), jobs_key(model), queue_name(model), running_key(model),
+                            clip_id,
                             server_prefix(model), "1" if refund else "0", progress_prefix, _now_ms(now),
                             HORIZON_MS, WINDOW)
     return bool(done)
@@ -375,18 +404,27 @@ class View:
 VIEW_LIMIT = 20_000  # a walk this long takes a few ms of Redis time; a longer queue is counted by its head
 
 
-async def view(redis: Redis, model: str, progress_prefix: str, clip_ids: list[str] = (), *,
-               typical_s: float = 30.0, policy: Policy = Policy(), now: float | None = None) -> View:
-    reply = await redis.eval(_VIEW, 4, queue_name(model), jobs_key(model), state_key(model), active_key(model),
-                             progress_prefix, _now_ms(now), VIEW_LIMIT, int(typical_s * 1000), ACTIVE_S * 1000,
-                             policy.relax_behind_clips, *clip_ids)
-    depth, running, fast, relax, oldest = (int(x) for x in reply[:5])
-    clips = {}
+async def counts(redis: Redis, model: str, progress_prefix: str, now: float | None = None) -> View:
+    reply = await redis.eval(_COUNTS, 2, queue_name(model), jobs_key(model), progress_prefix, _now_ms(now),
+                             VIEW_LIMIT)
+    depth, running, fast, relax, oldest = (int(x) for x in reply)
+    return View(depth, running, fast, relax, None if oldest < 0 else oldest, {})
+
+
+async def standings(redis: Redis, model: str, progress_prefix: str, clip_ids: list[str], *,
+                    typical_s: float = 30.0, policy: Policy = Policy(), now: float | None = None
+                    ) -> dict[str, Standing]:
+    if not clip_ids:
+        return {}
+    reply = await redis.eval(_STANDING, 5, queue_name(model), jobs_key(model), state_key(model), active_key(model),
+                             running_key(model), progress_prefix, _now_ms(now), int(typical_s * 1000),
+                             ACTIVE_S * 1000, policy.relax_behind_clips, HORIZON_MS, *clip_ids)
+    out = {}
     for i, clip_id in enumerate(clip_ids):
-        ahead, more = int(reply[5 + 2 * i]), int(reply[6 + 2 * i])
-        clips[clip_id] = (Standing(None) if ahead == -2 else Standing(0, running=True) if ahead == -1
-                          else Standing(ahead, more=more))
-    return View(depth, running, fast, relax, None if oldest < 0 else oldest, clips)
+        ahead, more = int(reply[2 * i]), int(reply[2 * i + 1])
+        out[clip_id] = (Standing(None) if ahead == -2 else Standing(0, running=True) if ahead == -1
+                        else Standing(ahead, more=more))
+    return out
 
 
 async def record_of(redis: Redis, model: str, clip_id: str) -> dict | None:

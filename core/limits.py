@@ -6,8 +6,9 @@ operator's plan for a server (its weight in the fair queue, its fast hours a day
 the member's row lock, so two commands from one member arriving at the same moment cannot
 both slip under a limit, whatever the cooldown: the second waits for the first to commit
 its clip and then counts it. The member's tier (the best of their roles' tiers in the
-server, `/admin tier`; else the server's defaults) is read in that same transaction, so a
-raised in-flight cap holds as atomically as the default one. When a refused UPDATE
+server, `/admin tier`; else the server's defaults) is read by that same UPDATE (its caps
+in the WHERE, its values RETURNING), so a raised in-flight cap holds as atomically as the
+default one, at no extra round trip. When a refused UPDATE
 matched no row, the member's row is read again to say which limit it was, in words the
 member understands.
 
@@ -73,13 +74,33 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """The operator's plan for a server (`reelbot server-plan`)."""
+
+    weight: float = 1.0
+    fast_gpu_hours_per_day: float | None = None
+
+    @classmethod
+    def of(cls, guild_row) -> "Plan":
+        """From a server's settings row (None: no row yet, the defaults)."""
+        if guild_row is None:
+            return cls()
+        return cls(guild_row.weight or 1.0, guild_row.fast_gpu_hours_per_day)
+
+
+@dataclass(frozen=True)
 class Where:
     """Where and how a member asks: the server (None in DMs), their role ids there (Discord
-    sends them with every interaction) and the lane they asked for."""
+    sends them with every interaction), the lane they asked for, and the server's plan when
+    the caller has read it already (the bot reads the server's row first; else it is read here)."""
 
     guild_id: str | None = None
     role_ids: tuple[str, ...] = ()
     lane: str = "fast"
+    plan: Plan | None = None
+    # False when the caller knows the server has no tier at all (the bot reads it with the
+    # server's row): the take is then the plain statement, as cheap as before tiers existed.
+    tiered: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,25 +171,52 @@ def _in_flight(member_id: str):
     return select(func.count()).select_from(Clip).where(Clip.author_id == member_id, Clip.status.in_(UNFINISHED))
 
 
-def _take_statement():
+def _tier_best(column):
+    """The best value of `column` among the tiers of the member's roles in the server (NULL: none)."""
+    t = Tier.__table__.c
+    return (select(func.max(column))
+            .where(t.guild_id == bindparam("guild_id"), t.role_id.in_(bindparam("role_ids", expanding=True)))
+            .scalar_subquery())
+
+
+def _take_statement(tiered: bool):
     # Built once on the Core table (not the ORM entity): every command runs it, and the ORM's
-    # bulk-update machinery costs more than the query itself.
-    m, c = Member.__table__.c, Clip.__table__.c
+    # bulk-update machinery costs more than the query itself. Tiered, the member's tier is read
+    # by the same statement that checks and counts: its caps in the WHERE, its values RETURNING.
+    m, c, t = Member.__table__.c, Clip.__table__.c, Tier.__table__.c
     in_flight = (select(func.count()).select_from(Clip.__table__)
                  .where(c.author_id == bindparam("member_id"), c.status.in_(UNFINISHED)).scalar_subquery())
     today = bindparam("today", type_=Date)
-    return (
+    per_day, in_flight_cap = bindparam("per_day"), bindparam("in_flight")
+    if tiered:
+        tier_in_flight, tier_per_day = _tier_best(t.in_flight), _tier_best(t.per_day)
+        per_day, in_flight_cap = func.coalesce(tier_per_day, per_day), func.coalesce(tier_in_flight, in_flight_cap)
+    statement = (
         update(Member.__table__)
         .where(m.id == bindparam("member_id"), m.banned.is_(False),
-               or_(m.usage_day.is_(None), m.usage_day != today, m.jobs_today < bindparam("per_day")),
+               or_(m.usage_day.is_(None), m.usage_day != today, m.jobs_today < per_day),
                or_(m.last_job_at.is_(None), m.last_job_at <= bindparam("cooled", type_=DateTime(timezone=True))),
-               in_flight < bindparam("in_flight"))
+               in_flight < in_flight_cap)
         .values(jobs_today=case((m.usage_day == today, m.jobs_today + 1), else_=1), usage_day=today,
                 last_job_at=bindparam("now", type_=DateTime(timezone=True)))
     )
+    if not tiered:
+        return statement
+    return statement.returning(tier_in_flight.label("in_flight"), tier_per_day.label("per_day"),
+                               _tier_best(t.fast_minutes).label("fast_minutes"),
+                               _tier_best(case((t.priority == "high", 1), else_=0)).label("high"))
 
 
-_TAKE = _take_statement()
+_TAKE, _TAKE_TIERED = _take_statement(tiered=False), _take_statement(tiered=True)
+
+
+def has_tiers(guild_id):
+    """Whether the server has any tier (a column for the server's row: `Where.tiered`)."""
+    return select(Tier.__table__.c.guild_id).where(Tier.__table__.c.guild_id == guild_id).exists()
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def _midnight(now: datetime) -> datetime:
@@ -222,25 +270,34 @@ class MemberLimits:
         (its lane decided by the fast time left). Refused (None): `explain` says why."""
         lock = _LOCK_PG if dialect_of(session) == "postgresql" else _LOCK_SQLITE
         await session.execute(lock, {"id": member_id, "name": (name or None) and name[:100], "created_at": now})
-        limits = await self.effective(session, where)
+        defaults = self.limits
         # No cooldown: commands at the same moment commit in any order, and one whose clock read came
         # a moment before the last commit's must not look "too soon".
-        cooled = now - timedelta(seconds=limits.cooldown_seconds) if limits.cooldown_seconds > 0 else \
+        cooled = now - timedelta(seconds=defaults.cooldown_seconds) if defaults.cooldown_seconds > 0 else \
             now + timedelta(days=1)
-        result = await session.execute(_TAKE, {
-            "member_id": member_id, "today": now.date(), "now": now, "per_day": limits.jobs_per_day,
-            "cooled": cooled, "in_flight": limits.jobs_in_flight,
-        })
-        if result.rowcount != 1:
-            return None
-        plan = None
-        if where.guild_id is not None:
-            plan = (await session.execute(_PLAN, {"guild_id": where.guild_id})).first()
-        weight = plan.weight if plan is not None and plan.weight else 1.0
+        values = {"member_id": member_id, "today": now.date(), "now": now, "per_day": defaults.jobs_per_day,
+                  "cooled": cooled, "in_flight": defaults.jobs_in_flight}
+        if where.tiered and where.guild_id is not None:
+            taken = (await session.execute(_TAKE_TIERED, {
+                **values, "guild_id": where.guild_id, "role_ids": [*where.role_ids, where.guild_id]})).first()
+            if taken is None:
+                return None
+            limits = replace(defaults, jobs_in_flight=_or(taken.in_flight, defaults.jobs_in_flight),
+                             jobs_per_day=_or(taken.per_day, defaults.jobs_per_day),
+                             fast_minutes=_or(taken.fast_minutes, defaults.fast_minutes),
+                             priority="high" if taken.high else "normal")
+        else:
+            if (await session.execute(_TAKE, values)).rowcount != 1:
+                return None
+            limits = defaults
+        plan = where.plan
+        if plan is None:
+            row = (await session.execute(_PLAN, {"guild_id": where.guild_id})).first() if where.guild_id else None
+            plan = Plan.of(row)
         if where.lane != "fast":
-            return Grant("relax", limits, weight)
+            return Grant("relax", limits, plan.weight)
         moved = await self._fast_spent_by(session, member_id, where.guild_id, limits, plan, now)
-        return Grant("relax" if moved else "fast", limits, weight, moved)
+        return Grant("relax" if moved else "fast", limits, plan.weight, moved)
 
     async def _fast_spent_by(self, session, member_id: str, guild_id: str | None, limits: Limits, plan,
                              now: datetime) -> str | None:
@@ -250,7 +307,7 @@ class MemberLimits:
             used = await session.scalar(_fast_spent(member_id, guild_id, since))
             if used >= limits.fast_minutes * 60:
                 return "member"
-        if plan is not None and plan.fast_gpu_hours_per_day is not None:
+        if plan.fast_gpu_hours_per_day is not None and guild_id is not None:
             used = await session.scalar(_fast_spent(None, guild_id, since))
             if used >= plan.fast_gpu_hours_per_day * 3600:
                 return "server"
@@ -346,6 +403,11 @@ def _spec(row) -> TierSpec:
     return TierSpec(row.role_id, row.role_name, row.in_flight, row.per_day, row.fast_minutes, row.priority)
 
 
+def _ensure_guild_row(session, guild_id: str):
+    return insert_ignoring(dialect_of(session), GuildSettings, ["guild_id"], guild_id=guild_id, paused=False,
+                           banned_terms=[], allowed_channel_ids=[], weight=1.0, updated_at=utcnow())
+
+
 async def list_tiers(session: async_sessionmaker, guild_id: str) -> list[TierSpec]:
     async with session() as s:
         rows = await s.scalars(select(Tier).where(Tier.guild_id == guild_id).order_by(Tier.role_name, Tier.role_id))
@@ -356,6 +418,8 @@ async def set_tier(session: async_sessionmaker, guild_id: str, spec: TierSpec, b
     """Create or change a role's tier (the fields given; the others keep their value, or the
     default on a new tier); logged in the same commit. Returns the tier as it now is."""
     async with session.begin() as s:
+        # The server's row says whether it has tiers (bot/records.py reads it with every command).
+        await s.execute(_ensure_guild_row(s, guild_id))
         row = await s.scalar(select(Tier).where(Tier.guild_id == guild_id, Tier.role_id == spec.role_id)
                              .with_for_update())
         if row is None:
@@ -386,16 +450,9 @@ async def remove_tier(session: async_sessionmaker, guild_id: str, role_id: str, 
     return gone
 
 
-@dataclass(frozen=True)
-class Plan:
-    weight: float = 1.0
-    fast_gpu_hours_per_day: float | None = None
-
-
 async def server_plan(session: async_sessionmaker, guild_id: str) -> Plan:
     async with session() as s:
-        row = (await s.execute(_PLAN, {"guild_id": guild_id})).first()
-    return Plan(row.weight, row.fast_gpu_hours_per_day) if row is not None else Plan()
+        return Plan.of((await s.execute(_PLAN, {"guild_id": guild_id})).first())
 
 
 async def set_server_plan(session: async_sessionmaker, guild_id: str, *, weight: float | None = None,
@@ -403,8 +460,7 @@ async def set_server_plan(session: async_sessionmaker, guild_id: str, *, weight:
                           by: str = audit.OPERATOR) -> Plan:
     """The operator's plan for a server (`reelbot server-plan`): fields not given keep their value."""
     async with session.begin() as s:
-        await s.execute(insert_ignoring(dialect_of(s), GuildSettings, ["guild_id"], guild_id=guild_id, paused=False,
-                                        banned_terms=[], allowed_channel_ids=[], weight=1.0, updated_at=utcnow()))
+        await s.execute(_ensure_guild_row(s, guild_id))
         row = await s.scalar(select(GuildSettings).where(GuildSettings.guild_id == guild_id).with_for_update())
         if weight is not None:
             row.weight = weight

@@ -31,7 +31,7 @@ from core.backoff import DEPENDENCY_UP, OUTAGES
 from core.contract import QUEUE_PREFIX, WORKERS_KEY
 from core.db import ping
 from core.logging import get_logger
-from core.queue import queue_view
+from core.queue import queue_counts
 
 log = get_logger("metrics")
 
@@ -54,7 +54,7 @@ class QueueStats:
 
 async def queue_stats(redis: Redis, model: str, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
-    seen = await queue_view(redis, model, now=now)
+    seen = await queue_counts(redis, model, now=now)
     age = max(0.0, now - seen.oldest_queued_ms / 1000) if seen.oldest_queued_ms is not None else 0.0
     return QueueStats(model=model, depth=seen.depth, running=seen.running, waiting=seen.waiting, oldest_age_s=age,
                       waiting_fast=seen.fast, waiting_relax=seen.relax)

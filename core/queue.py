@@ -129,9 +129,10 @@ def lazy_pool(url: str) -> ArqRedis:
                                 password=target.password)
 
 
-async def enqueue(redis: ArqRedis, job: RenderJob, policy: fair.Policy = fair.Policy()) -> bool:
+async def enqueue(redis: ArqRedis, job: RenderJob, policy: fair.Policy = fair.Policy(), settle: bool = True) -> bool:
     """Queue a render at its fair place (a clip queued before gets its own place back). False
-    when a job with this clip id is already queued, running or done."""
+    when a job with this clip id is already queued, running or done. `settle=False`: the
+    caller asks for the clip's standing next, which settles its score in the same call."""
     placed = await fair.tag(redis, job.model, job.clip_id, job.member_id, job.ticket, policy, IN_PROGRESS_PREFIX)
     at = datetime.fromtimestamp(placed.score / 1000, timezone.utc)
     queued = await redis.enqueue_job(RENDER_FUNCTION, job.model_dump(mode="json"), _job_id=job.clip_id,
@@ -140,7 +141,8 @@ async def enqueue(redis: ArqRedis, job: RenderJob, policy: fair.Policy = fair.Po
         if not placed.again:  # a job of this id was there before its tag: leave that one be
             await fair.forget(redis, job.model, job.clip_id, IN_PROGRESS_PREFIX)
         return False
-    await fair.settle(redis, job.model, job.clip_id)
+    if settle:
+        await fair.settle(redis, job.model, job.clip_id)
     return True
 
 
@@ -183,10 +185,23 @@ async def request_cancel(redis: Redis, clip_id: str, model: str) -> str:
 async def queue_view(redis: Redis, model: str, clip_ids: list[str] = (), *, typical_s: float = 30.0,
                      policy: fair.Policy = fair.Policy(), now: float | None = None) -> fair.View:
     """The model's queue as workers will take it: depth, running, waiting per lane, the oldest
-    waiting clip's enqueue time, and where each of `clip_ids` stands (clips ahead now, and how
-    many more other servers may still put ahead of it)."""
-    return await fair.view(redis, model, IN_PROGRESS_PREFIX, list(clip_ids), typical_s=typical_s, policy=policy,
-                           now=now)
+    waiting clip's enqueue time (one walk of the queue), and where each of `clip_ids` stands."""
+    seen = await queue_counts(redis, model, now)
+    mine = await standings(redis, model, clip_ids, typical_s=typical_s, policy=policy, now=now)
+    return fair.View(seen.depth, seen.running, seen.fast, seen.relax, seen.oldest_queued_ms, mine)
+
+
+async def queue_counts(redis: Redis, model: str, now: float | None = None) -> fair.View:
+    """Depth, running, waiting per lane and the oldest waiting clip's enqueue time (the exporter)."""
+    return await fair.counts(redis, model, IN_PROGRESS_PREFIX, now)
+
+
+async def standings(redis: Redis, model: str, clip_ids: list[str], *, typical_s: float = 30.0,
+                    policy: fair.Policy = fair.Policy(), now: float | None = None) -> dict[str, fair.Standing]:
+    """Where each clip stands: the clips ahead of it now, and how many more other servers may
+    still put ahead of it (no walk of the queue: every command and status edit asks)."""
+    return await fair.standings(redis, model, IN_PROGRESS_PREFIX, list(clip_ids), typical_s=typical_s,
+                                policy=policy, now=now)
 
 
 async def finished(redis: Redis, model: str, clip_id: str) -> None:

@@ -144,14 +144,20 @@ async def test_the_ahead_count_rises_when_a_fairer_clip_goes_ahead_and_says_so(w
 async def test_a_relax_clip_waits_behind_fast_ones_and_is_still_delivered(world, paused):
     relaxed, status = await queued(world, member_of(world, world.guild, "slow"), f"a slow fox {SHORT} -relax")
     assert status.content.startswith("Queued · relax")
+    # /settings lane makes relax the member's default; a -fast in the prompt still wins.
+    patient = member_of(world, world.guild, "patient")
+    ix = await world.slash(patient, "settings", {"lane": "relax"})
+    assert "`-relax`" in await world.private_text(ix)
+    by_default, default_status = await queued(world, patient, f"a patient fox {SHORT}")
+    assert default_status.content.startswith("Queued · relax")
     fast = [(await queued(world, member_of(world, world.second, "quick"), channel=world.second_channel))[0],
             (await queued(world, member_of(world, world.guild, "quick")))[0],
             (await queued(world, member_of(world, world.second, "quick"), channel=world.second_channel))[0]]
     ix = await world.slash(member_of(world, world.guild, "look"), "queue")
     text = await world.private_text(ix)
-    assert re.search(rf"`{MODEL}[^`]*`: 3 waiting fast · 1 waiting relax", text), text
-    order = await render_order(world, [relaxed, *fast])
-    assert order[-1] == relaxed  # queued first, rendered after the fast clips queued behind it
+    assert re.search(rf"`{MODEL}[^`]*`: 3 waiting fast · 2 waiting relax", text), text
+    order = await render_order(world, [relaxed, by_default, *fast])
+    assert order[-2:] == [relaxed, by_default]  # queued first, rendered after the fast clips queued behind them
     [post] = world.posts_of(relaxed)  # and delivered like any clip
     async with world.store.session() as s:
         assert (await s.get(Clip, relaxed)).lane == "relax" and (await s.get(Clip, fast[0])).lane == "fast"
