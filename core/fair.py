@@ -32,9 +32,9 @@ score. Here the score is a fair-queuing tag instead of the enqueue time:
 
 Keys (per model): `reelbot:fair:<model>` (V and the flows' tags), `…:jobs` (the clips),
 `…:srv:<lane>:<server>` (a server's waiting clips by member tag), `…:active` (flows by
-last enqueue, for the ETA's high end), `…:running` (the clips workers took, for standings). The scripts name the per-server keys themselves, so
-this needs one Redis (or Sentinel), not a Redis Cluster. No arq here: core/queue.py passes
-in its key prefixes.
+last enqueue, for the ETA's high end), `…:running` (the clips workers took, for standings).
+The scripts name the per-server keys themselves, so this needs one Redis (or Sentinel), not
+a Redis Cluster. No arq here: core/queue.py passes in its key prefixes.
 """
 
 from __future__ import annotations
