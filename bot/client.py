@@ -4,7 +4,6 @@ two loops (status edits, delivery) that run beside it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import discord
 from discord import app_commands
@@ -39,6 +38,7 @@ from bot.showcase import Showcase
 from bot.status import StatusBoard
 from core.logging import get_logger
 from core.settings import SettingsError
+from core.tasks import stop_task
 
 log = get_logger("bot")
 COGS = (Create, Animate, Extend, Keyframes, Edit, LipSync, Cancel, Retry, Remix, Upvote, Delete, Queue, Me, Settings,
@@ -118,10 +118,6 @@ class Reelbot(commands.AutoShardedBot):
         await self.close()
 
     async def close(self) -> None:
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*(stop_task(task) for task in self._loops))
         self._loops = []
         await super().close()

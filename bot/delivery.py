@@ -48,6 +48,7 @@ from core.events import OutcomeReader
 from core.media import clip_link, publish, upload_limit
 from core.quality import waited
 from core.storage import unavailable as storage_unavailable
+from core.tasks import stop_task
 from core.logging import get_logger
 
 log = get_logger("bot")
@@ -212,7 +213,7 @@ class Delivery:
         try:
             return await self._deliver_locked(clip, outcome)
         finally:
-            renewing.cancel()
+            await stop_task(renewing)
             with contextlib.suppress(Exception):
                 await lock.release()
 

@@ -16,6 +16,7 @@ from core.logging import get_logger
 from core.queue import RENDER_FUNCTION, RenderWorker, lazy_pool
 from core.settings import Settings
 from core.storage import storage_from_settings
+from core.tasks import stop_task
 from worker import health as endpoints
 from worker import metrics, presence, quality, safety
 from worker.admission import Admission
@@ -102,7 +103,7 @@ async def serve(settings: Settings) -> None:
     try:
         await _run(workers, watch, stopping)
     finally:
-        announcing.cancel()
+        await stop_task(announcing)
         await presence.withdraw(redis, rt.worker_id)
         if serving is not None:
             await serving.cleanup()

@@ -10,7 +10,6 @@ Redis outage only drops progress: the render goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 
 from redis.asyncio import Redis
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from core.backoff import Outage
 from core.contract import Progress
 from core.events import report_progress
+from core.tasks import stop_task
 from worker.outage import REDIS_DOWN
 
 
@@ -52,9 +52,7 @@ class StepReporter:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
 
     async def _send(self) -> None:
         sent = None

@@ -26,6 +26,7 @@ from core.contract import Outcome, Progress, RenderJob, Status, Timings, cancel_
 from core.events import publish_done, publish_outcome, published_outcome, report_progress
 from core.logging import bind_job, get_logger
 from core.queue import finished, renew_lease, retry_in_place, started
+from core.tasks import stop_task
 from inference.encode import EncodeError
 from worker import metrics, quality, safety
 from worker.inputs import BrokenInput, decode_inputs, fetch_inputs, render_input, sound_source
@@ -254,9 +255,7 @@ async def _lease(rt: Runtime, job_id: str):
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await stop_task(task)
 
 
 async def _cancel_asked(rt: Runtime, job: RenderJob) -> bool:

@@ -4,7 +4,6 @@ subcommands call `start` and `end` through `bot.get_cog("Theme")`). The cog runs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import discord
 from discord import app_commands
@@ -18,6 +17,7 @@ from bot.metrics import COMMANDS
 from core import themes
 from core.logging import get_logger
 from core.tables import utcnow
+from core.tasks import stop_task
 
 log = get_logger("bot")
 LEADING_SHOWN = 5
@@ -38,9 +38,7 @@ class Themes(commands.Cog, name="Theme"):
 
     async def cog_unload(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await stop_task(self._task)
             await self.closer.leader.resign()
 
     def _wake(self) -> None:
