@@ -64,6 +64,15 @@ def models_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="session")
+def tiny_model(models_dir):
+    """The tiny LTX model built in `models_dir`, for the tests whose bot world starts workers on it."""
+    from core.catalog import get_model
+    from inference.loading import resolve_source
+
+    return resolve_source(get_model("ltx-tiny"), None, models_dir)
+
+
 @pytest.fixture
 async def stack(redis_server, postgres_server, s3_server, models_dir, tmp_path):
     """A render stack with its own database, bucket and an empty Redis; start workers in the test."""

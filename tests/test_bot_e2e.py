@@ -25,14 +25,6 @@ LONG = "-len 10 -fps 30"  # about 2-3 s on the world's worker: long enough to wa
 
 
 @pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from inference.loading import resolve_source
-    from core.catalog import get_model
-
-    return resolve_source(get_model("ltx-tiny"), None, models_dir)
-
-
-@pytest.fixture(scope="module")
 async def gallery(postgres_server, tmp_path_factory):
     """The web gallery over the world's database and media folder: where a clip too big to attach is linked."""
     from aiohttp import web

@@ -31,14 +31,6 @@ MODEL = "ltx-tiny"
 
 
 @pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from core.catalog import get_model
-    from inference.loading import resolve_source
-
-    return resolve_source(get_model(MODEL), None, models_dir)
-
-
-@pytest.fixture(scope="module")
 async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fair")
     w = BotWorld(tmp, postgres_server.new_database(f"bot_fair_{next(_n)}"), models_dir,

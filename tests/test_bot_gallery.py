@@ -27,14 +27,6 @@ THRESHOLD = 2
 
 
 @pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from inference.loading import resolve_source
-    from core.catalog import get_model
-
-    return resolve_source(get_model("ltx-tiny"), None, models_dir)
-
-
-@pytest.fixture(scope="module")
 async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     w = BotWorld(tmp_path_factory.mktemp("bot-gallery"), postgres_server.new_database(f"bot_gallery_{next(_n)}"),
                  models_dir, REELBOT_MODEL_STEPS='{"ltx-tiny": 150}', REELBOT_SHOWCASE_VOTES=str(THRESHOLD),

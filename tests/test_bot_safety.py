@@ -32,14 +32,6 @@ SHORT = "-len 1 -fps 8"
 
 
 @pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from inference.loading import resolve_source
-    from core.catalog import get_model
-
-    return resolve_source(get_model("ltx-tiny"), None, models_dir)
-
-
-@pytest.fixture(scope="module")
 async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     w = BotWorld(tmp_path_factory.mktemp("safety"), postgres_server.new_database(f"bot_safety_{next(_n)}"),
                  models_dir, REELBOT_SAFETY_THRESHOLD="0", REELBOT_SHOWCASE_VOTES="1",

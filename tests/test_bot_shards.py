@@ -14,14 +14,6 @@ pytestmark = pytest.mark.slow
 _n = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from inference.loading import resolve_source
-    from core.catalog import get_model
-
-    return resolve_source(get_model("ltx-tiny"), None, models_dir)
-
-
 async def test_two_shard_processes_deliver_every_clip_once(postgres_server, models_dir, tiny_model, tmp_path):
     world = BotWorld(tmp_path, postgres_server.new_database(f"bot_shards_{next(_n)}"), models_dir, shards=2)
     await world.start(bot=False)

@@ -30,14 +30,6 @@ POST_ROUTE = r"^/channels/{}/messages$"
 
 
 @pytest.fixture(scope="module")
-def tiny_model(models_dir):
-    from core.catalog import get_model
-    from inference.loading import resolve_source
-
-    return resolve_source(get_model("ltx-tiny"), None, models_dir)
-
-
-@pytest.fixture(scope="module")
 async def world(postgres_server, models_dir, tiny_model, tmp_path_factory):
     w = BotWorld(tmp_path_factory.mktemp("themes"), postgres_server.new_database(f"bot_themes_{next(_n)}"),
                  models_dir, REELBOT_MODEL_STEPS='{"ltx-tiny": 20}', REELBOT_GALLERY_URL=GALLERY_URL,
