@@ -4,6 +4,7 @@ redis-server, a throwaway PostgreSQL cluster and moto's S3 in server mode."""
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -13,7 +14,17 @@ from pathlib import Path
 
 from reelbot.local import free_port, start_redis, wait_for_port
 
-__all__ = ["RedisServer", "SentinelCluster", "PostgresServer", "S3Server", "free_port"]
+__all__ = ["RedisServer", "SentinelCluster", "PostgresServer", "S3Server", "database_url", "free_port"]
+
+_databases = itertools.count()
+
+
+def database_url(request, folder: Path, name: str) -> str:
+    """For a fixture parametrized over "sqlite" and "postgres": a SQLite file in `folder`, or a
+    new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{folder / name}.db"
+    return request.getfixturevalue("postgres_server").new_database(f"{name}_{next(_databases)}")
 
 
 class RedisServer:

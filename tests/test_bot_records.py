@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,17 +18,14 @@ from core.limits import Limits, MemberLimits
 from core.migrate import upgrade_async
 from core.tables import Clip, Vote
 from core.votes import toggle_vote
+from tests.servers import database_url
 
-_n = itertools.count()
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'bot.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"bot_records_{next(_n)}")
+    url = database_url(request, tmp_path, "bot_records")
     await upgrade_async(url)
     s = ClipStore.from_url(url)
     yield s

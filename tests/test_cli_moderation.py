@@ -4,7 +4,6 @@ is left alone, and every decision prints from the audit log."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -16,17 +15,13 @@ from core import audit, bans, listings
 from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade_async
 from core.tables import Clip, Member
+from tests.servers import database_url
 from tests.test_cli import ROOT
-
-_db = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"cli_moderation_{next(_db)}")
+    url = database_url(request, tmp_path, "cli_moderation")
     await upgrade_async(url)
     engine = make_engine(url)
     yield url, make_sessionmaker(engine)

@@ -2,7 +2,6 @@
 and the rule that private, deleted, unfinished, flagged and operator-banned members' clips
 appear nowhere."""
 
-import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,9 +13,9 @@ from core.db import make_engine, make_sessionmaker
 from core.listings import CursorError, Listing, ListingError
 from core.migrate import upgrade_async
 from core.tables import Clip, Member
+from tests.servers import database_url
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-_db = itertools.count()
 
 
 def ago(**delta) -> datetime:
@@ -79,10 +78,7 @@ def depth(seed: dict) -> int:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 async def sessions(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('listings') / 'gallery.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"listings_{next(_db)}")
+    url = database_url(request, tmp_path_factory.mktemp("listings"), "listings")
     await upgrade_async(url)
     engine = make_engine(url)
     maker = make_sessionmaker(engine)

@@ -6,7 +6,6 @@ set before it."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
 
 import pytest
@@ -17,15 +16,12 @@ from core.db import make_engine, make_sessionmaker
 from core.limits import Limits, MemberLimits
 from core.migrate import upgrade_async
 from core.tables import Clip, Member, utcnow
-
-_db = itertools.count()
+from tests.servers import database_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'moderation.db'}"
-    return request.getfixturevalue("postgres_server").new_database(f"moderation_{next(_db)}")
+    return database_url(request, tmp_path, "moderation")
 
 
 @pytest.fixture

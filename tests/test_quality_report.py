@@ -3,7 +3,6 @@ reactions and redo detection in the store, the canary's sticky choice, and the g
 page showing how a clip was made."""
 
 import asyncio
-import itertools
 import random
 import re
 from datetime import datetime, timedelta, timezone
@@ -17,8 +16,7 @@ from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade_async
 from core.quality import CANDIDATE, CONTROL, ClipRow, Kind
 from reelbot.cli import main
-
-_db = itertools.count()
+from tests.servers import database_url
 
 
 @pytest.fixture
@@ -29,9 +27,7 @@ def database(tmp_path):
 @pytest.fixture(params=["sqlite", "postgres"])
 def both(request, tmp_path):
     """SQLite and PostgreSQL: reactions are written with each one's insert-or-ignore."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'both.db'}"
-    return request.getfixturevalue("postgres_server").new_database(f"quality_{next(_db)}")
+    return database_url(request, tmp_path, "quality")
 
 
 async def _rows(url, **kw):

@@ -12,18 +12,15 @@ from core.db import make_engine, make_sessionmaker
 from core.migrate import upgrade_async
 from core.tables import Clip, Member, Vote
 from core.votes import toggle_vote
+from tests.servers import database_url
 
 THRESHOLD = 3
-_db = itertools.count()
 _ids = itertools.count()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 async def sessions(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('showcase') / 'showcase.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"showcase_{next(_db)}")
+    url = database_url(request, tmp_path_factory.mktemp("showcase"), "showcase")
     await upgrade_async(url)
     engine = make_engine(url)
     yield make_sessionmaker(engine)

@@ -6,16 +6,12 @@ from sqlalchemy import inspect
 from core.clips import ClipStore
 from core.contract import Outcome, Status, Timings
 from core.migrate import upgrade_async
-
-_n = iter(range(10_000))
+from tests.servers import database_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'clips.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"store_{next(_n)}")
+    url = database_url(request, tmp_path, "store")
     await upgrade_async(url)
     s = ClipStore.from_url(url)
     yield s

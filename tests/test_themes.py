@@ -20,17 +20,15 @@ from core.limits import Limits, MemberLimits
 from core.migrate import alembic_config, upgrade_async
 from core.queue import connect
 from core.tables import Clip, Theme, ThemeEntry, Vote, utcnow
+from tests.servers import database_url
 
-_db = itertools.count()
 _ids = itertools.count()
 GUILD = "g1"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'themes.db'}"
-    return request.getfixturevalue("postgres_server").new_database(f"themes_{next(_db)}")
+    return database_url(request, tmp_path, "themes")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ a cancelled clip costs nothing, and every change is in the audit log."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,8 +20,8 @@ from core.limits import Limits, MemberLimits, TierSpec, Where, list_tiers, remov
 from core.migrate import upgrade_async
 from core.tables import Clip
 from core.usage import usage
+from tests.servers import database_url
 
-_n = itertools.count()
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 DEFAULTS = Limits(jobs_in_flight=2, jobs_per_day=10, cooldown_seconds=0, fast_minutes=1)
 GUILD, SUPPORTER, BOOSTER = "900", "901", "902"
@@ -30,10 +29,7 @@ GUILD, SUPPORTER, BOOSTER = "900", "901", "902"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tiers.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database(f"tiers_{next(_n)}")
+    url = database_url(request, tmp_path, "tiers")
     await upgrade_async(url)
     s = ClipStore.from_url(url)
     s.url = url
